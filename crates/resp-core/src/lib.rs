@@ -1,0 +1,1 @@
+//! RESP framing (work in progress).
