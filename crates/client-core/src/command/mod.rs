@@ -1,0 +1,401 @@
+//! Commands: a name and arguments, encoded once, with what routing and retries need to know.
+
+mod arg;
+mod spec;
+#[rustfmt::skip]
+mod table;
+
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use resp_core::SendBuffer;
+
+pub use self::arg::{Arg, ToArg, ToArgs};
+pub use self::spec::{
+    BeginSearch, CommandFlags, CommandSpec, FindKeys, KeySpec, RequestPolicy, ResponsePolicy,
+};
+
+/// Arguments of at least this many bytes given as [`Bytes`] are kept by reference and handed
+/// to the socket without a copy. Smaller ones are copied into the command's buffer.
+const SHARE_THRESHOLD: usize = SendBuffer::DEFAULT_COPY_THRESHOLD;
+
+/// One command: its name and arguments, already encoded as RESP bulk strings.
+///
+/// Build one with [`cmd`] (or [`Command::new`]) and chain arguments; mark the arguments that
+/// are keys with [`key`](Self::key) so that a cluster can route the command by its slot.
+/// The typed methods of [`Commands`](crate::Commands) build these for you.
+///
+/// ```
+/// use client_core::cmd;
+/// let c = cmd("SET").key("user:1").arg("ada").arg("EX").arg(60);
+/// assert_eq!(c.name(), "SET");
+/// assert_eq!(c.arg_count(), 5);
+/// assert!(c.spec().unwrap().flags.contains(client_core::CommandFlags::WRITE));
+/// ```
+#[derive(Clone)]
+pub struct Command {
+    /// The arguments (name first) as RESP bulk strings, except those in `shared`.
+    encoded: BytesMut,
+    /// Large arguments kept by reference: (offset in `encoded` where they belong, the bytes).
+    /// Empty, and so unallocated, for ordinary commands.
+    shared: Vec<(usize, Bytes)>,
+    argc: usize,
+    /// The first argument: `name_len` bytes starting after its `$<len>\r\n` header.
+    name_at: usize,
+    name_len: usize,
+    spec: Option<&'static CommandSpec>,
+    /// The slot of the first key, and whether later keys hashed to another slot.
+    slot: Option<u16>,
+    cross_slot: bool,
+    retry_safe_override: Option<bool>,
+    /// What to send instead when the server answers `NOSCRIPT` (`EVAL` for an `EVALSHA`).
+    noscript_fallback: Option<Box<Command>>,
+}
+
+/// Starts a command with its name: `cmd("GET").key("k")`.
+pub fn cmd(name: &str) -> Command {
+    Command::new(name)
+}
+
+impl Command {
+    /// A command with no arguments yet. The name is looked up in the command table, which
+    /// tells whether it reads or writes, where its keys are and whether it blocks.
+    pub fn new(name: &str) -> Self {
+        let mut encoded = BytesMut::with_capacity(64);
+        resp_core::write_bulk(&mut encoded, name.as_bytes());
+        let name_len = name.len();
+        let name_at = encoded.len() - name_len - 2;
+        Self {
+            encoded,
+            shared: Vec::new(),
+            argc: 1,
+            name_at,
+            name_len,
+            spec: spec::lookup(name.as_bytes()),
+            slot: None,
+            cross_slot: false,
+            retry_safe_override: None,
+            noscript_fallback: None,
+        }
+    }
+
+    /// Appends an argument.
+    pub fn arg(mut self, arg: impl ToArg) -> Self {
+        self.push_arg(arg.to_arg());
+        self
+    }
+
+    /// Appends a key: an argument that routes the command to the key's cluster slot.
+    pub fn key(mut self, key: impl ToArg) -> Self {
+        self.push_key(key.to_arg());
+        self
+    }
+
+    /// Appends several arguments (a slice, a `Vec`, a tuple, ...).
+    pub fn args(mut self, args: impl ToArgs) -> Self {
+        args.write_args(&mut |arg| self.push_arg(arg));
+        self
+    }
+
+    /// Appends several keys.
+    pub fn keys(mut self, keys: impl ToArgs) -> Self {
+        keys.write_args(&mut |key| self.push_key(key));
+        self
+    }
+
+    /// Declares whether the command may be sent again after a connection dropped before its
+    /// reply arrived. By default only commands the table knows as neither writing nor
+    /// replicating are (reads, `PING`, ...); declare a write you know to be idempotent here.
+    pub fn retry_safe(mut self, safe: bool) -> Self {
+        self.retry_safe_override = Some(safe);
+        self
+    }
+
+    /// Sets the command to send instead if the server answers this one with `NOSCRIPT`: an
+    /// `EVALSHA` falls back to the `EVAL` of the same script, which also loads it. The core
+    /// sends the fallback on the same connection, once, and the caller sees only its reply.
+    pub fn on_noscript(mut self, fallback: Command) -> Self {
+        self.noscript_fallback = Some(Box::new(fallback));
+        self
+    }
+
+    /// The `NOSCRIPT` fallback, if one was set.
+    pub fn noscript_fallback(&self) -> Option<&Command> {
+        self.noscript_fallback.as_deref()
+    }
+
+    /// Appends one argument in place.
+    pub fn push_arg(&mut self, arg: Arg<'_>) {
+        self.argc += 1;
+        match arg {
+            Arg::Shared(bytes) if bytes.len() >= SHARE_THRESHOLD => {
+                let mut digits = itoa::Buffer::new();
+                let digits = digits.format(bytes.len()).as_bytes();
+                self.encoded.reserve(digits.len() + 5);
+                self.encoded.put_u8(b'$');
+                self.encoded.put_slice(digits);
+                self.encoded.put_slice(b"\r\n");
+                self.shared.push((self.encoded.len(), bytes));
+                self.encoded.put_slice(b"\r\n");
+            }
+            other => other.with_bytes(|bytes| resp_core::write_bulk(&mut self.encoded, bytes)),
+        }
+    }
+
+    /// Appends one key in place.
+    pub fn push_key(&mut self, key: Arg<'_>) {
+        let slot = key.with_bytes(resp_core::slot);
+        match self.slot {
+            None => self.slot = Some(slot),
+            Some(first) if first != slot => self.cross_slot = true,
+            Some(_) => {}
+        }
+        self.push_arg(key);
+    }
+
+    /// The command's name as given, e.g. `"GET"`.
+    pub fn name(&self) -> &str {
+        // The name came in as a &str and its bytes are stored unchanged.
+        std::str::from_utf8(&self.encoded[self.name_at..self.name_at + self.name_len])
+            .unwrap_or("?")
+    }
+
+    /// How many arguments, the name included.
+    pub fn arg_count(&self) -> usize {
+        self.argc
+    }
+
+    /// What the command table knows of this command, if anything. For a container command
+    /// such as `CONFIG`, the subcommand named by the first argument (`config|get`) when the
+    /// table has it.
+    pub fn spec(&self) -> Option<&'static CommandSpec> {
+        let spec = self.spec?;
+        if spec.subcommands.is_empty() {
+            return Some(spec);
+        }
+        Some(self.arg_bytes(1).and_then(|sub| spec.subcommand(sub)).unwrap_or(spec))
+    }
+
+    /// The cluster slot of the first key, if keys were marked.
+    pub fn slot(&self) -> Option<u16> {
+        self.slot
+    }
+
+    /// Whether the marked keys hash to more than one slot.
+    pub fn is_cross_slot(&self) -> bool {
+        self.cross_slot
+    }
+
+    /// Whether the command may be sent again after its connection dropped with no reply.
+    ///
+    /// An explicit [`retry_safe`](Self::retry_safe) decides; otherwise the table does, and
+    /// conservatively: `readonly` commands are safe, and so are commands that carry none of
+    /// `write`, `may_replicate`, `pubsub`, `admin` or `blocking` and are not scripts or
+    /// transaction control (servers before 7.2 flag neither `PUBLISH` nor `EVAL` as
+    /// replicating, yet running them twice is visible). Unknown commands are not safe.
+    pub fn is_retry_safe(&self) -> bool {
+        self.retry_safe_override.unwrap_or_else(|| self.spec().is_some_and(spec_is_retry_safe))
+    }
+
+    /// Whether the command blocks on the server (`BLPOP`, `XREAD BLOCK`, `WAIT`, ...).
+    pub fn is_blocking(&self) -> bool {
+        self.block_time().is_some()
+    }
+
+    /// How long the server may hold the reply back: the block timeout of a blocking command,
+    /// `Some(None)` when it blocks with no limit (a timeout of 0), `None` when it does not block.
+    pub fn block_time(&self) -> Option<Option<Duration>> {
+        let name = self.name().as_bytes();
+        let arg = |i: usize| self.arg_bytes(i);
+        let seconds = |i: usize| -> Option<Option<Duration>> {
+            let text = std::str::from_utf8(arg(i)?).ok()?;
+            let secs: f64 = text.parse().ok()?;
+            Some((secs > 0.0).then(|| Duration::from_secs_f64(secs.min(1e9))))
+        };
+        let millis = |i: usize| -> Option<Option<Duration>> {
+            let text = std::str::from_utf8(arg(i)?).ok()?;
+            let ms: u64 = text.parse().ok()?;
+            Some((ms > 0).then(|| Duration::from_millis(ms)))
+        };
+        let last = self.argc - 1;
+        if name.eq_ignore_ascii_case(b"BLPOP")
+            || name.eq_ignore_ascii_case(b"BRPOP")
+            || name.eq_ignore_ascii_case(b"BLMOVE")
+            || name.eq_ignore_ascii_case(b"BRPOPLPUSH")
+            || name.eq_ignore_ascii_case(b"BZPOPMIN")
+            || name.eq_ignore_ascii_case(b"BZPOPMAX")
+        {
+            seconds(last)
+        } else if name.eq_ignore_ascii_case(b"BLMPOP") || name.eq_ignore_ascii_case(b"BZMPOP") {
+            seconds(1)
+        } else if name.eq_ignore_ascii_case(b"WAIT") || name.eq_ignore_ascii_case(b"WAITAOF") {
+            millis(last)
+        } else if name.eq_ignore_ascii_case(b"XREAD") || name.eq_ignore_ascii_case(b"XREADGROUP") {
+            // BLOCK <ms> comes before STREAMS; after STREAMS are keys and ids, which could be
+            // named "BLOCK".
+            (1..last)
+                .take_while(|&i| !arg(i).is_some_and(|a| a.eq_ignore_ascii_case(b"STREAMS")))
+                .find(|&i| arg(i).is_some_and(|a| a.eq_ignore_ascii_case(b"BLOCK")))
+                .and_then(|i| millis(i + 1))
+        } else {
+            None
+        }
+    }
+
+    /// The `index`th argument (0 is the name), unless it was kept by reference.
+    pub fn arg_bytes(&self, index: usize) -> Option<&[u8]> {
+        self.arg_bounds().nth(index).and_then(|(start, end)| self.encoded.get(start..end))
+    }
+
+    /// The (start, end) of each argument inside `encoded`; shared arguments get an empty range
+    /// at their position.
+    fn arg_bounds(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let buf = &self.encoded[..];
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= buf.len() {
+                return None;
+            }
+            // `$<len>\r\n`: we wrote it, so it is well formed.
+            let header_end = pos + memchr_crlf(&buf[pos..])?;
+            let len: usize = std::str::from_utf8(&buf[pos + 1..header_end]).ok()?.parse().ok()?;
+            let start = header_end + 2;
+            let shared = self.shared.iter().any(|(at, _)| *at == start);
+            let end = if shared { start } else { start + len };
+            pos = end + 2;
+            Some((start, end))
+        })
+    }
+
+    /// Writes the whole command, `*<argc>` header included, into `out`; shared arguments are
+    /// queued by reference.
+    pub fn encode_into(&self, out: &mut SendBuffer) {
+        out.push_array_len(self.argc);
+        let mut from = 0;
+        for (at, bytes) in &self.shared {
+            out.tail_mut().extend_from_slice(&self.encoded[from..*at]);
+            out.push_raw(bytes.clone());
+            from = *at;
+        }
+        out.tail_mut().extend_from_slice(&self.encoded[from..]);
+    }
+
+    /// The encoded length of the whole command in bytes.
+    pub fn encoded_len(&self) -> usize {
+        let mut digits = itoa::Buffer::new();
+        let header = 3 + digits.format(self.argc).len();
+        header + self.encoded.len() + self.shared.iter().map(|(_, b)| b.len()).sum::<usize>()
+    }
+}
+
+fn spec_is_retry_safe(spec: &CommandSpec) -> bool {
+    let risky = CommandFlags::WRITE
+        | CommandFlags::MAY_REPLICATE
+        | CommandFlags::PUBSUB
+        | CommandFlags::ADMIN
+        | CommandFlags::BLOCKING;
+    spec.flags.contains(CommandFlags::READONLY)
+        || (!spec.flags.intersects(risky) && !matches!(spec.group, "scripting" | "transactions"))
+}
+
+fn memchr_crlf(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+impl std::fmt::Debug for Command {
+    /// Shows the name and argument count only: arguments may hold secrets (`AUTH`, `HELLO`,
+    /// `CONFIG SET requirepass`) or megabytes of data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Command")
+            .field("name", &self.name())
+            .field("args", &(self.argc - 1))
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Buf;
+
+    use super::*;
+
+    fn wire(c: &Command) -> Vec<u8> {
+        let mut out = SendBuffer::new();
+        c.encode_into(&mut out);
+        assert_eq!(out.remaining(), c.encoded_len());
+        let mut v = Vec::new();
+        while out.has_remaining() {
+            let n = out.chunk().len();
+            v.extend_from_slice(out.chunk());
+            out.advance(n);
+        }
+        v
+    }
+
+    #[test]
+    fn encodes_as_an_array_of_bulk_strings() {
+        let c = cmd("SET").key("k").arg(42).arg(1.5).arg(b"raw".as_slice());
+        assert_eq!(wire(&c), b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n42\r\n$3\r\n1.5\r\n$3\r\nraw\r\n");
+        assert_eq!(c.arg_bytes(2), Some(&b"42"[..]));
+        assert_eq!(c.slot(), Some(resp_core::slot(b"k")));
+    }
+
+    #[test]
+    fn large_shared_arguments_are_not_copied() {
+        let value = Bytes::from(vec![b'x'; 100_000]);
+        let c = cmd("SET").key("k").arg(value.clone()).arg("KEEPTTL");
+        let mut out = SendBuffer::new();
+        c.encode_into(&mut out);
+        let mut slices = [std::io::IoSlice::new(&[]); 8];
+        let n = out.chunks_vectored(&mut slices);
+        assert!(slices[..n].iter().any(|s| s.as_ptr() == value.as_ptr()), "value was copied");
+        let bytes = wire(&c);
+        assert!(bytes.ends_with(b"\r\n$7\r\nKEEPTTL\r\n"));
+        assert_eq!(c.arg_bytes(3), Some(&b"KEEPTTL"[..]));
+        assert_eq!(c.arg_bytes(2), Some(&b""[..]), "shared arguments are not readable here");
+    }
+
+    #[test]
+    fn cross_slot_keys_are_noticed() {
+        assert!(!cmd("MGET").keys(["{a}1", "{a}2"]).is_cross_slot());
+        assert!(cmd("MGET").keys(["a", "b"]).is_cross_slot());
+    }
+
+    #[test]
+    fn retry_safety_comes_from_the_table() {
+        assert!(cmd("GET").key("k").is_retry_safe());
+        assert!(cmd("ping").is_retry_safe());
+        assert!(!cmd("INCR").key("k").is_retry_safe());
+        assert!(!cmd("PUBLISH").arg("ch").arg("m").is_retry_safe(), "a second publish is seen");
+        assert!(!cmd("EVAL").arg("return 1").arg(0).is_retry_safe(), "scripts may write");
+        assert!(cmd("EVAL_RO").arg("return 1").arg(0).is_retry_safe());
+        assert!(!cmd("CONFIG").arg("GET").arg("x").is_retry_safe(), "admin: left to the caller");
+        assert!(!cmd("CONFIG").arg("SET").arg("maxmemory").arg("1").is_retry_safe());
+        assert_eq!(cmd("config").arg("get").spec().unwrap().name, "config|get");
+        assert!(!cmd("MODULE.UNKNOWN").is_retry_safe(), "unknown commands are not");
+        assert!(cmd("SET").key("k").arg("v").retry_safe(true).is_retry_safe());
+    }
+
+    #[test]
+    fn block_times_are_found_per_command() {
+        let secs = |s: f64| Some(Some(Duration::from_secs_f64(s)));
+        assert_eq!(cmd("BLPOP").keys(["a", "b"]).arg(2.5).block_time(), secs(2.5));
+        assert_eq!(cmd("BLPOP").key("a").arg(0).block_time(), Some(None), "0 blocks forever");
+        assert_eq!(cmd("BLMPOP").arg(3).arg(1).key("a").arg("LEFT").block_time(), secs(3.0));
+        assert_eq!(cmd("WAIT").arg(1).arg(250).block_time(), Some(Some(Duration::from_millis(250))));
+        let xread = cmd("XREAD").arg("COUNT").arg(2).arg("BLOCK").arg(1500).arg("STREAMS");
+        assert_eq!(xread.key("s").arg("$").block_time(), Some(Some(Duration::from_millis(1500))));
+        let no_block = cmd("XREAD").arg("STREAMS").key("BLOCK").arg("0");
+        assert_eq!(no_block.block_time(), None, "a stream named BLOCK is not an option");
+        assert_eq!(cmd("GET").key("k").block_time(), None);
+    }
+
+    #[test]
+    fn debug_output_hides_arguments() {
+        let c = cmd("AUTH").arg("user").arg("hunter2");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("AUTH"));
+    }
+}
