@@ -109,6 +109,39 @@ impl SendBuffer {
         self.tail.put_slice(b"\r\n");
     }
 
+    /// Appends already-encoded bytes by reference, without framing them: for pieces of a frame
+    /// that the caller encoded itself.
+    pub fn push_raw(&mut self, bytes: Bytes) {
+        if bytes.len() < self.copy_threshold {
+            self.tail.extend_from_slice(&bytes);
+            return;
+        }
+        self.seal_tail();
+        self.sealed_len += bytes.len();
+        self.sealed.push_back(bytes);
+    }
+
+    /// Moves everything waiting in `other` to the end of this buffer, leaving `other` empty.
+    /// Nothing is copied when this buffer is empty, and large chunks are never copied.
+    pub fn append(&mut self, other: &mut Self) {
+        if self.is_empty() {
+            std::mem::swap(&mut self.sealed, &mut other.sealed);
+            std::mem::swap(&mut self.tail, &mut other.tail);
+            self.sealed_len = other.sealed_len;
+            other.clear();
+            return;
+        }
+        self.seal_tail();
+        self.sealed_len += other.sealed_len;
+        self.sealed.append(&mut other.sealed);
+        other.sealed_len = 0;
+        if !other.tail.is_empty() {
+            let tail = other.tail.split().freeze();
+            self.sealed_len += tail.len();
+            self.sealed.push_back(tail);
+        }
+    }
+
     /// Whether nothing is waiting to be sent.
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
@@ -220,6 +253,21 @@ mod tests {
         out.push_bulk_bytes(Bytes::from_static(b"ghijkl"));
         let total = out.remaining();
         assert_eq!(drain(out, 3).len(), total);
+    }
+
+    #[test]
+    fn append_moves_everything_in_order() {
+        let mut a = SendBuffer::with_copy_threshold(4);
+        let mut b = SendBuffer::with_copy_threshold(4);
+        let mut empty = SendBuffer::new();
+        a.push_bulk(b"one");
+        b.push_bulk_bytes(Bytes::from_static(b"twotwo"));
+        b.push_raw(Bytes::from_static(b"+x\r\n"));
+        empty.append(&mut a);
+        assert!(a.is_empty());
+        empty.append(&mut b);
+        assert!(b.is_empty() && b.remaining() == 0);
+        assert_eq!(drain(empty, 5), b"$3\r\none\r\n$6\r\ntwotwo\r\n+x\r\n");
     }
 
     #[test]
