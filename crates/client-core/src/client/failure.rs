@@ -1,0 +1,164 @@
+//! What happens to requests when a connection fails, a handshake is refused or a deadline
+//! passes: the rules of "What happens to a request when things go wrong" in
+//! docs/architecture.md.
+
+use std::time::Instant;
+
+use super::Client;
+use crate::conn::{Role, Waiter};
+use crate::error::RequestError;
+use crate::event::{Event, RequestId};
+use crate::request::Phase;
+
+impl Client {
+    /// Connection `i` is gone (failed to open, closed, broke the protocol, or was closed by
+    /// us). Its requests are re-queued or failed, and the shared connection is re-established
+    /// with backoff if anyone is waiting.
+    pub(super) fn connection_failed(&mut self, i: usize, reason: &str, now: Instant) {
+        let conn = self.conns.remove(i);
+        if let Some(hooks) = &self.config.hooks {
+            hooks.disconnected(conn.id, &self.node.server, reason);
+        }
+        let server = self.node.server.to_string();
+        // Each request once, in wire order, with whether any of its bytes left the core.
+        let sent_waiters = conn.waiters.len() - conn.unsent;
+        let mut affected: Vec<(RequestId, bool)> = Vec::new();
+        for (position, waiter) in conn.waiters.iter().enumerate() {
+            let (Waiter::Request { id, .. } | Waiter::Fallback { id, .. }) = *waiter else {
+                continue;
+            };
+            let sent = position < sent_waiters;
+            match affected.iter_mut().find(|(seen, _)| *seen == id) {
+                Some(entry) => entry.1 |= sent,
+                None => affected.push((id, sent)),
+            }
+        }
+
+        if conn.role == Role::Dedicated {
+            let pinned = conn.pinned_queue.iter().map(|&id| (id, false));
+            for (id, _) in affected.into_iter().chain(pinned) {
+                let error = RequestError::ConnectionLost {
+                    server: server.clone(),
+                    reason: reason.to_owned(),
+                };
+                self.complete(id, Err(error), now);
+            }
+            self.close_idle_when_quitting();
+            return;
+        }
+
+        let mut requeue = Vec::new();
+        for (id, sent) in affected {
+            let Some(state) = self.requests.get_mut(id) else { continue };
+            state.reset_replies();
+            state.phase = Phase::Queued;
+            if !sent {
+                // Never left the core: nothing can have run. Send it on the next connection.
+                requeue.push(id);
+            } else if !(state.retry_safe || self.config.at_least_once_replay) {
+                let command = state.operation().to_owned();
+                let error = RequestError::MayHaveExecuted { command, server: server.clone() };
+                self.complete(id, Err(error), now);
+            } else if state.retries >= self.config.max_retries {
+                let error = RequestError::RetriesExhausted {
+                    command: state.operation().to_owned(),
+                    attempts: state.retries + 1,
+                    server: server.clone(),
+                    reason: reason.to_owned(),
+                };
+                self.complete(id, Err(error), now);
+            } else {
+                state.retries += 1;
+                if let Some(hooks) = &self.config.hooks {
+                    hooks.retry(id, state.retries, reason);
+                }
+                requeue.push(id);
+            }
+        }
+        // Re-queued requests go before newer ones, in their original order.
+        for id in requeue.into_iter().rev() {
+            self.node.queue.push_front(id);
+        }
+        if self.node.conn == Some(conn.id) {
+            self.node.conn = None;
+            self.node.failures += 1;
+            self.node.last_error = reason.to_owned();
+            self.schedule_reconnect(now);
+        }
+        self.close_idle_when_quitting();
+    }
+
+    /// The shared connection needs re-establishing: after a backoff delay if requests wait,
+    /// or not at all (the next submit connects) if none do. Past the policy's attempts, the
+    /// waiting requests fail.
+    fn schedule_reconnect(&mut self, now: Instant) {
+        if self.closing {
+            return;
+        }
+        let policy = self.config.reconnect;
+        if policy.max_attempts.is_some_and(|max| self.node.failures >= max) {
+            let attempts = self.node.failures;
+            self.node.failures = 0;
+            for id in std::mem::take(&mut self.node.queue) {
+                let error = RequestError::Unavailable {
+                    server: self.node.server.to_string(),
+                    attempts,
+                    last_error: self.node.last_error.clone(),
+                };
+                self.complete(id, Err(error), now);
+            }
+            return;
+        }
+        self.node.queue.retain(|&id| self.requests.contains(id));
+        if self.node.queue.is_empty() {
+            return;
+        }
+        let delay = policy.delay(self.node.failures.saturating_sub(1), self.rng.unit());
+        self.node.reconnect_at = Some(now + delay);
+    }
+
+    /// The server refused the handshake of connection `i`: every request waiting for it fails
+    /// with `error`, since sending them again would be refused the same way.
+    pub(super) fn handshake_failed(&mut self, i: usize, error: RequestError, now: Instant) {
+        let conn = self.conns.remove(i);
+        if let Some(hooks) = &self.config.hooks {
+            hooks.disconnected(conn.id, &self.node.server, &error.to_string());
+        }
+        let waiting: Vec<RequestId> = match conn.role {
+            Role::Dedicated => conn.pinned_queue.into_iter().collect(),
+            Role::Multiplexed => {
+                self.node.conn = None;
+                self.node.failures += 1;
+                self.node.last_error = error.to_string();
+                std::mem::take(&mut self.node.queue).into_iter().collect()
+            }
+        };
+        for id in waiting {
+            self.complete(id, Err(error.clone()), now);
+        }
+    }
+
+    /// Request `id`'s deadline passed. If it was sent, its reply will be dropped when it comes;
+    /// and if the connection has been silent for as long as the request waited, the
+    /// connection is taken for dead and replaced.
+    pub(super) fn request_timed_out(&mut self, id: RequestId, now: Instant) {
+        let Some(state) = self.requests.get(id) else { return };
+        let phase = state.phase;
+        let waited = state.timeout;
+        let error = RequestError::Timeout {
+            command: state.operation().to_owned(),
+            after: waited,
+            sent: matches!(phase, Phase::Sent(_)),
+        };
+        self.complete(id, Err(error), now);
+        if let Phase::Sent(conn) = phase {
+            if let Some(i) = self.conn_index(conn) {
+                if now.saturating_duration_since(self.conns[i].last_input) >= waited {
+                    self.events.push_back(Event::Disconnect { conn });
+                    let reason = format!("no reply for {waited:?}: the server is unresponsive");
+                    self.connection_failed(i, &reason, now);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,563 @@
+//! [`Client`]: the sans-IO state machine.
+
+mod failure;
+mod slab;
+mod timers;
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use resp_core::{Frame, SendBuffer};
+
+use self::slab::Slab;
+use self::timers::Deadlines;
+use crate::config::{Config, ServerAddr};
+use crate::conn::{ConnState, Connection, Handshake, Progress, Role, Waiter};
+use crate::error::{RequestError, SubmitError};
+use crate::event::{ConnId, Event, Reply, RequestId};
+use crate::hooks::{Outcome, RequestEnd, RequestStart};
+use crate::request::{Body, Phase, Request, RequestState};
+use crate::rng::Rng;
+
+/// The server the client talks to, and the requests waiting for its shared connection.
+#[derive(Debug)]
+struct Node {
+    server: ServerAddr,
+    /// The shared (multiplexed) connection, in whatever state it is.
+    conn: Option<ConnId>,
+    /// Requests waiting for the shared connection to be ready, in submit order.
+    queue: VecDeque<RequestId>,
+    /// Failed connection attempts in a row.
+    failures: u32,
+    last_error: String,
+    reconnect_at: Option<Instant>,
+}
+
+/// The sans-IO Redis client: every decision, no I/O.
+///
+/// The methods come in four kinds:
+///
+/// - **getters** (`&self`): [`config`](Self::config), [`pending`](Self::pending),
+///   [`is_closed`](Self::is_closed);
+/// - **inputs** from the driver: [`handle_connected`](Self::handle_connected),
+///   [`handle_connect_failed`](Self::handle_connect_failed),
+///   [`handle_input`](Self::handle_input), [`handle_closed`](Self::handle_closed),
+///   [`handle_timeout`](Self::handle_timeout);
+/// - **mutators** from the application: [`submit`](Self::submit), [`cancel`](Self::cancel),
+///   [`open_dedicated`](Self::open_dedicated), [`close_dedicated`](Self::close_dedicated),
+///   [`quit`](Self::quit);
+/// - **outputs**, drained after every input or mutation: [`poll_event`](Self::poll_event)
+///   until `None`, [`poll_transmit`](Self::poll_transmit) for each connection an
+///   [`Event::Transmit`] named, and [`poll_timeout`](Self::poll_timeout) to arm the one timer.
+///
+/// Time is always an argument; the same inputs give the same outputs.
+#[derive(Debug)]
+pub struct Client {
+    config: Config,
+    node: Node,
+    conns: Vec<Connection>,
+    requests: Slab,
+    deadlines: Deadlines,
+    events: VecDeque<Event>,
+    next_conn: u32,
+    rng: Rng,
+    closing: bool,
+}
+
+impl Client {
+    /// A client for `config`. It connects when the first request is submitted (or a dedicated
+    /// connection is opened).
+    pub fn new(config: Config) -> Self {
+        let node = Node {
+            server: config.server.clone(),
+            conn: None,
+            queue: VecDeque::new(),
+            failures: 0,
+            last_error: String::new(),
+            reconnect_at: None,
+        };
+        Self {
+            rng: Rng::new(config.seed),
+            config,
+            node,
+            conns: Vec::new(),
+            requests: Slab::default(),
+            deadlines: Deadlines::default(),
+            events: VecDeque::new(),
+            next_conn: 0,
+            closing: false,
+        }
+    }
+
+    // ---- getters ----
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Requests submitted and not yet completed.
+    pub fn pending(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Whether [`quit`](Self::quit) finished: every request completed, every connection closed.
+    pub fn is_closed(&self) -> bool {
+        self.closing && self.requests.is_empty() && self.conns.is_empty()
+    }
+
+    // ---- mutators ----
+
+    /// Accepts a request. Its completion arrives as [`Event::Response`] with the returned id.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError`] when the request is refused outright (backpressure, shut down, empty,
+    /// pinned to an unknown connection); nothing is queued then.
+    pub fn submit(&mut self, request: Request, now: Instant) -> Result<RequestId, SubmitError> {
+        if self.closing {
+            return Err(SubmitError::Closed);
+        }
+        if request.is_empty() {
+            return Err(SubmitError::Empty);
+        }
+        if self.requests.len() >= self.config.max_pending {
+            return Err(SubmitError::Backpressure { limit: self.config.max_pending });
+        }
+        if let Some(conn) = request.conn {
+            if self.conn_index(conn).is_none() {
+                return Err(SubmitError::UnknownConnection(conn.0));
+            }
+        }
+        let state = RequestState::new(request, now, self.config.timeouts.command);
+        let deadline = state.deadline;
+        let id = self.requests.insert(state);
+        if let Some(deadline) = deadline {
+            self.deadlines.insert(deadline, id);
+        }
+        if let Some(hooks) = &self.config.hooks {
+            let state = self.requests.get(id).expect("just inserted");
+            hooks.request_start(&RequestStart {
+                id,
+                operation: state.operation(),
+                batch_size: state.body_len(),
+                db: self.config.db,
+                now,
+            });
+        }
+        self.route(id, now);
+        Ok(id)
+    }
+
+    /// Cancels a request: it completes at once with [`RequestError::Cancelled`]. If it was
+    /// already sent, its reply is read and dropped when it comes, so no other request can get
+    /// it. Unknown or completed ids are ignored.
+    pub fn cancel(&mut self, id: RequestId, now: Instant) {
+        if self.requests.contains(id) {
+            self.complete(id, Err(RequestError::Cancelled), now);
+        }
+    }
+
+    /// Opens a connection for one caller's exclusive use (`WATCH`/`MULTI`, blocking commands).
+    /// Pin requests to it with [`Request::on`]. It is never shared, and not reconnected: when
+    /// it fails, its requests fail with [`RequestError::ConnectionLost`].
+    pub fn open_dedicated(&mut self, now: Instant) -> ConnId {
+        self.open_connection(Role::Dedicated, now)
+    }
+
+    /// Closes a dedicated connection; requests still pinned to it fail with
+    /// [`RequestError::ConnectionLost`].
+    pub fn close_dedicated(&mut self, conn: ConnId, now: Instant) {
+        if let Some(i) = self.conn_index(conn) {
+            if self.conns[i].role == Role::Dedicated {
+                self.events.push_back(Event::Disconnect { conn });
+                self.connection_failed(i, "closed by the application", now);
+            }
+        }
+    }
+
+    /// Shuts down gracefully: no new requests; those in flight get their replies (or time
+    /// out); then every connection is closed. Requests still waiting for a connection fail
+    /// with [`RequestError::Closed`].
+    pub fn quit(&mut self, now: Instant) {
+        self.closing = true;
+        for id in std::mem::take(&mut self.node.queue) {
+            if self.requests.contains(id) {
+                self.complete(id, Err(RequestError::Closed), now);
+            }
+        }
+        for i in 0..self.conns.len() {
+            for id in std::mem::take(&mut self.conns[i].pinned_queue) {
+                if self.requests.contains(id) {
+                    self.complete(id, Err(RequestError::Closed), now);
+                }
+            }
+        }
+        self.node.reconnect_at = None;
+        self.close_idle_when_quitting();
+    }
+
+    // ---- inputs ----
+
+    /// The adapter opened the connection `conn` asked for by [`Event::Connect`].
+    pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
+        let Some(i) = self.conn_index(conn) else { return };
+        let c = &mut self.conns[i];
+        if !matches!(c.state, ConnState::Connecting { .. }) {
+            return;
+        }
+        c.last_input = now;
+        let handshake = Handshake::start(c, &self.config);
+        c.state = ConnState::Handshaking(handshake);
+        self.events.push_back(Event::Transmit { conn });
+    }
+
+    /// The adapter could not open `conn`.
+    pub fn handle_connect_failed(&mut self, conn: ConnId, reason: &str, now: Instant) {
+        if let Some(i) = self.conn_index(conn) {
+            self.connection_failed(i, reason, now);
+        }
+    }
+
+    /// Bytes arrived on `conn`. Whole frames are split off the front of `input`; a partial
+    /// frame stays there for the next call.
+    pub fn handle_input(&mut self, conn: ConnId, input: &mut BytesMut, now: Instant) {
+        let Some(mut i) = self.conn_index(conn) else {
+            input.clear();
+            return;
+        };
+        self.conns[i].last_input = now;
+        loop {
+            let frame = match self.conns[i].decoder.decode(input) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(error) => {
+                    self.events.push_back(Event::Disconnect { conn });
+                    self.connection_failed(i, &format!("protocol error: {error}"), now);
+                    input.clear();
+                    return;
+                }
+            };
+            if let Frame::Push(_) = frame {
+                self.events.push_back(Event::Push { conn, frame });
+                continue;
+            }
+            let Some(waiter) = self.conns[i].waiters.pop_front() else {
+                self.events.push_back(Event::Disconnect { conn });
+                self.connection_failed(i, "the server sent a reply nobody asked for", now);
+                input.clear();
+                return;
+            };
+            if self.conns[i].waiters.len() < self.conns[i].unsent {
+                // A reply to bytes we still hold would be impossible; stay consistent anyway.
+                self.conns[i].unsent = self.conns[i].waiters.len();
+            }
+            match waiter {
+                Waiter::Handshake(step) => {
+                    if !self.on_handshake_reply(i, step, &frame, now) {
+                        input.clear();
+                        return;
+                    }
+                }
+                Waiter::Request { id, index } => self.on_reply(i, id, index, frame, false, now),
+                Waiter::Fallback { id, index } => self.on_reply(i, id, index, frame, true, now),
+            }
+            // Completing requests never removes connections, but stay robust to it.
+            match self.conn_index(conn) {
+                Some(j) => i = j,
+                None => return,
+            }
+        }
+        self.close_idle_when_quitting();
+    }
+
+    /// The connection `conn` closed (EOF or an I/O error) without the core asking.
+    pub fn handle_closed(&mut self, conn: ConnId, reason: &str, now: Instant) {
+        if let Some(i) = self.conn_index(conn) {
+            self.connection_failed(i, reason, now);
+        }
+    }
+
+    /// The time from [`poll_timeout`](Self::poll_timeout) came. Calling it early, late or
+    /// twice is harmless: it acts on whatever is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        // Connections that did not open in time.
+        while let Some(i) = self.conns.iter().position(
+            |c| matches!(c.state, ConnState::Connecting { deadline } if deadline <= now),
+        ) {
+            let conn = self.conns[i].id;
+            self.events.push_back(Event::Disconnect { conn });
+            let after = self.config.timeouts.connect;
+            self.connection_failed(i, &format!("connect timed out after {after:?}"), now);
+        }
+        if self.node.reconnect_at.is_some_and(|at| at <= now) {
+            self.node.reconnect_at = None;
+            self.ensure_connection(now);
+        }
+        while let Some(id) = self.deadlines.pop_due(now, &self.requests) {
+            self.request_timed_out(id, now);
+        }
+    }
+
+    // ---- outputs ----
+
+    /// The next thing for the driver to do.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Moves `conn`'s pending output into `out` (which the adapter then writes to the
+    /// socket). Returns false when there was nothing to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self, conn: ConnId, out: &mut SendBuffer) -> bool {
+        let Some(i) = self.conn_index(conn) else { return false };
+        let c = &mut self.conns[i];
+        if c.out.is_empty() {
+            return false;
+        }
+        out.append(&mut c.out);
+        c.unsent = 0;
+        true
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should be called next, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let connects = self.conns.iter().filter_map(|c| match c.state {
+            ConnState::Connecting { deadline } => Some(deadline),
+            _ => None,
+        });
+        connects.chain(self.node.reconnect_at).chain(self.deadlines.next()).min()
+    }
+
+    // ---- internals ----
+
+    fn conn_index(&self, conn: ConnId) -> Option<usize> {
+        self.conns.iter().position(|c| c.id == conn)
+    }
+
+    fn open_connection(&mut self, role: Role, now: Instant) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.conns.push(Connection::new(conn, role, &self.config, now));
+        self.events.push_back(Event::Connect {
+            conn,
+            server: self.node.server.clone(),
+            tls: self.config.tls.clone(),
+        });
+        conn
+    }
+
+    /// Makes sure the shared connection exists or is being (re)established.
+    fn ensure_connection(&mut self, now: Instant) {
+        if self.node.conn.is_none() && self.node.reconnect_at.is_none() && !self.closing {
+            self.node.conn = Some(self.open_connection(Role::Multiplexed, now));
+        }
+    }
+
+    /// Sends a request where it belongs, or queues it until it can be.
+    fn route(&mut self, id: RequestId, now: Instant) {
+        let Some(state) = self.requests.get(id) else { return };
+        if let Some(pinned) = state.pinned {
+            match self.conn_index(pinned) {
+                Some(i) if self.conns[i].is_ready() => self.write(i, id),
+                Some(i) => self.conns[i].pinned_queue.push_back(id),
+                None => {
+                    let server = self.node.server.to_string();
+                    let reason = "the connection had already closed".to_string();
+                    self.complete(id, Err(RequestError::ConnectionLost { server, reason }), now);
+                }
+            }
+            return;
+        }
+        match self.node.conn.and_then(|c| self.conn_index(c)) {
+            Some(i) if self.conns[i].is_ready() && self.node.queue.is_empty() => self.write(i, id),
+            _ => {
+                self.node.queue.push_back(id);
+                self.ensure_connection(now);
+            }
+        }
+    }
+
+    /// Writes request `id` into connection `i`'s output.
+    fn write(&mut self, i: usize, id: RequestId) {
+        let Some(state) = self.requests.get_mut(id) else { return };
+        let c = &mut self.conns[i];
+        let was_empty = c.out.is_empty();
+        state.encode_into(&mut c.out);
+        let replies = state.expected_replies();
+        for index in 0..replies {
+            c.waiters.push_back(Waiter::Request { id, index: index as u32 });
+        }
+        c.unsent += replies;
+        state.phase = Phase::Sent(c.id);
+        if was_empty {
+            self.events.push_back(Event::Transmit { conn: c.id });
+        }
+    }
+
+    fn on_handshake_reply(
+        &mut self,
+        i: usize,
+        step: crate::conn::Step,
+        frame: &Frame,
+        now: Instant,
+    ) -> bool {
+        let c = &mut self.conns[i];
+        let ConnState::Handshaking(mut handshake) =
+            std::mem::replace(&mut c.state, ConnState::Ready)
+        else {
+            return true;
+        };
+        let was_empty = c.out.is_empty();
+        let progress = handshake.on_reply(c, &self.config, step, frame);
+        if was_empty && !c.out.is_empty() {
+            self.events.push_back(Event::Transmit { conn: c.id });
+        }
+        let server = self.node.server.to_string();
+        let error = match progress {
+            Progress::Waiting => {
+                self.conns[i].state = ConnState::Handshaking(handshake);
+                return true;
+            }
+            Progress::Ready => {
+                self.connection_ready(i, now);
+                return true;
+            }
+            Progress::AuthFailed(message) => RequestError::Auth { server, message },
+            Progress::Failed { step, message } => RequestError::Handshake { server, step, message },
+        };
+        let conn = self.conns[i].id;
+        self.events.push_back(Event::Disconnect { conn });
+        self.handshake_failed(i, error, now);
+        false
+    }
+
+    /// The handshake finished: queued requests go out.
+    fn connection_ready(&mut self, i: usize, now: Instant) {
+        let conn = self.conns[i].id;
+        if let Some(hooks) = &self.config.hooks {
+            hooks.connected(conn, &self.node.server);
+        }
+        let queue = match self.conns[i].role {
+            Role::Multiplexed => {
+                self.node.failures = 0;
+                std::mem::take(&mut self.node.queue)
+            }
+            Role::Dedicated => std::mem::take(&mut self.conns[i].pinned_queue),
+        };
+        for id in queue {
+            if self.requests.contains(id) {
+                self.write(i, id);
+            }
+        }
+        let _ = now;
+        self.close_idle_when_quitting();
+    }
+
+    /// A reply (or a fallback's reply) for command `index` of request `id` arrived on
+    /// connection `i`.
+    fn on_reply(
+        &mut self,
+        i: usize,
+        id: RequestId,
+        index: u32,
+        frame: Frame,
+        is_fallback: bool,
+        now: Instant,
+    ) {
+        // A request that timed out or was cancelled is gone: its reply is dropped here, so
+        // it can never be taken for another request's.
+        let Some(state) = self.requests.get_mut(id) else { return };
+        let index = index as usize;
+        if is_fallback {
+            state.fallbacks_pending -= 1;
+        } else if frame.error_code() == Some(b"NOSCRIPT")
+            && !matches!(state.body, Body::Transaction(_))
+        {
+            if let Some(fallback) = state.command_at(index).and_then(|c| c.noscript_fallback()) {
+                let fallback = fallback.clone();
+                state.fallbacks_pending += 1;
+                state.store(index, Frame::Null);
+                let c = &mut self.conns[i];
+                if c.push(&fallback, Waiter::Fallback { id, index: index as u32 }) {
+                    self.events.push_back(Event::Transmit { conn: c.id });
+                }
+                return;
+            }
+        }
+        state.store(index, frame);
+        if state.is_complete() {
+            let reply = state.take_reply();
+            self.complete(id, Ok(reply), now);
+        }
+    }
+
+    /// Completes a request: removes it and tells the driver.
+    fn complete(&mut self, id: RequestId, result: Result<Reply, RequestError>, now: Instant) {
+        let Some(state) = self.requests.remove(id) else { return };
+        self.deadlines.forget_completed(&self.requests);
+        if let Some(hooks) = &self.config.hooks {
+            let code = match &result {
+                Ok(Reply::Single(frame)) => frame.error_code(),
+                _ => None,
+            };
+            let outcome = match (&result, code) {
+                (Err(error), _) => Outcome::Failed(error),
+                (Ok(_), Some(code)) => {
+                    Outcome::ServerError { code: std::str::from_utf8(code).unwrap_or("ERR") }
+                }
+                (Ok(_), None) => Outcome::Ok,
+            };
+            hooks.request_end(&RequestEnd {
+                id,
+                operation: state.operation(),
+                batch_size: state.body_len(),
+                server: matches!(state.phase, Phase::Sent(_)).then_some(&self.node.server),
+                outcome,
+                duration: now.saturating_duration_since(state.started),
+                retries: state.retries,
+            });
+        }
+        self.events.push_back(Event::Response { id, result });
+    }
+
+    /// After `quit`, closes connections with nothing left to answer.
+    fn close_idle_when_quitting(&mut self) {
+        if !self.closing {
+            return;
+        }
+        let mut i = 0;
+        while i < self.conns.len() {
+            let c = &self.conns[i];
+            let owes_replies = c.waiters.iter().any(|w| match w {
+                Waiter::Request { id, .. } | Waiter::Fallback { id, .. } => {
+                    self.requests.contains(*id)
+                }
+                Waiter::Handshake(_) => false,
+            });
+            if owes_replies {
+                i += 1;
+                continue;
+            }
+            let conn = c.id;
+            self.conns.remove(i);
+            if self.node.conn == Some(conn) {
+                self.node.conn = None;
+            }
+            self.events.push_back(Event::Disconnect { conn });
+        }
+    }
+}
+
+impl RequestState {
+    /// Commands the caller put in.
+    fn body_len(&self) -> usize {
+        match &self.body {
+            Body::Single(_) => 1,
+            Body::Pipeline(commands) | Body::Transaction(commands) => commands.len(),
+        }
+    }
+}

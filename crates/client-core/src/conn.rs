@@ -1,0 +1,219 @@
+//! One connection's state: handshake, output waiting for the socket, and the FIFO of replies
+//! it owes.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use resp_core::{Decoder, Frame, SendBuffer};
+
+use crate::command::{Command, cmd};
+use crate::config::{Config, Protocol};
+use crate::event::{ConnId, RequestId};
+
+/// What a connection is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Shared by every request that is not pinned: requests are pipelined on it.
+    Multiplexed,
+    /// Owned by one caller (transactions with WATCH, blocking commands).
+    Dedicated,
+}
+
+#[derive(Debug)]
+pub(crate) enum ConnState {
+    /// Waiting for the adapter to report the socket open.
+    Connecting { deadline: Instant },
+    /// Handshake commands sent; requests wait.
+    Handshaking(Handshake),
+    /// Requests flow.
+    Ready,
+}
+
+/// Whose reply is next on the wire.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Waiter {
+    /// The reply to command `index` of a request.
+    Request { id: RequestId, index: u32 },
+    /// The reply to the `NOSCRIPT` fallback of command `index`.
+    Fallback { id: RequestId, index: u32 },
+    /// A handshake step.
+    Handshake(Step),
+}
+
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) id: ConnId,
+    pub(crate) role: Role,
+    pub(crate) state: ConnState,
+    pub(crate) out: SendBuffer,
+    pub(crate) decoder: Decoder,
+    pub(crate) waiters: VecDeque<Waiter>,
+    /// How many waiters at the back belong to bytes still in `out`, not yet handed to the
+    /// adapter: if the connection fails, those requests were certainly not sent.
+    pub(crate) unsent: usize,
+    /// Requests pinned to this (dedicated) connection, waiting for its handshake.
+    pub(crate) pinned_queue: VecDeque<RequestId>,
+    pub(crate) last_input: Instant,
+}
+
+impl Connection {
+    pub(crate) fn new(id: ConnId, role: Role, config: &Config, now: Instant) -> Self {
+        Self {
+            id,
+            role,
+            state: ConnState::Connecting { deadline: now + config.timeouts.connect },
+            out: SendBuffer::new(),
+            decoder: Decoder::with_limits(config.limits),
+            waiters: VecDeque::new(),
+            unsent: 0,
+            pinned_queue: VecDeque::new(),
+            last_input: now,
+        }
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        matches!(self.state, ConnState::Ready)
+    }
+
+    /// Queues `command`'s bytes and the waiter for its reply. True when the output was empty,
+    /// so the adapter must be told to transmit.
+    pub(crate) fn push(&mut self, command: &Command, waiter: Waiter) -> bool {
+        let was_empty = self.out.is_empty();
+        command.encode_into(&mut self.out);
+        self.waiters.push_back(waiter);
+        self.unsent += 1;
+        was_empty
+    }
+}
+
+/// A handshake step, named after its command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    Hello,
+    Auth,
+    SetName,
+    Select,
+    SetInfo,
+}
+
+impl Step {
+    fn describe(self, config: &Config) -> String {
+        match self {
+            Self::Hello => "HELLO".into(),
+            Self::Auth => "AUTH".into(),
+            Self::SetName => "CLIENT SETNAME".into(),
+            Self::Select => format!("SELECT {}", config.db),
+            Self::SetInfo => "CLIENT SETINFO".into(),
+        }
+    }
+}
+
+/// Progress of one connection's handshake.
+#[derive(Debug)]
+pub(crate) struct Handshake {
+    /// Replies still owed before the connection is ready.
+    outstanding: u32,
+    /// What the server settled on.
+    pub(crate) protocol: Protocol,
+}
+
+/// How a handshake reply moves things on.
+#[derive(Debug)]
+pub(crate) enum Progress {
+    /// Keep waiting.
+    Waiting,
+    /// Every reply is in: the connection is ready.
+    Ready,
+    /// The server refused the credentials.
+    AuthFailed(String),
+    /// Another step failed.
+    Failed { step: String, message: String },
+}
+
+impl Handshake {
+    /// Queues the first handshake commands on `conn`.
+    pub(crate) fn start(conn: &mut Connection, config: &Config) -> Self {
+        let protocol = config.protocol;
+        let mut handshake = Self { outstanding: 0, protocol };
+        match protocol {
+            Protocol::Resp3 => {
+                let mut hello = cmd("HELLO").arg(3);
+                if let Some(source) = &config.credentials {
+                    let credentials = source.current();
+                    let user = credentials.username.as_deref().unwrap_or("default");
+                    hello = hello.arg("AUTH").arg(user).arg(credentials.password.as_str());
+                }
+                if let Some(name) = &config.client_name {
+                    hello = hello.arg("SETNAME").arg(name.as_str());
+                }
+                handshake.send(conn, &hello, Step::Hello);
+            }
+            Protocol::Resp2 => handshake.send_rest(conn, config, true),
+        }
+        handshake
+    }
+
+    fn send(&mut self, conn: &mut Connection, command: &Command, step: Step) {
+        let _ = conn.push(command, Waiter::Handshake(step));
+        self.outstanding += 1;
+    }
+
+    /// Everything after `HELLO`: `AUTH` and `CLIENT SETNAME` too when `HELLO` did not do them.
+    fn send_rest(&mut self, conn: &mut Connection, config: &Config, auth_and_name: bool) {
+        if auth_and_name {
+            if let Some(source) = &config.credentials {
+                let credentials = source.current();
+                let mut auth = cmd("AUTH");
+                if let Some(user) = &credentials.username {
+                    auth = auth.arg(user.as_str());
+                }
+                self.send(conn, &auth.arg(credentials.password.as_str()), Step::Auth);
+            }
+            if let Some(name) = &config.client_name {
+                let setname = cmd("CLIENT").arg("SETNAME").arg(name.as_str());
+                self.send(conn, &setname, Step::SetName);
+            }
+        }
+        if config.db != 0 {
+            self.send(conn, &cmd("SELECT").arg(config.db), Step::Select);
+        }
+        // Servers before 7.2 answer these with an error, which is ignored.
+        let lib_name = cmd("CLIENT").arg("SETINFO").arg("LIB-NAME").arg("redwire");
+        self.send(conn, &lib_name, Step::SetInfo);
+        let lib_ver = cmd("CLIENT").arg("SETINFO").arg("LIB-VER").arg(env!("CARGO_PKG_VERSION"));
+        self.send(conn, &lib_ver, Step::SetInfo);
+    }
+
+    /// Takes the reply to `step`.
+    pub(crate) fn on_reply(
+        &mut self,
+        conn: &mut Connection,
+        config: &Config,
+        step: Step,
+        frame: &Frame,
+    ) -> Progress {
+        self.outstanding -= 1;
+        let error = frame.is_error().then(|| {
+            frame.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+        });
+        match (step, error) {
+            (Step::Hello, None) => self.send_rest(conn, config, false),
+            (Step::Hello, Some(message)) => {
+                let code = frame.error_code().unwrap_or_default();
+                let unknown = message.contains("unknown command") || code == b"NOPROTO";
+                if !unknown {
+                    return Progress::AuthFailed(message);
+                }
+                // A server without RESP3 (or without HELLO at all): speak RESP2.
+                self.protocol = Protocol::Resp2;
+                self.send_rest(conn, config, true);
+            }
+            (Step::Auth, Some(message)) => return Progress::AuthFailed(message),
+            (Step::SetInfo, _) | (_, None) => {}
+            (step, Some(message)) => {
+                return Progress::Failed { step: step.describe(config), message };
+            }
+        }
+        if self.outstanding == 0 { Progress::Ready } else { Progress::Waiting }
+    }
+}
