@@ -22,7 +22,7 @@ pub(crate) enum Role {
 #[derive(Debug)]
 pub(crate) enum ConnState {
     /// Waiting for the adapter to report the socket open.
-    Connecting { deadline: Instant },
+    Connecting,
     /// Handshake commands sent; requests wait.
     Handshaking(Handshake),
     /// Requests flow.
@@ -45,6 +45,10 @@ pub(crate) struct Connection {
     pub(crate) id: ConnId,
     pub(crate) role: Role,
     pub(crate) state: ConnState,
+    /// Until the handshake completes: when to give up on this connection. The connect timeout
+    /// covers dialling and the handshake alike, so a server that accepts the socket but never
+    /// answers (paused, partitioned) cannot hold requests forever.
+    pub(crate) setup_deadline: Option<Instant>,
     pub(crate) out: SendBuffer,
     pub(crate) decoder: Decoder,
     pub(crate) waiters: VecDeque<Waiter>,
@@ -61,7 +65,8 @@ impl Connection {
         Self {
             id,
             role,
-            state: ConnState::Connecting { deadline: now + config.timeouts.connect },
+            state: ConnState::Connecting,
+            setup_deadline: Some(now + config.timeouts.connect),
             out: SendBuffer::new(),
             decoder: Decoder::with_limits(config.limits),
             waiters: VecDeque::new(),

@@ -204,10 +204,11 @@ impl Client {
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
         let Some(i) = self.conn_index(conn) else { return };
         let c = &mut self.conns[i];
-        if !matches!(c.state, ConnState::Connecting { .. }) {
+        if !matches!(c.state, ConnState::Connecting) {
             return;
         }
         c.last_input = now;
+        c.setup_deadline = Some(now + self.config.timeouts.connect);
         let handshake = Handshake::start(c, &self.config);
         c.state = ConnState::Handshaking(handshake);
         self.events.push_back(Event::Transmit { conn });
@@ -282,14 +283,18 @@ impl Client {
     /// The time from [`poll_timeout`](Self::poll_timeout) came. Calling it early, late or
     /// twice is harmless: it acts on whatever is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        // Connections that did not open in time.
-        while let Some(i) = self.conns.iter().position(
-            |c| matches!(c.state, ConnState::Connecting { deadline } if deadline <= now),
-        ) {
+        // Connections that did not open, or finish their handshake, in time.
+        while let Some(i) =
+            self.conns.iter().position(|c| c.setup_deadline.is_some_and(|d| d <= now))
+        {
             let conn = self.conns[i].id;
             self.events.push_back(Event::Disconnect { conn });
             let after = self.config.timeouts.connect;
-            self.connection_failed(i, &format!("connect timed out after {after:?}"), now);
+            let step = match self.conns[i].state {
+                ConnState::Connecting => "connect",
+                _ => "handshake",
+            };
+            self.connection_failed(i, &format!("{step} timed out after {after:?}"), now);
         }
         if self.node.reconnect_at.is_some_and(|at| at <= now) {
             self.node.reconnect_at = None;
@@ -325,11 +330,8 @@ impl Client {
     /// When [`handle_timeout`](Self::handle_timeout) should be called next, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let connects = self.conns.iter().filter_map(|c| match c.state {
-            ConnState::Connecting { deadline } => Some(deadline),
-            _ => None,
-        });
-        connects.chain(self.node.reconnect_at).chain(self.deadlines.next()).min()
+        let setups = self.conns.iter().filter_map(|c| c.setup_deadline);
+        setups.chain(self.node.reconnect_at).chain(self.deadlines.next()).min()
     }
 
     // ---- internals ----
@@ -437,6 +439,7 @@ impl Client {
 
     /// The handshake finished: queued requests go out.
     fn connection_ready(&mut self, i: usize, now: Instant) {
+        self.conns[i].setup_deadline = None;
         let conn = self.conns[i].id;
         if let Some(hooks) = &self.config.hooks {
             hooks.connected(conn, &self.node.server);
