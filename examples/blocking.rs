@@ -109,8 +109,8 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let reply = call(&mut core, cmd("SET").key("redwire:blocking").arg("no runtime needed").into())?;
     println!("SET  -> {reply:?}");
-    let value = call(&mut core, cmd("GET").key("redwire:blocking").into())?;
-    println!("GET  -> {value:?}");
+    let value: String = call(&mut core, cmd("GET").key("redwire:blocking").into())?.into_value()?;
+    println!("GET  -> {value}");
 
     // A pipeline: one submit, many replies, in order; one failing command fails alone.
     let batch = Request::pipeline(vec![
@@ -125,8 +125,8 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // A transaction: MULTI/EXEC around the commands; the reply is EXEC's array.
     let tx = Request::transaction(vec![cmd("INCR").key("redwire:n"), cmd("GET").key("redwire:n")]);
-    let exec = call(&mut core, tx)?;
-    println!("MULTI-> {exec:?}");
+    let (incremented, read): (i64, String) = call(&mut core, tx)?.into_value()?;
+    println!("MULTI-> ({incremented}, {read})");
 
     call(&mut core, cmd("DEL").keys(["redwire:blocking", "redwire:n"]).into())?;
     Ok(())

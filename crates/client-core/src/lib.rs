@@ -86,7 +86,12 @@ pub use crate::command::{
     Arg, BeginSearch, Command, CommandFlags, CommandSpec, FindKeys, KeySpec, RequestPolicy,
     ResponsePolicy, ToArg, ToArgs, cmd,
 };
-pub use crate::commands::Commands;
+pub use crate::commands::{
+    Aggregate, Commands, Direction, ExpireCondition, FlushMode, GetExExpiry, InsertPosition,
+    LPosOptions, MinMax, ScanOptions, Script, SetOptions, StreamTrim, XAddOptions,
+    XAutoClaimOptions, XClaimOptions, XPendingOptions, XReadGroupOptions, XReadOptions,
+    ZAddOptions, ZRangeOptions, ZStoreOptions,
+};
 pub use crate::config::{
     Config, ConfigError, CredentialSource, Credentials, Protocol, ReconnectPolicy, ServerAddr,
     Timeouts, TlsSettings,
@@ -96,4 +101,6 @@ pub use crate::event::{ConnId, Event, Reply, RequestId, frame_into};
 pub use crate::hooks::Hooks;
 pub use crate::request::Request;
 pub use crate::value::{ConversionError, FromValue};
+#[cfg(feature = "serde")]
+pub use crate::value::{FrameDeserializer, Json, Serde};
 pub use resp_core::{Frame, SendBuffer};

@@ -50,6 +50,9 @@ impl Client {
         let mut requeue = Vec::new();
         for (id, sent) in affected {
             let Some(state) = self.requests.get_mut(id) else { continue };
+            // A pending NOSCRIPT fallback means replies to this request already came: it was
+            // sent and (the rest of a pipeline) ran, even if the fallback's bytes were not.
+            let sent = sent || state.fallbacks_pending > 0;
             state.reset_replies();
             state.phase = Phase::Queued;
             if !sent {
@@ -75,9 +78,16 @@ impl Client {
                 requeue.push(id);
             }
         }
-        // Re-queued requests go before newer ones, in their original order.
-        for id in requeue.into_iter().rev() {
-            self.node.queue.push_front(id);
+        if self.closing {
+            // After quit no connection is made again: a request must not wait for one.
+            for id in requeue {
+                self.complete(id, Err(RequestError::Closed), now);
+            }
+        } else {
+            // Re-queued requests go before newer ones, in their original order.
+            for id in requeue.into_iter().rev() {
+                self.node.queue.push_front(id);
+            }
         }
         if self.node.conn == Some(conn.id) {
             self.node.conn = None;
@@ -119,7 +129,7 @@ impl Client {
 
     /// The server refused the handshake of connection `i`: every request waiting for it fails
     /// with `error`, since sending them again would be refused the same way.
-    pub(super) fn handshake_failed(&mut self, i: usize, error: RequestError, now: Instant) {
+    pub(super) fn handshake_failed(&mut self, i: usize, error: &RequestError, now: Instant) {
         let conn = self.conns.remove(i);
         if let Some(hooks) = &self.config.hooks {
             hooks.disconnected(conn.id, &self.node.server, &error.to_string());
@@ -151,14 +161,13 @@ impl Client {
             sent: matches!(phase, Phase::Sent(_)),
         };
         self.complete(id, Err(error), now);
-        if let Phase::Sent(conn) = phase {
-            if let Some(i) = self.conn_index(conn) {
-                if now.saturating_duration_since(self.conns[i].last_input) >= waited {
-                    self.events.push_back(Event::Disconnect { conn });
-                    let reason = format!("no reply for {waited:?}: the server is unresponsive");
-                    self.connection_failed(i, &reason, now);
-                }
-            }
+        if let Phase::Sent(conn) = phase
+            && let Some(i) = self.conn_index(conn)
+            && now.saturating_duration_since(self.conns[i].last_input) >= waited
+        {
+            self.events.push_back(Event::Disconnect { conn });
+            let reason = format!("no reply for {waited:?}: the server is unresponsive");
+            self.connection_failed(i, &reason, now);
         }
     }
 }

@@ -125,10 +125,10 @@ impl Client {
         if self.requests.len() >= self.config.max_pending {
             return Err(SubmitError::Backpressure { limit: self.config.max_pending });
         }
-        if let Some(conn) = request.conn {
-            if self.conn_index(conn).is_none() {
-                return Err(SubmitError::UnknownConnection(conn.0));
-            }
+        if let Some(conn) = request.conn
+            && self.conn_index(conn).is_none()
+        {
+            return Err(SubmitError::UnknownConnection(conn.0));
         }
         let state = RequestState::new(request, now, self.config.timeouts.command);
         let deadline = state.deadline;
@@ -156,6 +156,8 @@ impl Client {
     pub fn cancel(&mut self, id: RequestId, now: Instant) {
         if self.requests.contains(id) {
             self.complete(id, Err(RequestError::Cancelled), now);
+            // After quit, that may have been the last reply a connection was kept open for.
+            self.close_idle_when_quitting();
         }
     }
 
@@ -169,11 +171,11 @@ impl Client {
     /// Closes a dedicated connection; requests still pinned to it fail with
     /// [`RequestError::ConnectionLost`].
     pub fn close_dedicated(&mut self, conn: ConnId, now: Instant) {
-        if let Some(i) = self.conn_index(conn) {
-            if self.conns[i].role == Role::Dedicated {
-                self.events.push_back(Event::Disconnect { conn });
-                self.connection_failed(i, "closed by the application", now);
-            }
+        if let Some(i) = self.conn_index(conn)
+            && self.conns[i].role == Role::Dedicated
+        {
+            self.events.push_back(Event::Disconnect { conn });
+            self.connection_failed(i, "closed by the application", now);
         }
     }
 
@@ -303,6 +305,8 @@ impl Client {
         while let Some(id) = self.deadlines.pop_due(now, &self.requests) {
             self.request_timed_out(id, now);
         }
+        // After quit, a connection kept open for replies that timed out is done with.
+        self.close_idle_when_quitting();
     }
 
     // ---- outputs ----
@@ -433,7 +437,7 @@ impl Client {
         };
         let conn = self.conns[i].id;
         self.events.push_back(Event::Disconnect { conn });
-        self.handshake_failed(i, error, now);
+        self.handshake_failed(i, &error, now);
         false
     }
 
@@ -479,17 +483,16 @@ impl Client {
             state.fallbacks_pending -= 1;
         } else if frame.error_code() == Some(b"NOSCRIPT")
             && !matches!(state.body, Body::Transaction(_))
+            && let Some(fallback) = state.command_at(index).and_then(|c| c.noscript_fallback())
         {
-            if let Some(fallback) = state.command_at(index).and_then(|c| c.noscript_fallback()) {
-                let fallback = fallback.clone();
-                state.fallbacks_pending += 1;
-                state.store(index, Frame::Null);
-                let c = &mut self.conns[i];
-                if c.push(&fallback, Waiter::Fallback { id, index: index as u32 }) {
-                    self.events.push_back(Event::Transmit { conn: c.id });
-                }
-                return;
+            let fallback = fallback.clone();
+            state.fallbacks_pending += 1;
+            state.store(index, Frame::Null);
+            let c = &mut self.conns[i];
+            if c.push(&fallback, Waiter::Fallback { id, index: index as u32 }) {
+                self.events.push_back(Event::Transmit { conn: c.id });
             }
+            return;
         }
         state.store(index, frame);
         if state.is_complete() {

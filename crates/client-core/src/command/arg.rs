@@ -167,6 +167,25 @@ impl<T: ToArgs> ToArgs for [T] {
     }
 }
 
+impl<T: ToArgs> ToArgs for &[T] {
+    fn write_args(&self, sink: &mut dyn FnMut(Arg<'_>)) {
+        (**self).write_args(sink);
+    }
+
+    fn arg_count(&self) -> usize {
+        (**self).arg_count()
+    }
+}
+
+/// No arguments: for a script with no keys, say.
+impl ToArgs for () {
+    fn write_args(&self, _sink: &mut dyn FnMut(Arg<'_>)) {}
+
+    fn arg_count(&self) -> usize {
+        0
+    }
+}
+
 impl<T: ToArgs> ToArgs for Vec<T> {
     fn write_args(&self, sink: &mut dyn FnMut(Arg<'_>)) {
         self.as_slice().write_args(sink);
@@ -229,6 +248,8 @@ mod tests {
     #[test]
     fn collections_and_tuples_flatten() {
         assert_eq!(collect(&["a", "b"]).len(), 2);
+        assert_eq!(collect(&&["a", "b", "c"][..]).len(), 3, "slices");
+        assert!(collect(&()).is_empty());
         assert_eq!(collect(&vec![("f1", 1), ("f2", 2)]), [
             b"f1".to_vec(),
             b"1".to_vec(),

@@ -49,7 +49,7 @@ pub struct Command {
     cross_slot: bool,
     retry_safe_override: Option<bool>,
     /// What to send instead when the server answers `NOSCRIPT` (`EVAL` for an `EVALSHA`).
-    noscript_fallback: Option<Box<Command>>,
+    noscript_fallback: Option<Box<Self>>,
 }
 
 /// Starts a command with its name: `cmd("GET").key("k")`.
@@ -92,12 +92,14 @@ impl Command {
     }
 
     /// Appends several arguments (a slice, a `Vec`, a tuple, ...).
+    #[allow(clippy::needless_pass_by_value, reason = "builder methods take what they are given")]
     pub fn args(mut self, args: impl ToArgs) -> Self {
         args.write_args(&mut |arg| self.push_arg(arg));
         self
     }
 
     /// Appends several keys.
+    #[allow(clippy::needless_pass_by_value, reason = "builder methods take what they are given")]
     pub fn keys(mut self, keys: impl ToArgs) -> Self {
         keys.write_args(&mut |key| self.push_key(key));
         self
@@ -114,13 +116,13 @@ impl Command {
     /// Sets the command to send instead if the server answers this one with `NOSCRIPT`: an
     /// `EVALSHA` falls back to the `EVAL` of the same script, which also loads it. The core
     /// sends the fallback on the same connection, once, and the caller sees only its reply.
-    pub fn on_noscript(mut self, fallback: Command) -> Self {
+    pub fn on_noscript(mut self, fallback: Self) -> Self {
         self.noscript_fallback = Some(Box::new(fallback));
         self
     }
 
     /// The `NOSCRIPT` fallback, if one was set.
-    pub fn noscript_fallback(&self) -> Option<&Command> {
+    pub fn noscript_fallback(&self) -> Option<&Self> {
         self.noscript_fallback.as_deref()
     }
 

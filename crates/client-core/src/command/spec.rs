@@ -36,7 +36,7 @@ pub struct CommandSpec {
     /// One-line summary from `COMMAND DOCS`.
     pub summary: &'static str,
     /// Subcommands, sorted by name, for container commands.
-    pub subcommands: &'static [CommandSpec],
+    pub subcommands: &'static [Self],
 }
 
 impl CommandSpec {
@@ -47,7 +47,7 @@ impl CommandSpec {
     }
 
     /// The subcommand named `sub` (case-insensitive), for container commands.
-    pub fn subcommand(&self, sub: &[u8]) -> Option<&'static CommandSpec> {
+    pub fn subcommand(&self, sub: &[u8]) -> Option<&'static Self> {
         let container_len = self.name.len() + 1;
         find(self.subcommands, sub, |spec| &spec.name.as_bytes()[container_len.min(spec.name.len())..])
     }
