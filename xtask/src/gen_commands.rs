@@ -25,7 +25,11 @@ pub fn fetch(conn: &mut Conn) -> Result<Value> {
     let info = conn.call(&["COMMAND", "INFO"])?;
     let docs = conn.call(&["COMMAND", "DOCS"])?;
     let server = conn.text(&["INFO", "server"])?;
-    let field = |name: &str| crate::resp::info_field(&server, name).unwrap_or("?").to_string();
+    let field = |name: &str| {
+        crate::resp::info_field(&server, name)
+            .unwrap_or("?")
+            .to_string()
+    };
     let docs = docs_by_name(&docs)?;
     let mut commands: Vec<Value> = items(&info, "COMMAND INFO")?
         .iter()
@@ -67,12 +71,15 @@ fn io_error(path: &Path, e: &std::io::Error) -> Error {
     gen_error(format!("{}: {e}", path.display()))
 }
 
-fn gen_error(message: String) -> Error {
-    Error::Setup(format!("gen-commands: {message}"))
+fn gen_error(mut message: String) -> Error {
+    message.insert_str(0, "gen-commands: ");
+    Error::Setup(message)
 }
 
 fn items<'a>(reply: &'a Reply, what: &str) -> Result<&'a [Reply]> {
-    reply.items().ok_or_else(|| gen_error(format!("{what}: expected an array, got {reply}")))
+    reply
+        .items()
+        .ok_or_else(|| gen_error(format!("{what}: expected an array, got {reply}")))
 }
 
 fn text(reply: &Reply) -> String {
@@ -81,39 +88,60 @@ fn text(reply: &Reply) -> String {
 
 /// A RESP2 flattened map (`[k1, v1, k2, v2, ...]`) as pairs.
 fn pairs(reply: &Reply) -> impl Iterator<Item = (String, &Reply)> {
-    reply.items().unwrap_or(&[]).chunks(2).filter_map(|kv| match kv {
-        [k, v] => Some((text(k), v)),
-        _ => None,
-    })
+    reply
+        .items()
+        .unwrap_or(&[])
+        .chunks(2)
+        .filter_map(|kv| match kv {
+            [k, v] => Some((text(k), v)),
+            _ => None,
+        })
 }
 
 fn docs_by_name(docs: &Reply) -> Result<BTreeMap<String, &Reply>> {
-    Ok(pairs(docs).map(|(name, doc)| (name.to_lowercase(), doc)).collect())
+    Ok(pairs(docs)
+        .map(|(name, doc)| (name.to_lowercase(), doc))
+        .collect())
 }
 
 /// One `COMMAND INFO` entry with its docs merged in.
 fn command(entry: &Reply, docs: &BTreeMap<String, &Reply>) -> Result<Value> {
     let fields = items(entry, "a COMMAND INFO entry")?;
-    let get = |i: usize| fields.get(i).ok_or_else(|| gen_error(format!("short entry {entry}")));
-    let name = text(get(0)?).to_lowercase();
-    let strings = |reply: &Reply| -> Vec<String> {
-        reply.items().unwrap_or(&[]).iter().map(text).collect()
+    let get = |i: usize| {
+        fields
+            .get(i)
+            .ok_or_else(|| gen_error(format!("short entry {entry}")))
     };
+    let name = text(get(0)?).to_lowercase();
+    let strings =
+        |reply: &Reply| -> Vec<String> { reply.items().unwrap_or(&[]).iter().map(text).collect() };
     let tips = fields.get(7).map(strings).unwrap_or_default();
-    let key_specs: Vec<Value> =
-        fields.get(8).and_then(Reply::items).unwrap_or(&[]).iter().map(key_spec).collect();
+    let key_specs: Vec<Value> = fields
+        .get(8)
+        .and_then(Reply::items)
+        .unwrap_or(&[])
+        .iter()
+        .map(key_spec)
+        .collect();
     // Subcommands' docs sit under their container's `subcommands` map.
     let doc = docs.get(&name).copied().or_else(|| {
         let (container, _) = name.split_once('|')?;
-        let subs = pairs(docs.get(container)?).find(|(k, _)| k == "subcommands")?.1;
-        pairs(subs).find(|(k, _)| k.to_lowercase() == name).map(|(_, v)| v)
+        let subs = pairs(docs.get(container)?)
+            .find(|(k, _)| k == "subcommands")?
+            .1;
+        pairs(subs)
+            .find(|(k, _)| k.to_lowercase() == name)
+            .map(|(_, v)| v)
     });
     let doc_field = |field: &str| -> String {
         doc.and_then(|d| pairs(d).find(|(k, _)| k == field).map(|(_, v)| text(v)))
             .unwrap_or_default()
     };
     let mut subcommands: Vec<Value> = match fields.get(9).and_then(Reply::items) {
-        Some(subs) => subs.iter().map(|sub| command(sub, docs)).collect::<Result<_>>()?,
+        Some(subs) => subs
+            .iter()
+            .map(|sub| command(sub, docs))
+            .collect::<Result<_>>()?,
         None => Vec::new(),
     };
     subcommands.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
@@ -135,12 +163,13 @@ fn key_spec(spec: &Reply) -> Value {
     for (field, value) in pairs(spec) {
         match field.as_str() {
             "flags" => {
-                let flags: Vec<String> =
-                    value.items().unwrap_or(&[]).iter().map(text).collect();
+                let flags: Vec<String> = value.items().unwrap_or(&[]).iter().map(text).collect();
                 out["flags"] = json!(flags);
             }
             "begin_search" | "find_keys" => {
-                let kind = pairs(value).find(|(k, _)| k == "type").map(|(_, v)| text(v));
+                let kind = pairs(value)
+                    .find(|(k, _)| k == "type")
+                    .map(|(_, v)| text(v));
                 let params: BTreeMap<String, Value> = pairs(value)
                     .find(|(k, _)| k == "spec")
                     .map(|(_, spec)| {
@@ -167,8 +196,16 @@ pub fn generate(data: &Value) -> Result<String> {
         .ok_or_else(|| gen_error("the data file has no \"commands\" array".into()))?;
     let mut out = String::new();
     let source = data["source"].as_str().unwrap_or("a real server");
-    writeln!(out, "//! The command table: generated by `cargo xtask gen-commands` from").unwrap();
-    writeln!(out, "//! `crates/client-core/commands.json` ({source}). Do not edit by hand.").unwrap();
+    writeln!(
+        out,
+        "//! The command table: generated by `cargo xtask gen-commands` from"
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "//! `crates/client-core/commands.json` ({source}). Do not edit by hand."
+    )
+    .unwrap();
     out.push('\n');
     out.push_str("#![allow(clippy::unreadable_literal)]\n\n");
     out.push_str("use super::spec::{BeginSearch as B, CommandFlags as F, CommandSpec, FindKeys as K, KeySpec, RequestPolicy as Rq, ResponsePolicy as Rs};\n\n");
@@ -183,14 +220,28 @@ pub fn generate(data: &Value) -> Result<String> {
 
 fn spec_literal(out: &mut String, c: &Value, depth: usize) -> Result<()> {
     let pad = "    ".repeat(depth);
-    let name = c["name"].as_str().ok_or_else(|| gen_error(format!("command without name: {c}")))?;
+    let name = c["name"]
+        .as_str()
+        .ok_or_else(|| gen_error(format!("command without name: {c}")))?;
     let mut bits = 0u32;
-    for flag in c["flags"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for flag in c["flags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         bits |= flag_bit(flag).ok_or_else(|| {
-            gen_error(format!("{name}: unknown flag {flag:?}; add it to CommandFlags"))
+            gen_error(format!(
+                "{name}: unknown flag {flag:?}; add it to CommandFlags"
+            ))
         })?;
     }
-    let tips: Vec<&str> = c["tips"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let tips: Vec<&str> = c["tips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     let tip = |prefix: &str| tips.iter().find_map(|t| t.strip_prefix(prefix));
     let request = match tip("request_policy:") {
         None => "Default",
@@ -210,7 +261,11 @@ fn spec_literal(out: &mut String, c: &Value, depth: usize) -> Result<()> {
         Some("agg_max") => "AggMax",
         Some("agg_sum") => "AggSum",
         Some("special") => "Special",
-        Some(other) => return Err(gen_error(format!("{name}: unknown response_policy {other}"))),
+        Some(other) => {
+            return Err(gen_error(format!(
+                "{name}: unknown response_policy {other}"
+            )));
+        }
     };
     let nondeterministic = tips.contains(&"nondeterministic_output");
     writeln!(out, "{pad}CommandSpec {{").unwrap();
@@ -231,7 +286,12 @@ fn spec_literal(out: &mut String, c: &Value, depth: usize) -> Result<()> {
     writeln!(out, "{pad}    response_policy: Rs::{response},").unwrap();
     writeln!(out, "{pad}    nondeterministic_output: {nondeterministic},").unwrap();
     for field in ["group", "since", "summary"] {
-        writeln!(out, "{pad}    {field}: {:?},", c[field].as_str().unwrap_or("")).unwrap();
+        writeln!(
+            out,
+            "{pad}    {field}: {:?},",
+            c[field].as_str().unwrap_or("")
+        )
+        .unwrap();
     }
     let subs = c["subcommands"].as_array().cloned().unwrap_or_default();
     if subs.is_empty() {
@@ -277,10 +337,17 @@ fn key_spec_literal(name: &str, spec: &Value) -> Result<String> {
         Some("unknown") | None => "K::Unknown".into(),
         Some(other) => return Err(gen_error(format!("{name}: unknown find_keys {other}"))),
     };
-    let flags: Vec<&str> =
-        spec["flags"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    let read_only = flags.contains(&"RO") && !flags.iter().any(|f| matches!(*f, "RW" | "OW" | "RM"));
-    Ok(format!("KeySpec {{ begin_search: {begin}, find_keys: {find}, read_only: {read_only} }}"))
+    let flags: Vec<&str> = spec["flags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let read_only =
+        flags.contains(&"RO") && !flags.iter().any(|f| matches!(*f, "RW" | "OW" | "RM"));
+    Ok(format!(
+        "KeySpec {{ begin_search: {begin}, find_keys: {find}, read_only: {read_only} }}"
+    ))
 }
 
 /// The bit of each flag, matching `client_core::CommandFlags`.
