@@ -66,6 +66,10 @@ fn connected(now: Instant) -> (Client, ConnId) {
 }
 
 /// Runs `n` GETs through the core; returns allocations counted and the time taken.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark measures wall-clock time"
+)]
 fn run(core: &mut Client, conn: ConnId, n: u64, now: Instant) -> (u64, u64, Duration) {
     let mut out = SendBuffer::new();
     let mut input = BytesMut::with_capacity(64 * 1024);
@@ -88,7 +92,10 @@ fn run(core: &mut Client, conn: ConnId, n: u64, now: Instant) -> (u64, u64, Dura
         input_growth += ALLOCS.load(Relaxed) - mark;
         core.handle_input(conn, &mut input, now);
         match core.poll_event() {
-            Some(Event::Response { id: done, result: Ok(Reply::Single(frame)) }) if done == id => {
+            Some(Event::Response {
+                id: done,
+                result: Ok(Reply::Single(frame)),
+            }) if done == id => {
                 std::hint::black_box(frame);
             }
             other => panic!("request {i}: unexpected {other:?}"),
@@ -97,6 +104,10 @@ fn run(core: &mut Client, conn: ConnId, n: u64, now: Instant) -> (u64, u64, Dura
     (ALLOCS.load(Relaxed) - before, input_growth, start.elapsed())
 }
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark measures wall-clock time"
+)]
 fn main() {
     let now = Instant::now();
     let (mut core, conn) = connected(now);
@@ -109,8 +120,20 @@ fn main() {
     rounds.sort_by_key(|r| r.2);
     let (allocs, input_allocs, time) = rounds[rounds.len() / 2];
     println!("client-core GET round trip, {n} requests per round, median of 5 rounds:");
-    println!("  allocations per request:                    {:.3}", allocs as f64 / n as f64);
-    println!("  of which the read buffer's own:             {:.3}", input_allocs as f64 / n as f64);
-    println!("  allocations per request beyond the buffer:  {:.3}", (allocs - input_allocs) as f64 / n as f64);
-    println!("  time per request:                           {:.0} ns", time.as_nanos() as f64 / n as f64);
+    println!(
+        "  allocations per request:                    {:.3}",
+        allocs as f64 / n as f64
+    );
+    println!(
+        "  of which the read buffer's own:             {:.3}",
+        input_allocs as f64 / n as f64
+    );
+    println!(
+        "  allocations per request beyond the buffer:  {:.3}",
+        (allocs - input_allocs) as f64 / n as f64
+    );
+    println!(
+        "  time per request:                           {:.0} ns",
+        time.as_nanos() as f64 / n as f64
+    );
 }

@@ -129,7 +129,10 @@ pub struct Credentials {
 impl Credentials {
     /// Credentials for `username` (or the default user) with `password`.
     pub fn new(username: Option<&str>, password: &str) -> Self {
-        Self { username: username.map(str::to_owned), password: password.to_owned() }
+        Self {
+            username: username.map(str::to_owned),
+            password: password.to_owned(),
+        }
     }
 }
 
@@ -183,7 +186,10 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { connect: Duration::from_secs(5), command: Duration::from_secs(5) }
+        Self {
+            connect: Duration::from_secs(5),
+            command: Duration::from_secs(5),
+        }
     }
 }
 
@@ -216,7 +222,9 @@ impl Default for ReconnectPolicy {
 impl ReconnectPolicy {
     /// The delay before attempt `attempt` (0-based), with `jitter` in `[0, 1)`.
     pub fn delay(&self, attempt: u32, jitter: f64) -> Duration {
-        let exp = self.base_delay.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX));
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX));
         let cap = exp.min(self.max_delay);
         cap / 2 + cap.mul_f64(jitter.clamp(0.0, 1.0) / 2.0)
     }
@@ -252,7 +260,10 @@ pub enum ConfigError {
 impl Config {
     /// A configuration for a server at `host:port`, with defaults for everything else.
     pub fn new(host: &str, port: u16) -> Self {
-        Self::for_server(ServerAddr::Tcp { host: host.to_owned(), port })
+        Self::for_server(ServerAddr::Tcp {
+            host: host.to_owned(),
+            port,
+        })
     }
 
     /// A configuration for `server`, with defaults for everything else: RESP3, db 0,
@@ -287,13 +298,22 @@ impl Config {
             url: redact(text),
             reason: e.to_string(),
         })?;
-        let invalid = |reason: &str| ConfigError::InvalidUrl { url: redact(text), reason: reason.into() };
+        let invalid = |reason: &str| ConfigError::InvalidUrl {
+            url: redact(text),
+            reason: reason.into(),
+        };
         let mut config = match url.scheme() {
             "redis" | "rediss" => {
                 let host = url.host_str().ok_or_else(|| invalid("no host"))?;
-                let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+                let host = host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned();
                 let port = url.port().unwrap_or(6379);
-                let mut config = Self::for_server(ServerAddr::Tcp { host: host.clone(), port });
+                let mut config = Self::for_server(ServerAddr::Tcp {
+                    host: host.clone(),
+                    port,
+                });
                 if url.scheme() == "rediss" {
                     config.tls = Some(TlsSettings { server_name: host });
                 }
@@ -312,10 +332,14 @@ impl Config {
             other => return Err(ConfigError::UnsupportedScheme(other.to_owned())),
         };
         let decode = |s: &str| {
-            percent_decode(s).ok_or_else(|| invalid("user or password is not valid percent-encoded UTF-8"))
+            percent_decode(s)
+                .ok_or_else(|| invalid("user or password is not valid percent-encoded UTF-8"))
         };
         if let Some(password) = url.password() {
-            let user = Some(url.username()).filter(|u| !u.is_empty()).map(decode).transpose()?;
+            let user = Some(url.username())
+                .filter(|u| !u.is_empty())
+                .map(decode)
+                .transpose()?;
             config.credentials = Some(CredentialSource::Static(Credentials {
                 username: user,
                 password: decode(password)?,
@@ -323,8 +347,10 @@ impl Config {
         } else if !url.username().is_empty() {
             // `redis://token@host`: a password for the default user, as redis-cli reads it.
             let password = decode(url.username())?;
-            config.credentials =
-                Some(CredentialSource::Static(Credentials { username: None, password }));
+            config.credentials = Some(CredentialSource::Static(Credentials {
+                username: None,
+                password,
+            }));
         }
         for (name, value) in url.query_pairs() {
             match &*name {
@@ -350,7 +376,13 @@ impl Config {
                         tls.server_name = value.into_owned();
                     }
                 }
-                _ => return Err(bad_param(&name, &value, "a known parameter (db, protocol, client_name, timeout, connect_timeout, sni)")),
+                _ => {
+                    return Err(bad_param(
+                        &name,
+                        &value,
+                        "a known parameter (db, protocol, client_name, timeout, connect_timeout, sni)",
+                    ));
+                }
             }
         }
         Ok(config)
@@ -366,7 +398,11 @@ fn parse_param<T: std::str::FromStr>(
 }
 
 fn bad_param(name: &str, value: &str, expected: &'static str) -> ConfigError {
-    ConfigError::InvalidParameter { name: name.to_owned(), value: value.to_owned(), expected }
+    ConfigError::InvalidParameter {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        expected,
+    }
 }
 
 fn percent_decode(text: &str) -> Option<String> {
@@ -403,26 +439,52 @@ mod tests {
     #[test]
     fn tcp_urls() {
         let c = Config::from_url("redis://localhost").unwrap();
-        assert_eq!(c.server, ServerAddr::Tcp { host: "localhost".into(), port: 6379 });
-        assert_eq!((c.db, c.protocol, c.tls.is_none()), (0, Protocol::Resp3, true));
+        assert_eq!(
+            c.server,
+            ServerAddr::Tcp {
+                host: "localhost".into(),
+                port: 6379
+            }
+        );
+        assert_eq!(
+            (c.db, c.protocol, c.tls.is_none()),
+            (0, Protocol::Resp3, true)
+        );
 
-        let c = Config::from_url("rediss://u%40x:p%2Fw@[::1]:7000/3?protocol=2&client_name=app&timeout=250")
-            .unwrap();
-        assert_eq!(c.server, ServerAddr::Tcp { host: "::1".into(), port: 7000 });
+        let c = Config::from_url(
+            "rediss://u%40x:p%2Fw@[::1]:7000/3?protocol=2&client_name=app&timeout=250",
+        )
+        .unwrap();
+        assert_eq!(
+            c.server,
+            ServerAddr::Tcp {
+                host: "::1".into(),
+                port: 7000
+            }
+        );
         assert_eq!(c.server.to_string(), "[::1]:7000");
-        assert_eq!(c.tls, Some(TlsSettings { server_name: "::1".into() }));
+        assert_eq!(
+            c.tls,
+            Some(TlsSettings {
+                server_name: "::1".into()
+            })
+        );
         assert_eq!(c.db, 3);
         assert_eq!(c.protocol, Protocol::Resp2);
         assert_eq!(c.client_name.as_deref(), Some("app"));
         assert_eq!(c.timeouts.command, Duration::from_millis(250));
-        let Some(CredentialSource::Static(creds)) = c.credentials else { panic!("credentials") };
+        let Some(CredentialSource::Static(creds)) = c.credentials else {
+            panic!("credentials")
+        };
         assert_eq!(creds, Credentials::new(Some("u@x"), "p/w"));
     }
 
     #[test]
     fn password_only_urls_authenticate_the_default_user() {
         let c = Config::from_url("redis://:secret@h:1").unwrap();
-        let Some(CredentialSource::Static(creds)) = c.credentials else { panic!("credentials") };
+        let Some(CredentialSource::Static(creds)) = c.credentials else {
+            panic!("credentials")
+        };
         assert_eq!(creds, Credentials::new(None, "secret"));
     }
 
@@ -452,7 +514,9 @@ mod tests {
     fn secrets_stay_out_of_debug_output() {
         let mut c = Config::from_url("redis://admin:hunter2@h").unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
-        c.credentials = Some(CredentialSource::Provider(Arc::new(|| Credentials::new(None, "tok"))));
+        c.credentials = Some(CredentialSource::Provider(Arc::new(|| {
+            Credentials::new(None, "tok")
+        })));
         assert!(format!("{c:?}").contains("Provider(..)"));
     }
 

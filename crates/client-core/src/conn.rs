@@ -139,14 +139,20 @@ impl Handshake {
     /// Queues the first handshake commands on `conn`.
     pub(crate) fn start(conn: &mut Connection, config: &Config) -> Self {
         let protocol = config.protocol;
-        let mut handshake = Self { outstanding: 0, protocol };
+        let mut handshake = Self {
+            outstanding: 0,
+            protocol,
+        };
         match protocol {
             Protocol::Resp3 => {
                 let mut hello = cmd("HELLO").arg(3);
                 if let Some(source) = &config.credentials {
                     let credentials = source.current();
                     let user = credentials.username.as_deref().unwrap_or("default");
-                    hello = hello.arg("AUTH").arg(user).arg(credentials.password.as_str());
+                    hello = hello
+                        .arg("AUTH")
+                        .arg(user)
+                        .arg(credentials.password.as_str());
                 }
                 if let Some(name) = &config.client_name {
                     hello = hello.arg("SETNAME").arg(name.as_str());
@@ -185,7 +191,10 @@ impl Handshake {
         // Servers before 7.2 answer these with an error, which is ignored.
         let lib_name = cmd("CLIENT").arg("SETINFO").arg("LIB-NAME").arg("redwire");
         self.send(conn, &lib_name, Step::SetInfo);
-        let lib_ver = cmd("CLIENT").arg("SETINFO").arg("LIB-VER").arg(env!("CARGO_PKG_VERSION"));
+        let lib_ver = cmd("CLIENT")
+            .arg("SETINFO")
+            .arg("LIB-VER")
+            .arg(env!("CARGO_PKG_VERSION"));
         self.send(conn, &lib_ver, Step::SetInfo);
     }
 
@@ -199,7 +208,10 @@ impl Handshake {
     ) -> Progress {
         self.outstanding -= 1;
         let error = frame.is_error().then(|| {
-            frame.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+            frame
+                .as_bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
         });
         match (step, error) {
             (Step::Hello, None) => self.send_rest(conn, config, false),
@@ -216,9 +228,16 @@ impl Handshake {
             (Step::Auth, Some(message)) => return Progress::AuthFailed(message),
             (Step::SetInfo, _) | (_, None) => {}
             (step, Some(message)) => {
-                return Progress::Failed { step: step.describe(config), message };
+                return Progress::Failed {
+                    step: step.describe(config),
+                    message,
+                };
             }
         }
-        if self.outstanding == 0 { Progress::Ready } else { Progress::Waiting }
+        if self.outstanding == 0 {
+            Progress::Ready
+        } else {
+            Progress::Waiting
+        }
     }
 }

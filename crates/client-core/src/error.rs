@@ -66,7 +66,9 @@ pub enum RequestError {
         reason: String,
     },
     /// The server stayed unreachable for longer than the reconnect policy allows.
-    #[error("{server} is unreachable after {attempts} connection attempts (last error: {last_error}); check that the server runs and the address is right")]
+    #[error(
+        "{server} is unreachable after {attempts} connection attempts (last error: {last_error}); check that the server runs and the address is right"
+    )]
     Unavailable {
         /// The server.
         server: String,
@@ -95,7 +97,9 @@ pub enum RequestError {
         message: String,
     },
     /// The request was retried `max_retries` times after connection failures.
-    #[error("{command} failed after {attempts} attempts; the last connection to {server} was lost: {reason}")]
+    #[error(
+        "{command} failed after {attempts} attempts; the last connection to {server} was lost: {reason}"
+    )]
     RetriesExhausted {
         /// The command.
         command: String,
@@ -126,7 +130,11 @@ pub struct ServerError {
 impl ServerError {
     /// The error code: the first word (`WRONGTYPE`, `MOVED`, `ERR`, ...).
     pub fn code(&self) -> &str {
-        let end = self.message.iter().position(|&b| b == b' ').unwrap_or(self.message.len());
+        let end = self
+            .message
+            .iter()
+            .position(|&b| b == b' ')
+            .unwrap_or(self.message.len());
         std::str::from_utf8(&self.message[..end]).unwrap_or("ERR")
     }
 }

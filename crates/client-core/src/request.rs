@@ -42,17 +42,29 @@ impl From<Command> for Request {
 impl Request {
     /// One command.
     pub fn single(command: Command) -> Self {
-        Self { body: Body::Single(command), timeout: None, conn: None }
+        Self {
+            body: Body::Single(command),
+            timeout: None,
+            conn: None,
+        }
     }
 
     /// Several commands sent together, answered in order by [`Reply::Pipeline`].
     pub fn pipeline(commands: Vec<Command>) -> Self {
-        Self { body: Body::Pipeline(commands), timeout: None, conn: None }
+        Self {
+            body: Body::Pipeline(commands),
+            timeout: None,
+            conn: None,
+        }
     }
 
     /// Several commands run atomically with `MULTI`/`EXEC`; completes with `EXEC`'s reply.
     pub fn transaction(commands: Vec<Command>) -> Self {
-        Self { body: Body::Transaction(commands), timeout: None, conn: None }
+        Self {
+            body: Body::Transaction(commands),
+            timeout: None,
+            conn: None,
+        }
     }
 
     /// Overrides the configured command timeout for this request. Blocking commands still get
@@ -241,4 +253,3 @@ impl Body {
         }
     }
 }
-

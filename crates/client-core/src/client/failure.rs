@@ -49,7 +49,9 @@ impl Client {
 
         let mut requeue = Vec::new();
         for (id, sent) in affected {
-            let Some(state) = self.requests.get_mut(id) else { continue };
+            let Some(state) = self.requests.get_mut(id) else {
+                continue;
+            };
             // A pending NOSCRIPT fallback means replies to this request already came: it was
             // sent and (the rest of a pipeline) ran, even if the fallback's bytes were not.
             let sent = sent || state.fallbacks_pending > 0;
@@ -60,7 +62,10 @@ impl Client {
                 requeue.push(id);
             } else if !(state.retry_safe || self.config.at_least_once_replay) {
                 let command = state.operation().to_owned();
-                let error = RequestError::MayHaveExecuted { command, server: server.clone() };
+                let error = RequestError::MayHaveExecuted {
+                    command,
+                    server: server.clone(),
+                };
                 self.complete(id, Err(error), now);
             } else if state.retries >= self.config.max_retries {
                 let error = RequestError::RetriesExhausted {
@@ -91,7 +96,11 @@ impl Client {
         }
         if self.node.conn == Some(conn.id) {
             self.node.conn = None;
-            self.node.failures += 1;
+            // Only dials and handshakes that did not finish are failed attempts; losing a
+            // connection that was up is not one, so the policy's attempts all get made.
+            if !conn.is_ready() {
+                self.node.failures += 1;
+            }
             self.node.last_error = reason.to_owned();
             self.schedule_reconnect(now);
         }
@@ -106,7 +115,10 @@ impl Client {
             return;
         }
         let policy = self.config.reconnect;
-        if policy.max_attempts.is_some_and(|max| self.node.failures >= max) {
+        if policy
+            .max_attempts
+            .is_some_and(|max| self.node.failures >= max)
+        {
             let attempts = self.node.failures;
             self.node.failures = 0;
             for id in std::mem::take(&mut self.node.queue) {
@@ -149,24 +161,30 @@ impl Client {
     }
 
     /// Request `id`'s deadline passed. If it was sent, its reply will be dropped when it comes;
-    /// and if the connection has been silent for as long as the request waited, the
-    /// connection is taken for dead and replaced.
+    /// and if the connection has been silent for as long as the command timeout (or the
+    /// request's own, if longer), the connection is taken for dead and replaced.
     pub(super) fn request_timed_out(&mut self, id: RequestId, now: Instant) {
-        let Some(state) = self.requests.get(id) else { return };
+        let Some(state) = self.requests.get(id) else {
+            return;
+        };
         let phase = state.phase;
         let waited = state.timeout;
+        // A short per-request timeout says nothing about the connection: only silence as long
+        // as the configured command timeout (or this request's, if longer) condemns it.
+        let silence_limit = waited.max(self.config.timeouts.command);
         let error = RequestError::Timeout {
             command: state.operation().to_owned(),
             after: waited,
-            sent: matches!(phase, Phase::Sent(_)),
+            // An earlier attempt that was sent counts: it may have run.
+            sent: matches!(phase, Phase::Sent(_)) || state.retries > 0,
         };
         self.complete(id, Err(error), now);
         if let Phase::Sent(conn) = phase
             && let Some(i) = self.conn_index(conn)
-            && now.saturating_duration_since(self.conns[i].last_input) >= waited
+            && now.saturating_duration_since(self.conns[i].last_input) >= silence_limit
         {
             self.events.push_back(Event::Disconnect { conn });
-            let reason = format!("no reply for {waited:?}: the server is unresponsive");
+            let reason = format!("no reply for {silence_limit:?}: the server is unresponsive");
             self.connection_failed(i, &reason, now);
         }
     }

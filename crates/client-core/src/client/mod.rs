@@ -123,7 +123,9 @@ impl Client {
             return Err(SubmitError::Empty);
         }
         if self.requests.len() >= self.config.max_pending {
-            return Err(SubmitError::Backpressure { limit: self.config.max_pending });
+            return Err(SubmitError::Backpressure {
+                limit: self.config.max_pending,
+            });
         }
         if let Some(conn) = request.conn
             && self.conn_index(conn).is_none()
@@ -204,7 +206,9 @@ impl Client {
 
     /// The adapter opened the connection `conn` asked for by [`Event::Connect`].
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
-        let Some(i) = self.conn_index(conn) else { return };
+        let Some(i) = self.conn_index(conn) else {
+            return;
+        };
         let c = &mut self.conns[i];
         if !matches!(c.state, ConnState::Connecting) {
             return;
@@ -286,8 +290,10 @@ impl Client {
     /// twice is harmless: it acts on whatever is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         // Connections that did not open, or finish their handshake, in time.
-        while let Some(i) =
-            self.conns.iter().position(|c| c.setup_deadline.is_some_and(|d| d <= now))
+        while let Some(i) = self
+            .conns
+            .iter()
+            .position(|c| c.setup_deadline.is_some_and(|d| d <= now))
         {
             let conn = self.conns[i].id;
             self.events.push_back(Event::Disconnect { conn });
@@ -321,7 +327,9 @@ impl Client {
     /// socket). Returns false when there was nothing to send.
     #[must_use]
     pub fn poll_transmit(&mut self, conn: ConnId, out: &mut SendBuffer) -> bool {
-        let Some(i) = self.conn_index(conn) else { return false };
+        let Some(i) = self.conn_index(conn) else {
+            return false;
+        };
         let c = &mut self.conns[i];
         if c.out.is_empty() {
             return false;
@@ -335,7 +343,10 @@ impl Client {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let setups = self.conns.iter().filter_map(|c| c.setup_deadline);
-        setups.chain(self.node.reconnect_at).chain(self.deadlines.next()).min()
+        setups
+            .chain(self.node.reconnect_at)
+            .chain(self.deadlines.next())
+            .min()
     }
 
     // ---- internals ----
@@ -347,7 +358,8 @@ impl Client {
     fn open_connection(&mut self, role: Role, now: Instant) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        self.conns.push(Connection::new(conn, role, &self.config, now));
+        self.conns
+            .push(Connection::new(conn, role, &self.config, now));
         self.events.push_back(Event::Connect {
             conn,
             server: self.node.server.clone(),
@@ -365,7 +377,9 @@ impl Client {
 
     /// Sends a request where it belongs, or queues it until it can be.
     fn route(&mut self, id: RequestId, now: Instant) {
-        let Some(state) = self.requests.get(id) else { return };
+        let Some(state) = self.requests.get(id) else {
+            return;
+        };
         if let Some(pinned) = state.pinned {
             match self.conn_index(pinned) {
                 Some(i) if self.conns[i].is_ready() => self.write(i, id),
@@ -373,7 +387,11 @@ impl Client {
                 None => {
                     let server = self.node.server.to_string();
                     let reason = "the connection had already closed".to_string();
-                    self.complete(id, Err(RequestError::ConnectionLost { server, reason }), now);
+                    self.complete(
+                        id,
+                        Err(RequestError::ConnectionLost { server, reason }),
+                        now,
+                    );
                 }
             }
             return;
@@ -389,13 +407,18 @@ impl Client {
 
     /// Writes request `id` into connection `i`'s output.
     fn write(&mut self, i: usize, id: RequestId) {
-        let Some(state) = self.requests.get_mut(id) else { return };
+        let Some(state) = self.requests.get_mut(id) else {
+            return;
+        };
         let c = &mut self.conns[i];
         let was_empty = c.out.is_empty();
         state.encode_into(&mut c.out);
         let replies = state.expected_replies();
         for index in 0..replies {
-            c.waiters.push_back(Waiter::Request { id, index: index as u32 });
+            c.waiters.push_back(Waiter::Request {
+                id,
+                index: index as u32,
+            });
         }
         c.unsent += replies;
         state.phase = Phase::Sent(c.id);
@@ -433,7 +456,11 @@ impl Client {
                 return true;
             }
             Progress::AuthFailed(message) => RequestError::Auth { server, message },
-            Progress::Failed { step, message } => RequestError::Handshake { server, step, message },
+            Progress::Failed { step, message } => RequestError::Handshake {
+                server,
+                step,
+                message,
+            },
         };
         let conn = self.conns[i].id;
         self.events.push_back(Event::Disconnect { conn });
@@ -477,7 +504,9 @@ impl Client {
     ) {
         // A request that timed out or was cancelled is gone: its reply is dropped here, so
         // it can never be taken for another request's.
-        let Some(state) = self.requests.get_mut(id) else { return };
+        let Some(state) = self.requests.get_mut(id) else {
+            return;
+        };
         let index = index as usize;
         if is_fallback {
             state.fallbacks_pending -= 1;
@@ -489,7 +518,13 @@ impl Client {
             state.fallbacks_pending += 1;
             state.store(index, Frame::Null);
             let c = &mut self.conns[i];
-            if c.push(&fallback, Waiter::Fallback { id, index: index as u32 }) {
+            if c.push(
+                &fallback,
+                Waiter::Fallback {
+                    id,
+                    index: index as u32,
+                },
+            ) {
                 self.events.push_back(Event::Transmit { conn: c.id });
             }
             return;
@@ -503,7 +538,9 @@ impl Client {
 
     /// Completes a request: removes it and tells the driver.
     fn complete(&mut self, id: RequestId, result: Result<Reply, RequestError>, now: Instant) {
-        let Some(state) = self.requests.remove(id) else { return };
+        let Some(state) = self.requests.remove(id) else {
+            return;
+        };
         self.deadlines.forget_completed(&self.requests);
         if let Some(hooks) = &self.config.hooks {
             let code = match &result {
@@ -512,9 +549,9 @@ impl Client {
             };
             let outcome = match (&result, code) {
                 (Err(error), _) => Outcome::Failed(error),
-                (Ok(_), Some(code)) => {
-                    Outcome::ServerError { code: std::str::from_utf8(code).unwrap_or("ERR") }
-                }
+                (Ok(_), Some(code)) => Outcome::ServerError {
+                    code: std::str::from_utf8(code).unwrap_or("ERR"),
+                },
                 (Ok(_), None) => Outcome::Ok,
             };
             hooks.request_end(&RequestEnd {

@@ -33,7 +33,10 @@ impl Slab {
                 index
             }
             None => {
-                self.slots.push(Slot { generation: 0, state: Some(state) });
+                self.slots.push(Slot {
+                    generation: 0,
+                    state: Some(state),
+                });
                 (self.slots.len() - 1) as u32
             }
         };
@@ -43,12 +46,20 @@ impl Slab {
 
     pub(super) fn get(&self, id: RequestId) -> Option<&RequestState> {
         let (index, generation) = split(id);
-        self.slots.get(index).filter(|s| s.generation == generation)?.state.as_ref()
+        self.slots
+            .get(index)
+            .filter(|s| s.generation == generation)?
+            .state
+            .as_ref()
     }
 
     pub(super) fn get_mut(&mut self, id: RequestId) -> Option<&mut RequestState> {
         let (index, generation) = split(id);
-        self.slots.get_mut(index).filter(|s| s.generation == generation)?.state.as_mut()
+        self.slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)?
+            .state
+            .as_mut()
     }
 
     pub(super) fn contains(&self, id: RequestId) -> bool {
@@ -57,7 +68,10 @@ impl Slab {
 
     pub(super) fn remove(&mut self, id: RequestId) -> Option<RequestState> {
         let (index, generation) = split(id);
-        let slot = self.slots.get_mut(index).filter(|s| s.generation == generation)?;
+        let slot = self
+            .slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)?;
         let state = slot.state.take()?;
         self.free.push(index as u32);
         self.len -= 1;

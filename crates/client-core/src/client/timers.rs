@@ -20,7 +20,11 @@ pub(super) struct Deadlines {
 
 impl Deadlines {
     pub(super) fn insert(&mut self, deadline: Instant, id: RequestId) {
-        if self.in_order.back().is_none_or(|&(last, _)| last <= deadline) {
+        if self
+            .in_order
+            .back()
+            .is_none_or(|&(last, _)| last <= deadline)
+        {
             self.in_order.push_back((deadline, id));
         } else {
             self.out_of_order.push(Reverse((deadline, id)));
@@ -67,7 +71,11 @@ impl Deadlines {
 
     /// Puts back an entry `pop_due` took but that is not due.
     fn insert_back(&mut self, deadline: Instant, id: RequestId) {
-        if self.in_order.front().is_none_or(|&(first, _)| deadline <= first) {
+        if self
+            .in_order
+            .front()
+            .is_none_or(|&(first, _)| deadline <= first)
+        {
             self.in_order.push_front((deadline, id));
         } else {
             self.out_of_order.push(Reverse((deadline, id)));
@@ -76,10 +84,18 @@ impl Deadlines {
 
     /// Drops entries of completed requests from the fronts.
     pub(super) fn forget_completed(&mut self, requests: &Slab) {
-        while self.in_order.front().is_some_and(|&(_, id)| !requests.contains(id)) {
+        while self
+            .in_order
+            .front()
+            .is_some_and(|&(_, id)| !requests.contains(id))
+        {
             self.in_order.pop_front();
         }
-        while self.out_of_order.peek().is_some_and(|Reverse((_, id))| !requests.contains(*id)) {
+        while self
+            .out_of_order
+            .peek()
+            .is_some_and(|Reverse((_, id))| !requests.contains(*id))
+        {
             self.out_of_order.pop();
         }
     }

@@ -242,7 +242,11 @@ mod tests {
         assert_eq!(collect(&0.25f64), [b"0.25".to_vec()]);
         assert_eq!(collect(&f64::NEG_INFINITY), [b"-inf".to_vec()]);
         assert_eq!(collect(&true), [b"1".to_vec()]);
-        assert_eq!(collect(&vec![0u8, 1]), [vec![0u8, 1]], "Vec<u8> is one binary argument");
+        assert_eq!(
+            collect(&vec![0u8, 1]),
+            [vec![0u8, 1]],
+            "Vec<u8> is one binary argument"
+        );
     }
 
     #[test]
@@ -250,11 +254,9 @@ mod tests {
         assert_eq!(collect(&["a", "b"]).len(), 2);
         assert_eq!(collect(&&["a", "b", "c"][..]).len(), 3, "slices");
         assert!(collect(&()).is_empty());
-        assert_eq!(collect(&vec![("f1", 1), ("f2", 2)]), [
-            b"f1".to_vec(),
-            b"1".to_vec(),
-            b"f2".to_vec(),
-            b"2".to_vec()
-        ]);
+        assert_eq!(
+            collect(&vec![("f1", 1), ("f2", 2)]),
+            [b"f1".to_vec(), b"1".to_vec(), b"f2".to_vec(), b"2".to_vec()]
+        );
     }
 }

@@ -92,14 +92,20 @@ impl Command {
     }
 
     /// Appends several arguments (a slice, a `Vec`, a tuple, ...).
-    #[allow(clippy::needless_pass_by_value, reason = "builder methods take what they are given")]
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "builder methods take what they are given"
+    )]
     pub fn args(mut self, args: impl ToArgs) -> Self {
         args.write_args(&mut |arg| self.push_arg(arg));
         self
     }
 
     /// Appends several keys.
-    #[allow(clippy::needless_pass_by_value, reason = "builder methods take what they are given")]
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "builder methods take what they are given"
+    )]
     pub fn keys(mut self, keys: impl ToArgs) -> Self {
         keys.write_args(&mut |key| self.push_key(key));
         self
@@ -175,7 +181,11 @@ impl Command {
         if spec.subcommands.is_empty() {
             return Some(spec);
         }
-        Some(self.arg_bytes(1).and_then(|sub| spec.subcommand(sub)).unwrap_or(spec))
+        Some(
+            self.arg_bytes(1)
+                .and_then(|sub| spec.subcommand(sub))
+                .unwrap_or(spec),
+        )
     }
 
     /// The cluster slot of the first key, if keys were marked.
@@ -196,7 +206,8 @@ impl Command {
     /// transaction control (servers before 7.2 flag neither `PUBLISH` nor `EVAL` as
     /// replicating, yet running them twice is visible). Unknown commands are not safe.
     pub fn is_retry_safe(&self) -> bool {
-        self.retry_safe_override.unwrap_or_else(|| self.spec().is_some_and(spec_is_retry_safe))
+        self.retry_safe_override
+            .unwrap_or_else(|| self.spec().is_some_and(spec_is_retry_safe))
     }
 
     /// Whether the command blocks on the server (`BLPOP`, `XREAD BLOCK`, `WAIT`, ...).
@@ -246,7 +257,9 @@ impl Command {
 
     /// The `index`th argument (0 is the name), unless it was kept by reference.
     pub fn arg_bytes(&self, index: usize) -> Option<&[u8]> {
-        self.arg_bounds().nth(index).and_then(|(start, end)| self.encoded.get(start..end))
+        self.arg_bounds()
+            .nth(index)
+            .and_then(|(start, end)| self.encoded.get(start..end))
     }
 
     /// The (start, end) of each argument inside `encoded`; shared arguments get an empty range
@@ -260,7 +273,10 @@ impl Command {
             }
             // `$<len>\r\n`: we wrote it, so it is well formed.
             let header_end = pos + memchr_crlf(&buf[pos..])?;
-            let len: usize = std::str::from_utf8(&buf[pos + 1..header_end]).ok()?.parse().ok()?;
+            let len: usize = std::str::from_utf8(&buf[pos + 1..header_end])
+                .ok()?
+                .parse()
+                .ok()?;
             let start = header_end + 2;
             let shared = self.shared.iter().any(|(at, _)| *at == start);
             let end = if shared { start } else { start + len };
@@ -338,7 +354,10 @@ mod tests {
     #[test]
     fn encodes_as_an_array_of_bulk_strings() {
         let c = cmd("SET").key("k").arg(42).arg(1.5).arg(b"raw".as_slice());
-        assert_eq!(wire(&c), b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n42\r\n$3\r\n1.5\r\n$3\r\nraw\r\n");
+        assert_eq!(
+            wire(&c),
+            b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n42\r\n$3\r\n1.5\r\n$3\r\nraw\r\n"
+        );
         assert_eq!(c.arg_bytes(2), Some(&b"42"[..]));
         assert_eq!(c.slot(), Some(resp_core::slot(b"k")));
     }
@@ -351,11 +370,18 @@ mod tests {
         c.encode_into(&mut out);
         let mut slices = [std::io::IoSlice::new(&[]); 8];
         let n = out.chunks_vectored(&mut slices);
-        assert!(slices[..n].iter().any(|s| s.as_ptr() == value.as_ptr()), "value was copied");
+        assert!(
+            slices[..n].iter().any(|s| s.as_ptr() == value.as_ptr()),
+            "value was copied"
+        );
         let bytes = wire(&c);
         assert!(bytes.ends_with(b"\r\n$7\r\nKEEPTTL\r\n"));
         assert_eq!(c.arg_bytes(3), Some(&b"KEEPTTL"[..]));
-        assert_eq!(c.arg_bytes(2), Some(&b""[..]), "shared arguments are not readable here");
+        assert_eq!(
+            c.arg_bytes(2),
+            Some(&b""[..]),
+            "shared arguments are not readable here"
+        );
     }
 
     #[test]
@@ -369,27 +395,81 @@ mod tests {
         assert!(cmd("GET").key("k").is_retry_safe());
         assert!(cmd("ping").is_retry_safe());
         assert!(!cmd("INCR").key("k").is_retry_safe());
-        assert!(!cmd("PUBLISH").arg("ch").arg("m").is_retry_safe(), "a second publish is seen");
-        assert!(!cmd("EVAL").arg("return 1").arg(0).is_retry_safe(), "scripts may write");
+        assert!(
+            !cmd("PUBLISH").arg("ch").arg("m").is_retry_safe(),
+            "a second publish is seen"
+        );
+        assert!(
+            !cmd("EVAL").arg("return 1").arg(0).is_retry_safe(),
+            "scripts may write"
+        );
         assert!(cmd("EVAL_RO").arg("return 1").arg(0).is_retry_safe());
-        assert!(!cmd("CONFIG").arg("GET").arg("x").is_retry_safe(), "admin: left to the caller");
-        assert!(!cmd("CONFIG").arg("SET").arg("maxmemory").arg("1").is_retry_safe());
+        assert!(
+            !cmd("CONFIG").arg("GET").arg("x").is_retry_safe(),
+            "admin: left to the caller"
+        );
+        assert!(
+            !cmd("CONFIG")
+                .arg("SET")
+                .arg("maxmemory")
+                .arg("1")
+                .is_retry_safe()
+        );
         assert_eq!(cmd("config").arg("get").spec().unwrap().name, "config|get");
-        assert!(!cmd("MODULE.UNKNOWN").is_retry_safe(), "unknown commands are not");
-        assert!(cmd("SET").key("k").arg("v").retry_safe(true).is_retry_safe());
+        assert!(
+            !cmd("MODULE.UNKNOWN").is_retry_safe(),
+            "unknown commands are not"
+        );
+        assert!(
+            cmd("SET")
+                .key("k")
+                .arg("v")
+                .retry_safe(true)
+                .is_retry_safe()
+        );
     }
 
     #[test]
     fn block_times_are_found_per_command() {
         let secs = |s: f64| Some(Some(Duration::from_secs_f64(s)));
-        assert_eq!(cmd("BLPOP").keys(["a", "b"]).arg(2.5).block_time(), secs(2.5));
-        assert_eq!(cmd("BLPOP").key("a").arg(0).block_time(), Some(None), "0 blocks forever");
-        assert_eq!(cmd("BLMPOP").arg(3).arg(1).key("a").arg("LEFT").block_time(), secs(3.0));
-        assert_eq!(cmd("WAIT").arg(1).arg(250).block_time(), Some(Some(Duration::from_millis(250))));
-        let xread = cmd("XREAD").arg("COUNT").arg(2).arg("BLOCK").arg(1500).arg("STREAMS");
-        assert_eq!(xread.key("s").arg("$").block_time(), Some(Some(Duration::from_millis(1500))));
+        assert_eq!(
+            cmd("BLPOP").keys(["a", "b"]).arg(2.5).block_time(),
+            secs(2.5)
+        );
+        assert_eq!(
+            cmd("BLPOP").key("a").arg(0).block_time(),
+            Some(None),
+            "0 blocks forever"
+        );
+        assert_eq!(
+            cmd("BLMPOP")
+                .arg(3)
+                .arg(1)
+                .key("a")
+                .arg("LEFT")
+                .block_time(),
+            secs(3.0)
+        );
+        assert_eq!(
+            cmd("WAIT").arg(1).arg(250).block_time(),
+            Some(Some(Duration::from_millis(250)))
+        );
+        let xread = cmd("XREAD")
+            .arg("COUNT")
+            .arg(2)
+            .arg("BLOCK")
+            .arg(1500)
+            .arg("STREAMS");
+        assert_eq!(
+            xread.key("s").arg("$").block_time(),
+            Some(Some(Duration::from_millis(1500)))
+        );
         let no_block = cmd("XREAD").arg("STREAMS").key("BLOCK").arg("0");
-        assert_eq!(no_block.block_time(), None, "a stream named BLOCK is not an option");
+        assert_eq!(
+            no_block.block_time(),
+            None,
+            "a stream named BLOCK is not an option"
+        );
         assert_eq!(cmd("GET").key("k").block_time(), None);
     }
 

@@ -43,13 +43,19 @@ impl CommandSpec {
     /// Whether `argc` arguments (name included) satisfy the arity.
     pub fn accepts_arg_count(&self, argc: usize) -> bool {
         let arity = self.arity.unsigned_abs() as usize;
-        if self.arity >= 0 { argc == arity } else { argc >= arity }
+        if self.arity >= 0 {
+            argc == arity
+        } else {
+            argc >= arity
+        }
     }
 
     /// The subcommand named `sub` (case-insensitive), for container commands.
     pub fn subcommand(&self, sub: &[u8]) -> Option<&'static Self> {
         let container_len = self.name.len() + 1;
-        find(self.subcommands, sub, |spec| &spec.name.as_bytes()[container_len.min(spec.name.len())..])
+        find(self.subcommands, sub, |spec| {
+            &spec.name.as_bytes()[container_len.min(spec.name.len())..]
+        })
     }
 }
 
@@ -66,7 +72,10 @@ fn find(
 ) -> Option<&'static CommandSpec> {
     table
         .binary_search_by(|spec| {
-            key(spec).iter().copied().cmp(name.iter().map(u8::to_ascii_lowercase))
+            key(spec)
+                .iter()
+                .copied()
+                .cmp(name.iter().map(u8::to_ascii_lowercase))
         })
         .ok()
         .map(|i| &table[i])
@@ -286,7 +295,16 @@ mod tests {
     fn the_table_is_sorted_and_complete_enough() {
         assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name));
         assert!(COMMANDS.len() > 200, "{} commands", COMMANDS.len());
-        for name in ["set", "hset", "xadd", "blpop", "eval", "cluster", "hello", "ssubscribe"] {
+        for name in [
+            "set",
+            "hset",
+            "xadd",
+            "blpop",
+            "eval",
+            "cluster",
+            "hello",
+            "ssubscribe",
+        ] {
             assert!(lookup(name.as_bytes()).is_some(), "{name} missing");
         }
     }
@@ -300,9 +318,16 @@ mod tests {
         assert_eq!(dbsize.request_policy, RequestPolicy::AllShards);
         assert_eq!(dbsize.response_policy, ResponsePolicy::AggSum);
         let blpop = lookup(b"blpop").unwrap();
-        assert!(blpop.flags.contains(CommandFlags::BLOCKING | CommandFlags::WRITE));
+        assert!(
+            blpop
+                .flags
+                .contains(CommandFlags::BLOCKING | CommandFlags::WRITE)
+        );
         let mget = lookup(b"mget").unwrap();
         assert_eq!(mget.request_policy, RequestPolicy::MultiShard);
-        assert!(matches!(mget.key_specs[0].find_keys, FindKeys::Range { last_key: -1, .. }));
+        assert!(matches!(
+            mget.key_specs[0].find_keys,
+            FindKeys::Range { last_key: -1, .. }
+        ));
     }
 }

@@ -1,1 +1,222 @@
-//! Deterministic simulation harness (being written).
+//! Deterministic simulation: the core against a fake Redis node on a seeded, faulty network,
+//! on a virtual clock.
+//!
+//! Everything here is sans-IO like the core itself, so a whole run (client, network and
+//! server) is a pure function of its seed: a failing seed replays exactly, with a trace.
+//! Nothing reads the real clock except [`Clock::new`], once, for the base of virtual time.
+//!
+//! # The parts
+//!
+//! - [`FakeNode`] is a small Redis server as a state machine: per connection it decodes
+//!   commands with `resp_core::Decoder`, runs them against an in-memory keyspace shared by all
+//!   its connections, and encodes replies in the protocol the connection negotiated (RESP2, or
+//!   RESP3 after `HELLO 3`). It knows the handshake (`HELLO`, `AUTH`, `SELECT`,
+//!   `CLIENT SETNAME/SETINFO`), strings and counters with expiry, lists, hashes,
+//!   `MULTI`/`EXEC`/`DISCARD` and a script cache (`EVAL`/`EVALSHA`/`SCRIPT LOAD` of
+//!   `return <integer>` and of an `INCR` script), and answers anything else with
+//!   `-ERR unknown command`. [`NodeConfig`] makes it an older server (no `HELLO`, no RESP3, no
+//!   `CLIENT SETINFO`) or one that requires a password. Its [`ExecutionLog`] counts, per key,
+//!   how many times each command ran, which is how tests tell "ran at most once".
+//! - [`Clock`] is the virtual clock: a base [`Instant`] plus an offset only the simulation
+//!   advances.
+//! - [`Sim`] is the network and the scheduler, and plays the adapter. It reacts to
+//!   [`Event::Connect`](crate::Event::Connect) (dialing after a random latency),
+//!   [`Event::Transmit`](crate::Event::Transmit) (draining
+//!   [`poll_transmit`](crate::Client::poll_transmit) into a pipe to the server, at once or a
+//!   little later) and [`Event::Disconnect`](crate::Event::Disconnect), and carries bytes both
+//!   ways in order, with random delays, in pieces split at random byte boundaries down to
+//!   single bytes. An event queue ordered by virtual time (ties in the order things were
+//!   scheduled) feeds the client through `handle_connected`, `handle_connect_failed`,
+//!   `handle_input` and `handle_closed`, draining [`poll_event`](crate::Client::poll_event)
+//!   after every input as the crate docs say; when nothing is due before
+//!   [`poll_timeout`](crate::Client::poll_timeout), time jumps there and `handle_timeout`
+//!   runs. Tests can also steer it by hand: hold replies back and release them byte by byte,
+//!   drop a connection, take the server down, restart it.
+//! - [`Faults`] are what a seed's network and server do wrong, each with its own
+//!   probability: refused dials, dials never answered (the connect timeout must fire),
+//!   connections dropped with requests in transit (lost before the server ran them) or with
+//!   replies in transit (the server ran the commands; the client never hears), a server
+//!   stalling a connection for longer than the request timeout, links that go silent for good
+//!   without anyone being told, garbage bytes after the replies, RESP3 pushes between
+//!   replies, writes the adapter makes late. Server restarts (every connection dropped,
+//!   scripts forgotten, data kept, connections refused for a while) are scheduled per seed.
+//!
+//! # The seed sweep
+//!
+//! [`run_seed`] derives everything from its seed: the client's configuration (RESP2 or RESP3,
+//! database, password or ACL user, client name, timeouts, reconnect policy, retries,
+//! at-least-once replay for about a third of the seeds, sometimes a tiny `max_pending`), the
+//! node's version, the faults (none at all for one seed in ten), and a workload of 15 to 60
+//! requests (100 to 200 for a few seeds) over virtual time, many of them in flight at once:
+//! single commands, pipelines of 2 to 10 commands and transactions, made of `SET` (plain,
+//! `NX`, `EX`, now and then a value of tens of KB), `GET`s of earlier keys and of missing ones, `INCR`,
+//! `ECHO`, `PING`, `HSET`+`HGET`, `RPUSH`+`LRANGE`, and `EVALSHA` with an `EVAL` fallback
+//! (`Command::on_noscript`), a side-effecting one included. Some requests have short
+//! timeouts of their own, some are cancelled, some go on a dedicated connection, and a few
+//! seeds quit in the middle. Every key is unique to its request, so every reply can be
+//! checked. Then it checks:
+//!
+//! - every request completes exactly once (one `Event::Response` per id, none for unknown
+//!   ids), and the run settles in a bounded number of steps with nothing pending;
+//! - every reply is the right one for its command: a `GET` of `k` returns `k`'s value (or
+//!   null before it was set, never once its `SET` was acknowledged), `ECHO` its own text,
+//!   `INCR` 1, pipelines and transactions in order;
+//! - every acknowledged write is in the keyspace at the end (`INCR` acknowledged with `n`
+//!   leaves at least `n`);
+//! - without at-least-once replay, no write ran twice (the execution log);
+//! - failures have the right kind: `MayHaveExecuted` only for sent writes that the core may
+//!   not resend, `RetriesExhausted` only for what it may resend, after `max_retries + 1`
+//!   attempts, `Unavailable` after exactly the policy's attempts, `ConnectionLost` only on a
+//!   dedicated connection, `Cancelled` only when cancelled, `Closed` only after quit, and
+//!   `Timeout` exactly at the deadline, with `sent: false` only when the request never ran;
+//!   a fault-free run has no failures at all;
+//! - the core never asks to be woken at or before the time it just handled;
+//! - once the faults stop, requests succeed again, and `quit` ends with every connection
+//!   closed.
+//!
+//! # Reproducing a failure
+//!
+//! `cargo test -p client-core` sweeps 10,000 seeds. A failing seed panics with its settings,
+//! the broken property, and a one-line command that replays just that seed with a trace of
+//! every step, e.g.
+//!
+//! ```text
+//! REDWIRE_SIM_SEED=4711 cargo test -p client-core --lib sim::tests::random_seeds -- --nocapture
+//! ```
+//!
+//! `REDWIRE_SIM_SEEDS=<n>` sweeps `n` seeds instead (e.g. 100000 for a soak).
+//!
+//! # Example
+//!
+//! ```
+//! use client_core::sim::{FakeNode, Faults, NodeConfig, Sim};
+//! use client_core::{Config, Frame, Reply, cmd};
+//!
+//! let node = FakeNode::new(NodeConfig::default());
+//! let mut sim = Sim::new(Config::new("node", 6379), node, Faults::none(), 7);
+//! let set = sim.submit(cmd("SET").key("k").arg("v").into()).unwrap();
+//! let get = sim.submit(cmd("GET").key("k").into()).unwrap();
+//! assert!(sim.run_until_idle());
+//! let ok = Frame::SimpleString("OK".into());
+//! assert_eq!(sim.take_response(set).unwrap(), Ok(Reply::Single(ok)));
+//! assert_eq!(sim.take_response(get).unwrap(), Ok(Reply::Single(Frame::BulkString("v".into()))));
+//! ```
+
+mod faults;
+mod net;
+mod node;
+#[cfg(test)]
+mod tests;
+mod workload;
+
+use std::time::{Duration, Instant};
+
+pub use self::faults::Faults;
+pub use self::net::Sim;
+pub use self::node::{ExecutionLog, FakeNode, NodeConfig, NodeConnId, StoredValue, script_sha};
+pub use self::workload::{SeedReport, run_seed, run_seed_traced};
+
+/// The virtual clock: a base instant plus an offset that only the simulation moves.
+///
+/// The base is the only reading of a real clock in a simulation; everything after it is
+/// arithmetic, so a run does not depend on how fast the machine is.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    base: Instant,
+    offset: Duration,
+}
+
+impl Clock {
+    /// A clock starting now. Reads the real clock once, for the base.
+    #[allow(clippy::disallowed_methods)] // the one real reading: the base of virtual time
+    pub fn new() -> Self {
+        Self::starting_at(Instant::now())
+    }
+
+    /// A clock starting at `base`.
+    pub fn starting_at(base: Instant) -> Self {
+        Self {
+            base,
+            offset: Duration::ZERO,
+        }
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Instant {
+        self.base + self.offset
+    }
+
+    /// Virtual time elapsed since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.offset
+    }
+
+    /// Moves time forward by `by`.
+    pub fn advance(&mut self, by: Duration) {
+        self.offset += by;
+    }
+
+    /// Moves time forward to `to`; a time in the past leaves the clock as it is.
+    pub fn advance_to(&mut self, to: Instant) {
+        if let Some(offset) = to.checked_duration_since(self.base) {
+            self.offset = self.offset.max(offset);
+        }
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The simulation's own seeded random numbers (SplitMix64), apart from the core's.
+#[derive(Clone, Debug)]
+pub struct SimRng(u64);
+
+impl SimRng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Self {
+        // Spread small consecutive seeds apart.
+        Self(seed ^ 0x6a09_e667_f3bc_c909)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `[0, n)`; 0 when `n` is 0.
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+
+    /// A number in `[low, high]`.
+    pub fn between(&mut self, low: u64, high: u64) -> u64 {
+        low + self.below(high.saturating_sub(low) + 1)
+    }
+
+    /// A float in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.unit() < p
+    }
+
+    /// A duration between `low` and `high` milliseconds, with microsecond resolution.
+    pub fn millis(&mut self, low: u64, high: u64) -> Duration {
+        Duration::from_micros(self.between(low * 1000, high * 1000))
+    }
+
+    /// One element of `items`, which must not be empty.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}

@@ -1,0 +1,781 @@
+//! [`Sim`]: the seeded network and scheduler, playing the adapter between a [`Client`] and a
+//! [`FakeNode`].
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use resp_core::SendBuffer;
+
+use super::faults::Faults;
+use super::node::{FakeNode, NodeConnId};
+use super::{Clock, SimRng};
+use crate::client::Client;
+use crate::config::Config;
+use crate::error::{RequestError, SubmitError};
+use crate::event::{ConnId, Event, Reply, RequestId};
+use crate::request::Request;
+
+#[derive(Debug)]
+enum Action {
+    /// The dial succeeded.
+    Connected(ConnId),
+    /// The dial was refused.
+    ConnectFailed(ConnId),
+    /// The adapter gets round to `poll_transmit`.
+    Flush(ConnId),
+    /// A piece of data reaches the server.
+    ToServer(ConnId, Bytes),
+    /// A piece of data reaches the client.
+    ToClient(ConnId, Bytes),
+    /// The server is done stalling this connection: it reads what piled up.
+    Unstall(ConnId),
+    /// The network drops the connection; the client is told.
+    Drop(ConnId, &'static str),
+    /// The server sees the client's close (after the bytes sent before it).
+    ServerClose(ConnId),
+    /// The server restarts and stays down for a while.
+    Restart(Duration),
+}
+
+#[derive(Debug)]
+struct Scheduled {
+    at: Instant,
+    seq: u64,
+    action: Action,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    /// Reversed: the heap pops the earliest, and among equals the first scheduled.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// One connection as the network sees it.
+#[derive(Debug)]
+struct Link {
+    node_conn: Option<NodeConnId>,
+    /// The client still has it: no `Disconnect` from the core, no close reported to it.
+    client_open: bool,
+    /// The server still has it.
+    server_open: bool,
+    /// Arrival time of the last piece scheduled each way: TCP keeps order.
+    to_server_at: Instant,
+    to_client_at: Instant,
+    /// The client's read buffer, which the core splits frames off.
+    input: BytesMut,
+    flush_pending: bool,
+    stalled_until: Option<Instant>,
+    /// Bytes that reached the server while it stalled, in order.
+    stalled: VecDeque<Bytes>,
+    /// Half-open: everything is lost, nobody is told.
+    silent: bool,
+    /// Replies held back by [`Sim::hold_replies`].
+    held: VecDeque<Bytes>,
+}
+
+/// The network, the scheduler and the adapter: drives a [`Client`] against a [`FakeNode`] on
+/// a virtual clock, with the faults of a seed.
+///
+/// Inputs to the client happen one at a time, in virtual-time order (ties in the order they
+/// were scheduled), and after each one every event the client raised is handled at once:
+/// dials, writes, closes and responses. When nothing is scheduled before the client's
+/// [`poll_timeout`](Client::poll_timeout), time jumps there and `handle_timeout` runs.
+#[derive(Debug)]
+pub struct Sim {
+    client: Client,
+    node: FakeNode,
+    clock: Clock,
+    faults: Faults,
+    rng: SimRng,
+    queue: BinaryHeap<Scheduled>,
+    next_seq: u64,
+    links: BTreeMap<ConnId, Link>,
+    node_down_until: Option<Instant>,
+    submitted: BTreeSet<RequestId>,
+    completed: BTreeSet<RequestId>,
+    responses: BTreeMap<RequestId, (Instant, Result<Reply, RequestError>)>,
+    violations: Vec<String>,
+    hold: bool,
+    trace: bool,
+    steps: u64,
+    dials: u64,
+    /// A violation made going on pointless (the client would spin): stop stepping.
+    halted: bool,
+    out: SendBuffer,
+}
+
+impl Sim {
+    /// A simulation of a client with `config` against `node`, with `faults`; `seed` drives
+    /// every random choice of the network.
+    pub fn new(config: Config, node: FakeNode, faults: Faults, seed: u64) -> Self {
+        Self {
+            client: Client::new(config),
+            node,
+            clock: Clock::new(),
+            faults,
+            rng: SimRng::new(seed),
+            queue: BinaryHeap::new(),
+            next_seq: 0,
+            links: BTreeMap::new(),
+            node_down_until: None,
+            submitted: BTreeSet::new(),
+            completed: BTreeSet::new(),
+            responses: BTreeMap::new(),
+            violations: Vec::new(),
+            hold: false,
+            trace: false,
+            steps: 0,
+            dials: 0,
+            halted: false,
+            out: SendBuffer::new(),
+        }
+    }
+
+    /// Prints every step to stderr.
+    pub fn set_trace(&mut self, on: bool) {
+        self.trace = on;
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.clock.elapsed()
+    }
+
+    /// The client under test.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The server.
+    pub fn node(&self) -> &FakeNode {
+        &self.node
+    }
+
+    /// The server, to look at its data or change it.
+    pub fn node_mut(&mut self) -> &mut FakeNode {
+        &mut self.node
+    }
+
+    /// Replaces the faults from now on.
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.faults = faults;
+    }
+
+    /// Connections the client asked to open so far.
+    pub fn dials(&self) -> u64 {
+        self.dials
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Broken rules seen so far: responses for unknown or already completed requests, a
+    /// wake-up time in the past.
+    pub fn violations(&self) -> &[String] {
+        &self.violations
+    }
+
+    /// Connections the client holds (dialing or open), in id order.
+    pub fn open_connections(&self) -> Vec<ConnId> {
+        self.links
+            .iter()
+            .filter(|(_, l)| l.client_open)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// The server side of connection `conn`, once it was accepted.
+    pub fn node_conn(&self, conn: ConnId) -> Option<NodeConnId> {
+        self.links.get(&conn).and_then(|l| l.node_conn)
+    }
+
+    /// Submits a request now, and handles what the client does about it.
+    ///
+    /// # Errors
+    ///
+    /// What [`Client::submit`] refuses.
+    pub fn submit(&mut self, request: Request) -> Result<RequestId, SubmitError> {
+        let result = self.client.submit(request, self.now());
+        if let Ok(id) = result {
+            self.submitted.insert(id);
+            self.log(|| format!("submit -> request {}", id.0));
+        }
+        self.drain();
+        result
+    }
+
+    /// Cancels a request now.
+    pub fn cancel(&mut self, id: RequestId) {
+        self.log(|| format!("cancel request {}", id.0));
+        self.client.cancel(id, self.now());
+        self.drain();
+    }
+
+    /// Asks the client to shut down gracefully.
+    pub fn quit(&mut self) {
+        self.log(|| "quit".into());
+        self.client.quit(self.now());
+        self.drain();
+    }
+
+    /// Opens a dedicated connection (see [`Client::open_dedicated`]).
+    pub fn open_dedicated(&mut self) -> ConnId {
+        let conn = self.client.open_dedicated(self.now());
+        self.log(|| format!("{conn}: opened as dedicated"));
+        self.drain();
+        conn
+    }
+
+    /// Closes a dedicated connection (see [`Client::close_dedicated`]).
+    pub fn close_dedicated(&mut self, conn: ConnId) {
+        self.log(|| format!("{conn}: closing the dedicated connection"));
+        self.client.close_dedicated(conn, self.now());
+        self.drain();
+    }
+
+    /// Restarts the server in `after`; it refuses connections for `down_for`.
+    pub fn schedule_restart(&mut self, after: Duration, down_for: Duration) {
+        let at = self.now() + after;
+        self.schedule(at, Action::Restart(down_for));
+    }
+
+    /// Makes the server refuse connections until `until`.
+    pub fn set_node_down_until(&mut self, until: Instant) {
+        self.node_down_until = Some(until);
+    }
+
+    /// The network drops `conn` now, with whatever is in transit; the client is told.
+    pub fn drop_connection(&mut self, conn: ConnId) {
+        self.drop_link(conn, "connection reset (by the test)");
+    }
+
+    /// While on, replies are held back instead of delivered; see
+    /// [`release_held`](Self::release_held).
+    pub fn hold_replies(&mut self, on: bool) {
+        self.hold = on;
+    }
+
+    /// Delivers up to `max` bytes of the replies held for `conn`, now.
+    pub fn release_held(&mut self, conn: ConnId, max: usize) {
+        let Some(link) = self.links.get_mut(&conn) else {
+            return;
+        };
+        let mut data = BytesMut::new();
+        while data.len() < max {
+            let Some(mut piece) = link.held.pop_front() else {
+                break;
+            };
+            let take = piece.len().min(max - data.len());
+            data.extend_from_slice(&piece.split_to(take));
+            if !piece.is_empty() {
+                link.held.push_front(piece);
+            }
+        }
+        if !data.is_empty() {
+            self.deliver(conn, &data);
+        }
+    }
+
+    /// The response of request `id`, once (later calls return `None`).
+    pub fn take_response(&mut self, id: RequestId) -> Option<Result<Reply, RequestError>> {
+        self.responses.remove(&id).map(|(_, result)| result)
+    }
+
+    /// The response of request `id` with the time it came, once.
+    pub fn take_response_at(
+        &mut self,
+        id: RequestId,
+    ) -> Option<(Instant, Result<Reply, RequestError>)> {
+        self.responses.remove(&id)
+    }
+
+    /// Whether request `id` completed.
+    pub fn is_completed(&self, id: RequestId) -> bool {
+        self.completed.contains(&id)
+    }
+
+    /// Runs everything due up to `until`, then sets the clock to it.
+    pub fn run_until(&mut self, until: Instant) {
+        while !self.halted && self.next_due().is_some_and(|at| at <= until) {
+            self.step();
+        }
+        self.clock.advance_to(until);
+    }
+
+    /// Runs for `duration` of virtual time.
+    pub fn run_for(&mut self, duration: Duration) {
+        let until = self.now() + duration;
+        self.run_until(until);
+    }
+
+    /// Runs until nothing is scheduled and the client wants no wake-up, for at most 10
+    /// million steps. Returns whether it got there.
+    pub fn run_until_idle(&mut self) -> bool {
+        self.run_until_idle_within(10_000_000)
+    }
+
+    /// Like [`run_until_idle`](Self::run_until_idle), for at most `max_steps` steps.
+    pub fn run_until_idle_within(&mut self, max_steps: u64) -> bool {
+        let limit = self.steps + max_steps;
+        while self.steps < limit {
+            if !self.step() {
+                return !self.halted;
+            }
+        }
+        false
+    }
+
+    /// When the next thing happens: a scheduled action or the client's timer.
+    fn next_due(&self) -> Option<Instant> {
+        let event = self.queue.peek().map(|s| s.at);
+        event.into_iter().chain(self.client.poll_timeout()).min()
+    }
+
+    /// Does the next thing. False when there is nothing left to do, or when the client
+    /// would spin (see [`violations`](Self::violations)).
+    pub fn step(&mut self) -> bool {
+        if self.halted {
+            return false;
+        }
+        let event = self.queue.peek().map(|s| s.at);
+        let timer = self.client.poll_timeout();
+        self.steps += 1;
+        match (event, timer) {
+            (None, None) => return false,
+            (event, Some(timer)) if event.is_none_or(|event| timer < event) => {
+                self.clock.advance_to(timer);
+                let now = self.now();
+                self.log(|| "timeout".into());
+                self.client.handle_timeout(now);
+                self.drain();
+                if self.client.poll_timeout().is_some_and(|next| next <= now) {
+                    self.violations.push(format!(
+                        "after handle_timeout at {:?}, poll_timeout still asks to be woken at \
+                         or before that time: a driver would spin",
+                        self.clock.elapsed(),
+                    ));
+                    self.halted = true;
+                }
+            }
+            _ => {
+                let Scheduled { at, action, .. } = self.queue.pop().expect("peeked");
+                self.clock.advance_to(at);
+                self.apply(action);
+            }
+        }
+        true
+    }
+
+    fn schedule(&mut self, at: Instant, action: Action) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.push(Scheduled { at, seq, action });
+    }
+
+    fn log(&self, what: impl FnOnce() -> String) {
+        if self.trace {
+            let t = self.clock.elapsed();
+            eprintln!("{:>6}.{:06}s  {}", t.as_secs(), t.subsec_micros(), what());
+        }
+    }
+
+    fn latency(&mut self) -> Duration {
+        let (low, high) = self.faults.latency;
+        low + (high.saturating_sub(low)).mul_f64(self.rng.unit())
+    }
+
+    /// Handles every event the client raised.
+    fn drain(&mut self) {
+        while let Some(event) = self.client.poll_event() {
+            let now = self.now();
+            match event {
+                Event::Connect { conn, .. } => {
+                    self.dials += 1;
+                    let link = Link {
+                        node_conn: None,
+                        client_open: true,
+                        server_open: false,
+                        to_server_at: now,
+                        to_client_at: now,
+                        input: BytesMut::new(),
+                        flush_pending: false,
+                        stalled_until: None,
+                        stalled: VecDeque::new(),
+                        silent: false,
+                        held: VecDeque::new(),
+                    };
+                    self.links.insert(conn, link);
+                    let (low, high) = self.faults.connect_latency;
+                    let at = now + low + high.saturating_sub(low).mul_f64(self.rng.unit());
+                    let down = self.node_down_until.is_some_and(|until| until > now);
+                    if down || self.rng.chance(self.faults.refuse_connect) {
+                        self.log(|| format!("{conn}: dial (will be refused)"));
+                        self.schedule(at, Action::ConnectFailed(conn));
+                    } else if self.rng.chance(self.faults.unanswered_connect) {
+                        self.log(|| format!("{conn}: dial (will never be answered)"));
+                    } else {
+                        self.log(|| format!("{conn}: dial"));
+                        self.schedule(at, Action::Connected(conn));
+                    }
+                }
+                Event::Transmit { conn } => {
+                    let Some(link) = self.links.get_mut(&conn) else {
+                        self.violations
+                            .push(format!("Transmit for {conn}, never dialed"));
+                        continue;
+                    };
+                    if link.flush_pending || !link.client_open {
+                        continue;
+                    }
+                    if self.rng.chance(self.faults.deferred_flush) {
+                        link.flush_pending = true;
+                        let at = now + self.rng.millis(0, 2);
+                        self.schedule(at, Action::Flush(conn));
+                    } else {
+                        self.flush(conn);
+                    }
+                }
+                Event::Disconnect { conn } => {
+                    self.log(|| format!("{conn}: closed by the client"));
+                    let Some(link) = self.links.get_mut(&conn) else {
+                        self.violations
+                            .push(format!("Disconnect for {conn}, never dialed"));
+                        continue;
+                    };
+                    link.client_open = false;
+                    if link.server_open {
+                        let stall_end = link.stalled_until.unwrap_or(now);
+                        let at = link.to_server_at.max(now).max(stall_end);
+                        self.schedule(at, Action::ServerClose(conn));
+                    }
+                }
+                Event::Response { id, result } => {
+                    self.log(|| format!("request {} completed: {}", id.0, describe(&result)));
+                    if !self.submitted.contains(&id) {
+                        self.violations
+                            .push(format!("a response for unknown request {}", id.0));
+                    } else if !self.completed.insert(id) {
+                        self.violations
+                            .push(format!("a second response for request {}", id.0));
+                    } else {
+                        self.responses.insert(id, (now, result));
+                    }
+                }
+                Event::Push { conn, frame } => {
+                    self.log(|| format!("{conn}: push {frame:?}"));
+                }
+            }
+        }
+    }
+
+    /// The adapter writes what the client has for `conn`.
+    fn flush(&mut self, conn: ConnId) {
+        let mut wrote = false;
+        while self.client.poll_transmit(conn, &mut self.out) {
+            wrote = true;
+        }
+        if !wrote {
+            return;
+        }
+        let data = self.out.copy_to_bytes(self.out.remaining());
+        let now = self.now();
+        self.log(|| format!("{conn}: client writes {}", show(&data)));
+        let Some(link) = self.links.get(&conn) else {
+            return;
+        };
+        if link.silent {
+            return;
+        }
+        if self.rng.chance(self.faults.silent_link) {
+            self.log(|| format!("{conn}: the link goes silent"));
+            self.links.get_mut(&conn).expect("exists").silent = true;
+            return;
+        }
+        let mut last = now;
+        for piece in self.pieces(data) {
+            let sample = self.latency();
+            let link = self.links.get_mut(&conn).expect("exists");
+            let at = (now + sample).max(link.to_server_at);
+            link.to_server_at = at;
+            last = at;
+            self.schedule(at, Action::ToServer(conn, piece));
+        }
+        if self.rng.chance(self.faults.drop_in_transit) {
+            let at = now + last.saturating_duration_since(now).mul_f64(self.rng.unit());
+            self.schedule(
+                at,
+                Action::Drop(conn, "connection reset (request bytes lost)"),
+            );
+        }
+    }
+
+    /// `data` in one piece, or split at random byte boundaries.
+    fn pieces(&mut self, mut data: Bytes) -> Vec<Bytes> {
+        if data.len() < 2 || !self.rng.chance(self.faults.split) {
+            return vec![data];
+        }
+        let mut pieces = Vec::new();
+        // Mostly small pieces, single bytes included.
+        let max = 1 + self.rng.below(data.len() as u64 / 2 + 1) as usize;
+        while !data.is_empty() {
+            let take = (1 + self.rng.below(max as u64) as usize).min(data.len());
+            pieces.push(data.split_to(take));
+        }
+        pieces
+    }
+
+    fn apply(&mut self, action: Action) {
+        let now = self.now();
+        match action {
+            Action::Connected(conn) => {
+                let Some(link) = self.links.get_mut(&conn) else {
+                    return;
+                };
+                if !link.client_open {
+                    return;
+                }
+                if self.node_down_until.is_some_and(|until| until > now) {
+                    self.apply(Action::ConnectFailed(conn));
+                    return;
+                }
+                let node_conn = self.node.accept();
+                link.node_conn = Some(node_conn);
+                link.server_open = true;
+                self.log(|| format!("{conn}: connected (server conn {})", node_conn.0));
+                self.client.handle_connected(conn, now);
+                self.drain();
+            }
+            Action::ConnectFailed(conn) => {
+                let Some(link) = self.links.get_mut(&conn) else {
+                    return;
+                };
+                if !link.client_open {
+                    return;
+                }
+                link.client_open = false;
+                self.log(|| format!("{conn}: connection refused"));
+                self.client
+                    .handle_connect_failed(conn, "connection refused", now);
+                self.drain();
+            }
+            Action::Flush(conn) => {
+                let Some(link) = self.links.get_mut(&conn) else {
+                    return;
+                };
+                link.flush_pending = false;
+                if link.client_open {
+                    self.flush(conn);
+                }
+            }
+            Action::ToServer(conn, data) => {
+                let Some(link) = self.links.get_mut(&conn) else {
+                    return;
+                };
+                if !link.server_open || link.silent {
+                    return;
+                }
+                if link.stalled_until.is_some() {
+                    link.stalled.push_back(data);
+                    return;
+                }
+                if self.rng.chance(self.faults.stall) {
+                    let (low, high) = self.faults.stall_for;
+                    let until = now + low + high.saturating_sub(low).mul_f64(self.rng.unit());
+                    let link = self.links.get_mut(&conn).expect("exists");
+                    link.stalled_until = Some(until);
+                    link.stalled.push_back(data);
+                    self.log(|| format!("{conn}: the server stalls until {:?}", until - now));
+                    self.schedule(until, Action::Unstall(conn));
+                    return;
+                }
+                self.serve(conn, &data);
+            }
+            Action::Unstall(conn) => {
+                let Some(link) = self.links.get_mut(&conn) else {
+                    return;
+                };
+                link.stalled_until = None;
+                let pending = std::mem::take(&mut link.stalled);
+                self.log(|| format!("{conn}: the server reads again"));
+                for data in pending {
+                    if self.links.get(&conn).is_some_and(|l| l.server_open) {
+                        self.serve(conn, &data);
+                    }
+                }
+            }
+            Action::ToClient(conn, data) => {
+                let Some(link) = self.links.get_mut(&conn) else {
+                    return;
+                };
+                if !link.client_open || link.silent {
+                    return;
+                }
+                if self.hold {
+                    link.held.push_back(data);
+                    return;
+                }
+                self.deliver(conn, &data);
+            }
+            Action::Drop(conn, reason) => self.drop_link(conn, reason),
+            Action::ServerClose(conn) => {
+                let Some(link) = self.links.get_mut(&conn) else {
+                    return;
+                };
+                if link.server_open {
+                    link.server_open = false;
+                    if let Some(node_conn) = link.node_conn {
+                        self.node.close(node_conn);
+                    }
+                }
+            }
+            Action::Restart(down_for) => {
+                self.log(|| format!("the server restarts, down for {down_for:?}"));
+                self.node.restart();
+                self.node_down_until = Some(now + down_for);
+                let open: Vec<ConnId> = self.links.keys().copied().collect();
+                for conn in open {
+                    let link = self.links.get_mut(&conn).expect("exists");
+                    link.server_open = false;
+                    link.stalled.clear();
+                    if link.node_conn.is_some() {
+                        self.drop_link(conn, "connection reset by peer (server restart)");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The server reads `data` on `conn` and answers.
+    fn serve(&mut self, conn: ConnId, data: &[u8]) {
+        let now = self.now();
+        let link = self.links.get_mut(&conn).expect("exists");
+        let node_conn = link.node_conn.expect("accepted");
+        let mut out = BytesMut::new();
+        let ran = match self.node.receive(node_conn, data, now, &mut out) {
+            Ok(ran) => ran,
+            Err(e) => {
+                // The client wrote something that is not a command: its encoding is broken.
+                self.violations
+                    .push(format!("{conn}: the server could not read the client: {e}"));
+                self.drop_link(conn, "connection closed by the server (protocol error)");
+                return;
+            }
+        };
+        if out.is_empty() {
+            return;
+        }
+        let pushes = self.node.protocol_of(node_conn) == Some(3);
+        if pushes && self.rng.chance(self.faults.push) {
+            self.log(|| format!("{conn}: an invalidation push comes first"));
+            let mut with_push =
+                BytesMut::from(&b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nkey\r\n"[..]);
+            with_push.extend_from_slice(&out);
+            out = with_push;
+        }
+        let mut data = out.freeze();
+        self.log(|| format!("{conn}: server ran {ran}, replies {}", show(&data)));
+        let lost = ran > 0 && self.rng.chance(self.faults.drop_reply);
+        if lost {
+            let keep = self.rng.below(data.len() as u64) as usize;
+            data.truncate(keep);
+        } else if self.rng.chance(self.faults.garbage) {
+            self.log(|| format!("{conn}: garbage follows the replies"));
+            let mut corrupt = BytesMut::from(&data[..]);
+            corrupt.extend_from_slice(b"?\x00 not RESP\r\n");
+            data = corrupt.freeze();
+        }
+        let mut last = now;
+        if !data.is_empty() {
+            for piece in self.pieces(data) {
+                let sample = self.latency();
+                let link = self.links.get_mut(&conn).expect("exists");
+                let at = (now + sample).max(link.to_client_at);
+                link.to_client_at = at;
+                last = at;
+                self.schedule(at, Action::ToClient(conn, piece));
+            }
+        }
+        if lost {
+            self.schedule(last, Action::Drop(conn, "connection reset (replies lost)"));
+        }
+    }
+
+    /// Bytes reach the client's read buffer; the client takes whole frames.
+    fn deliver(&mut self, conn: ConnId, data: &[u8]) {
+        let now = self.now();
+        self.log(|| format!("{conn}: client reads {}", show(data)));
+        let link = self.links.get_mut(&conn).expect("exists");
+        let mut input = std::mem::take(&mut link.input);
+        input.extend_from_slice(data);
+        self.client.handle_input(conn, &mut input, now);
+        if let Some(link) = self.links.get_mut(&conn) {
+            link.input = input;
+        }
+        self.drain();
+    }
+
+    /// Both ends lose the connection; the client is told (unless it closed it already).
+    fn drop_link(&mut self, conn: ConnId, reason: &'static str) {
+        let now = self.now();
+        let Some(link) = self.links.get_mut(&conn) else {
+            return;
+        };
+        if link.server_open {
+            link.server_open = false;
+            if let Some(node_conn) = link.node_conn {
+                self.node.close(node_conn);
+            }
+        }
+        link.stalled.clear();
+        if link.client_open {
+            link.client_open = false;
+            self.log(|| format!("{conn}: dropped: {reason}"));
+            self.client.handle_closed(conn, reason, now);
+            self.drain();
+        }
+    }
+}
+
+fn describe(result: &Result<Reply, RequestError>) -> String {
+    match result {
+        Ok(Reply::Single(frame)) => format!("{frame:?}"),
+        Ok(Reply::Pipeline(frames)) => format!("pipeline {frames:?}"),
+        Err(e) => format!("error {e:?}"),
+    }
+}
+
+/// Bytes for a trace line: escaped, shortened.
+fn show(data: &[u8]) -> String {
+    let text: String = data
+        .iter()
+        .take(96)
+        .flat_map(|&b| std::ascii::escape_default(b))
+        .map(char::from)
+        .collect();
+    if data.len() > 96 {
+        format!("{} bytes: {text}...", data.len())
+    } else {
+        format!("{} bytes: {text}", data.len())
+    }
+}

@@ -1,0 +1,495 @@
+//! The random workload of one seed: what is decided up front ([`Scenario`]), how it is
+//! driven through a [`Sim`], and (in `check`) the properties its run must have.
+
+mod check;
+mod ops;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::{Duration, Instant};
+
+use resp_core::Frame;
+
+use self::check::Rules;
+use self::ops::{Sub, generate_ops};
+use super::SimRng;
+use super::node::{FakeNode, NodeConfig};
+use super::{Faults, Sim};
+use crate::command::cmd;
+use crate::config::{Config, CredentialSource, Credentials, Protocol, ReconnectPolicy};
+use crate::error::{RequestError, SubmitError};
+use crate::event::{ConnId, Reply, RequestId};
+use crate::request::Request;
+
+/// What one seed's run did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SeedReport {
+    /// The seed.
+    pub seed: u64,
+    /// Requests submitted (refused ones not counted).
+    pub requests: usize,
+    /// Requests that completed with a reply.
+    pub succeeded: usize,
+    /// Requests that completed with an error.
+    pub failed: usize,
+    /// Scheduler steps.
+    pub steps: u64,
+    /// Virtual time the run took.
+    pub virtual_time: Duration,
+    /// Whether `Config::at_least_once_replay` was on.
+    pub replay: bool,
+    /// Whether the run had no faults at all.
+    pub calm: bool,
+    /// How many requests failed with each kind of error (`"Timeout"`, `"MayHaveExecuted"`,
+    /// ...), and how many `submit` refused (`"Backpressure"`, `"Closed"`).
+    pub errors: BTreeMap<&'static str, usize>,
+}
+
+/// Runs the workload of `seed` and checks its properties.
+///
+/// # Errors
+///
+/// A description of the first property that failed, with the seed's settings.
+pub fn run_seed(seed: u64) -> Result<SeedReport, String> {
+    run_seed_traced(seed, false)
+}
+
+/// [`run_seed`], printing every step of the simulation to stderr when `trace` is on.
+///
+/// # Errors
+///
+/// As [`run_seed`].
+pub fn run_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, String> {
+    let scenario = Scenario::generate(seed);
+    let summary = scenario.summary();
+    if trace {
+        eprintln!("seed {seed}: {summary}");
+    }
+    scenario
+        .run(trace)
+        .map_err(|e| format!("{e}\n  settings: {summary}"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    Single,
+    Pipeline,
+    Transaction,
+}
+
+/// One request of the workload, before submission.
+#[derive(Debug)]
+struct Op {
+    at: Duration,
+    shape: Shape,
+    subs: Vec<Sub>,
+    /// Indexes of earlier `SET`s this request reads: (op, sub) for each `Sub::Get`.
+    reads: Vec<Option<(usize, usize)>>,
+    timeout: Option<Duration>,
+    cancel_after: Option<Duration>,
+    /// Sent on a dedicated connection.
+    pinned: bool,
+}
+
+/// What happened to an op.
+#[derive(Debug, Default)]
+struct Outcome {
+    id: Option<RequestId>,
+    submitted_at: Option<Instant>,
+    refused: Option<SubmitError>,
+    retry_safe: bool,
+    pinned: bool,
+    cancelled_at: Option<Instant>,
+    result: Option<(Instant, Result<Reply, RequestError>)>,
+}
+
+/// Everything a seed decides up front.
+struct Scenario {
+    seed: u64,
+    config: Config,
+    node: NodeConfig,
+    faults: Faults,
+    calm: bool,
+    ops: Vec<Op>,
+    /// (when, how long the server stays down).
+    restarts: Vec<(Duration, Duration)>,
+    /// When the client is told to quit, if before the end.
+    quit_at: Option<Duration>,
+}
+
+impl Scenario {
+    fn generate(seed: u64) -> Self {
+        let mut rng = SimRng::new(seed);
+        let calm = rng.chance(0.1);
+        let mut config = Config::new("sim-node", 6379);
+        config.seed = rng.next_u64();
+        config.protocol = if rng.chance(0.7) {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        };
+        config.db = if rng.chance(0.5) {
+            0
+        } else {
+            rng.between(1, 15) as u32
+        };
+        if rng.chance(0.3) {
+            config.client_name = Some(format!("sim-{seed}"));
+        }
+        let mut node = NodeConfig {
+            hello: rng.chance(0.85),
+            resp3: rng.chance(0.9),
+            setinfo: rng.chance(0.7),
+            ..NodeConfig::default()
+        };
+        if rng.chance(0.4) {
+            let user = rng.chance(0.5).then_some("app");
+            node = match user {
+                Some(user) => node.with_user(user, "pw"),
+                None => node.with_password("pw"),
+            };
+            let credentials = Credentials::new(user, "pw");
+            config.credentials = Some(CredentialSource::Static(credentials));
+        }
+        config.timeouts.command = rng.millis(200, 1500);
+        config.timeouts.connect = rng.millis(50, 500);
+        config.reconnect = ReconnectPolicy {
+            base_delay: rng.millis(1, 50),
+            max_delay: rng.millis(50, 500),
+            max_attempts: if rng.chance(0.2) {
+                None
+            } else {
+                Some(rng.between(1, 8) as u32)
+            },
+        };
+        config.at_least_once_replay = rng.chance(0.3);
+        config.max_retries = rng.between(0, 4) as u32;
+        if rng.chance(0.05) {
+            config.max_pending = rng.between(2, 16) as usize;
+        }
+        let faults = if calm {
+            Faults::calm(&mut rng)
+        } else {
+            Faults::random(&mut rng, config.timeouts.command)
+        };
+        let count = if rng.chance(0.03) {
+            rng.between(100, 200)
+        } else {
+            rng.between(15, 60)
+        };
+        let dedicated = rng.chance(0.2);
+        let ops = generate_ops(&mut rng, count as usize, calm, dedicated);
+        let horizon = ops.last().map_or(Duration::ZERO, |op| op.at);
+        let random_time =
+            |rng: &mut SimRng| Duration::from_micros(rng.below(horizon.as_micros() as u64 + 1));
+        let mut restarts = Vec::new();
+        if !calm && rng.chance(0.1) {
+            restarts.push((random_time(&mut rng), rng.millis(0, 300)));
+        }
+        let quit_at = rng.chance(0.05).then(|| random_time(&mut rng));
+        Self {
+            seed,
+            config,
+            node,
+            faults,
+            calm,
+            ops,
+            restarts,
+            quit_at,
+        }
+    }
+
+    fn summary(&self) -> String {
+        let c = &self.config;
+        format!(
+            "{} ops, {}, replay {}, {:?} db {}, auth {}, hello {}, resp3 {}, setinfo {}, \
+             timeout {:?}, \
+             connect {:?}, {:?}, retries {}, max_pending {}, restarts {:?}, quit at {:?}, \
+             faults {:?}",
+            self.ops.len(),
+            if self.calm { "calm" } else { "faulty" },
+            c.at_least_once_replay,
+            c.protocol,
+            c.db,
+            c.credentials.is_some(),
+            self.node.hello,
+            self.node.resp3,
+            self.node.setinfo,
+            c.timeouts.command,
+            c.timeouts.connect,
+            c.reconnect,
+            c.max_retries,
+            c.max_pending,
+            self.restarts,
+            self.quit_at,
+            self.faults,
+        )
+    }
+
+    fn run(self, trace: bool) -> Result<SeedReport, String> {
+        let config = &self.config;
+        let replay = config.at_least_once_replay;
+        let db = config.db as usize;
+        let rules = Rules {
+            replay,
+            calm: self.calm,
+            quitted: None,
+            max_attempts: config.reconnect.max_attempts,
+            max_retries: config.max_retries,
+            default_timeout: config.timeouts.command,
+        };
+        let node = FakeNode::new(self.node.clone());
+        let mut sim = Sim::new(
+            config.clone(),
+            node,
+            self.faults.clone(),
+            self.seed ^ 0xface_feed,
+        );
+        sim.set_trace(trace);
+        let mut run = Run {
+            sim,
+            outcomes: self.ops.iter().map(|_| Outcome::default()).collect(),
+            subs: self.ops.iter().map(|op| op.subs.clone()).collect(),
+            by_id: BTreeMap::new(),
+            quitted: None,
+            dedicated: None,
+        };
+        run.drive(&self)?;
+        let Run {
+            mut sim,
+            outcomes,
+            subs,
+            quitted,
+            ..
+        } = run;
+        let rules = Rules { quitted, ..rules };
+        let tally = check::outcomes(&self.ops, &subs, &outcomes, rules)?;
+        check::writes(&mut sim, db, &self.ops, &subs, &outcomes, replay)?;
+        if quitted.is_some() {
+            if !sim.client().is_closed() || !sim.open_connections().is_empty() {
+                return Err(format!(
+                    "after quit, the client is not closed: {} pending, connections {:?}",
+                    sim.client().pending(),
+                    sim.open_connections()
+                ));
+            }
+        } else {
+            recovers(&mut sim)?;
+        }
+        if let Some(v) = sim.violations().first() {
+            return Err(v.clone());
+        }
+        Ok(SeedReport {
+            seed: self.seed,
+            requests: outcomes.iter().filter(|o| o.id.is_some()).count(),
+            succeeded: tally.succeeded,
+            failed: tally.failed,
+            steps: sim.steps(),
+            virtual_time: sim.elapsed(),
+            replay,
+            calm: self.calm,
+            errors: tally.errors,
+        })
+    }
+}
+
+/// A seed's run in progress.
+struct Run {
+    sim: Sim,
+    outcomes: Vec<Outcome>,
+    /// The ops' commands, with `Sub::Get`'s expectations filled in at submission.
+    subs: Vec<Vec<Sub>>,
+    by_id: BTreeMap<RequestId, usize>,
+    quitted: Option<Instant>,
+    /// The dedicated connection pinned requests use, once opened.
+    dedicated: Option<ConnId>,
+}
+
+/// What the agenda holds, in the order of equal times: submissions first (by index), then
+/// cancellations, then the quit.
+const SUBMIT: u8 = 0;
+const CANCEL: u8 = 1;
+const QUIT: u8 = 2;
+
+impl Run {
+    /// Submits, cancels and quits on schedule, then runs until everything settled.
+    fn drive(&mut self, scenario: &Scenario) -> Result<(), String> {
+        let start = self.sim.now();
+        for &(at, down_for) in &scenario.restarts {
+            self.sim.schedule_restart(at, down_for);
+        }
+        let mut agenda: BinaryHeap<Reverse<(Duration, u8, usize)>> = scenario
+            .ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| Reverse((op.at, SUBMIT, i)))
+            .collect();
+        if let Some(at) = scenario.quit_at {
+            agenda.push(Reverse((at, QUIT, 0)));
+        }
+        while let Some(Reverse((at, kind, i))) = agenda.pop() {
+            self.sim.run_until(start + at);
+            self.collect();
+            match kind {
+                QUIT => {
+                    self.quitted = Some(self.sim.now());
+                    self.sim.quit();
+                }
+                CANCEL => {
+                    let id = self.outcomes[i].id.filter(|&id| !self.sim.is_completed(id));
+                    if let Some(id) = id {
+                        self.outcomes[i].cancelled_at = Some(self.sim.now());
+                        self.sim.cancel(id);
+                    }
+                }
+                _ => {
+                    let op = &scenario.ops[i];
+                    self.submit(scenario, i)?;
+                    if let (Some(after), true) = (op.cancel_after, self.outcomes[i].id.is_some()) {
+                        agenda.push(Reverse((at + after, CANCEL, i)));
+                    }
+                }
+            }
+            self.collect();
+        }
+        if !self.sim.run_until_idle_within(2_000_000) {
+            if let Some(v) = self.sim.violations().first() {
+                return Err(v.clone());
+            }
+            let pending = self.sim.client().pending();
+            return Err(format!(
+                "the run did not settle: {pending} requests pending"
+            ));
+        }
+        self.collect();
+        if let Some(v) = self.sim.violations().first() {
+            return Err(v.clone());
+        }
+        match self.sim.client().pending() {
+            0 => Ok(()),
+            n => Err(format!("{n} requests still pending at the end")),
+        }
+    }
+
+    /// Submits op `i` now.
+    fn submit(&mut self, scenario: &Scenario, i: usize) -> Result<(), String> {
+        let op = &scenario.ops[i];
+        // A GET of an earlier SET must see it if that SET was acknowledged already.
+        for (sub, read) in self.subs[i].iter_mut().zip(&op.reads) {
+            if let (Sub::Get { acked, .. }, Some((j, k))) = (sub, read) {
+                *acked = check::set_acked(&self.outcomes[*j], &scenario.ops[*j], *k);
+            }
+        }
+        let subs = &self.subs[i];
+        let build = |conn: Option<ConnId>| {
+            let commands = subs.iter().map(Sub::command).collect::<Vec<_>>();
+            let mut request = match op.shape {
+                Shape::Single => Request::single(commands.into_iter().next().expect("one")),
+                Shape::Pipeline => Request::pipeline(commands),
+                Shape::Transaction => Request::transaction(commands),
+            };
+            if let Some(timeout) = op.timeout {
+                request = request.timeout(timeout);
+            }
+            match conn {
+                Some(conn) => request.on(conn),
+                None => request,
+            }
+        };
+        let outcome = &mut self.outcomes[i];
+        outcome.retry_safe =
+            op.shape != Shape::Transaction && subs.iter().all(|sub| sub.command().is_retry_safe());
+        outcome.pinned = op.pinned;
+        outcome.submitted_at = Some(self.sim.now());
+        let pending = self.sim.client().pending();
+        if op.pinned && self.quitted.is_none() && self.dedicated.is_none() {
+            self.dedicated = Some(self.sim.open_dedicated());
+        }
+        let mut result = self.sim.submit(build(self.dedicated.filter(|_| op.pinned)));
+        if let Err(SubmitError::UnknownConnection(_)) = result
+            && op.pinned
+            && self.quitted.is_none()
+        {
+            // The dedicated connection failed: a caller opens another.
+            self.dedicated = Some(self.sim.open_dedicated());
+            result = self.sim.submit(build(self.dedicated));
+        }
+        let max_pending = scenario.config.max_pending;
+        let outcome = &mut self.outcomes[i];
+        match result {
+            Ok(id) => {
+                outcome.id = Some(id);
+                self.by_id.insert(id, i);
+            }
+            Err(SubmitError::Backpressure { limit })
+                if limit == max_pending && pending >= max_pending =>
+            {
+                outcome.refused = Some(SubmitError::Backpressure { limit });
+            }
+            Err(SubmitError::Closed) if self.quitted.is_some() => {
+                outcome.refused = Some(SubmitError::Closed);
+            }
+            Err(e) => {
+                return Err(format!(
+                    "op {i}: submit refused with {e:?} with {pending} pending"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves responses from the sim to the ops they belong to.
+    fn collect(&mut self) {
+        for (&id, &i) in &self.by_id {
+            if self.outcomes[i].result.is_none()
+                && let Some(response) = self.sim.take_response_at(id)
+            {
+                self.outcomes[i].result = Some(response);
+            }
+        }
+    }
+}
+
+/// Liveness: once the faults stop, requests succeed again, and `quit` closes everything.
+fn recovers(sim: &mut Sim) -> Result<(), String> {
+    sim.set_faults(Faults::none());
+    // Outlast stalls and server downtime.
+    sim.run_for(Duration::from_secs(10));
+    let mut recovered = false;
+    for attempt in 0..3 {
+        let request = Request::pipeline(vec![cmd("ECHO").arg("probe"), cmd("PING")]);
+        let id = sim
+            .submit(request)
+            .map_err(|e| format!("probe refused: {e}"))?;
+        if !sim.run_until_idle_within(1_000_000) {
+            return Err("the probe did not settle".into());
+        }
+        match sim.take_response(id) {
+            Some(Ok(Reply::Pipeline(frames)))
+                if frames.len() == 2 && frames[0] == Frame::BulkString("probe".into()) =>
+            {
+                recovered = true;
+                break;
+            }
+            // A half-open connection left from the faults is only found by a timeout.
+            Some(Err(RequestError::Timeout { .. } | RequestError::RetriesExhausted { .. }))
+                if attempt == 0 => {}
+            other => return Err(format!("probe {attempt} after the faults: {other:?}")),
+        }
+    }
+    if !recovered {
+        return Err("the client did not recover after the faults ended".into());
+    }
+    sim.quit();
+    if !sim.run_until_idle_within(100_000) || !sim.client().is_closed() {
+        return Err("quit did not close the client".into());
+    }
+    if !sim.open_connections().is_empty() {
+        return Err(format!(
+            "connections left open after quit: {:?}",
+            sim.open_connections()
+        ));
+    }
+    Ok(())
+}
