@@ -1,7 +1,6 @@
 //! [`FakeNode`]: a small Redis server as a sans-IO state machine.
 
 mod keyspace;
-mod sha1;
 #[cfg(test)]
 mod tests;
 
@@ -151,7 +150,7 @@ pub struct FakeNode {
 /// assert_eq!(client_core::sim::script_sha("return 1"), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
 /// ```
 pub fn script_sha(script: &str) -> String {
-    sha1::hex_digest(script.as_bytes())
+    sha1_smol::Sha1::from(script.as_bytes()).digest().to_string()
 }
 
 pub(super) fn ok() -> Frame {
