@@ -150,7 +150,9 @@ pub struct FakeNode {
 /// assert_eq!(client_core::sim::script_sha("return 1"), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
 /// ```
 pub fn script_sha(script: &str) -> String {
-    sha1_smol::Sha1::from(script.as_bytes()).digest().to_string()
+    sha1_smol::Sha1::from(script.as_bytes())
+        .digest()
+        .to_string()
 }
 
 pub(super) fn ok() -> Frame {

@@ -386,3 +386,64 @@ fn closing_a_dedicated_connection_fails_its_requests_and_spares_the_shared_one()
         SubmitError::UnknownConnection(dedicated.index())
     );
 }
+
+/// Records what the core reports through [`Hooks`](crate::Hooks).
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl crate::Hooks for Recorder {
+    fn request_start(&self, r: &crate::hooks::RequestStart<'_>) {
+        let line = format!("start {} x{} db{}", r.operation, r.batch_size, r.db);
+        self.0.lock().unwrap().push(line);
+    }
+    fn request_end(&self, r: &crate::hooks::RequestEnd<'_>) {
+        let server = r.server.map(ToString::to_string).unwrap_or_default();
+        let line = format!(
+            "end {} {} on {server} retries={}",
+            r.operation, r.outcome, r.retries
+        );
+        self.0.lock().unwrap().push(line);
+    }
+    fn connected(&self, _conn: crate::ConnId, server: &crate::ServerAddr) {
+        self.0.lock().unwrap().push(format!("connected {server}"));
+    }
+}
+
+#[test]
+fn hooks_see_every_request_with_its_outcome() {
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let mut with_hooks = config();
+    with_hooks.hooks = Some(recorder.clone());
+    let mut sim = sim_with(with_hooks, NodeConfig::default());
+    roundtrip(&mut sim, cmd("SET").key("k").arg("v"));
+    roundtrip(&mut sim, cmd("HGET").key("k").arg("f")); // WRONGTYPE
+    let batch = Request::pipeline(vec![cmd("GET").key("k"), cmd("GET").key("k")]);
+    let id = sim.submit(batch).unwrap();
+    sim.run_until_idle();
+    assert!(sim.take_response(id).unwrap().is_ok());
+
+    let seen = recorder.0.lock().unwrap().clone();
+    let server = config().server.to_string();
+    assert_eq!(
+        seen,
+        [
+            "start SET x1 db0".to_string(),
+            format!("connected {server}"),
+            format!("end SET ok on {server} retries=0"),
+            "start HGET x1 db0".to_string(),
+            format!("end HGET server error WRONGTYPE on {server} retries=0"),
+            "start PIPELINE x2 db0".to_string(),
+            format!("end PIPELINE ok on {server} retries=0"),
+        ]
+    );
+}
+
+#[test]
+fn the_core_can_move_between_threads() {
+    // Work-stealing executors (tokio) move the core between worker threads and share it
+    // behind a lock; single-threaded ones (glommio) need nothing more.
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<crate::Client>();
+    send_and_sync::<crate::Config>();
+    send_and_sync::<Request>();
+}
