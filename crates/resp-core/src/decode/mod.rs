@@ -3,12 +3,14 @@
 //! Decoding runs in two phases. The [scanner](scan) walks the bytes once, resumably, and
 //! records what the frame holds as offsets. Once the frame is complete, its bytes are split off
 //! the read buffer and frozen into one [`Bytes`], and the frame is built from the offsets by
-//! slicing that `Bytes`: bulk payloads share the read buffer's memory and are never copied.
+//! slicing that `Bytes`: bulk payloads share the read buffer's memory and are never copied. (A
+//! frame without string payloads, such as an integer, is built first and then simply skipped in
+//! the read buffer.)
 
 mod error;
 mod scan;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 pub use self::error::{DecodeError, Limits};
 use self::scan::{AggregateKind, Scanner, Span, Token};
@@ -89,8 +91,7 @@ impl Decoder {
         }
         match self.scanner.scan(buf, self.consumed) {
             Ok(Some(len)) => {
-                let bytes = buf.split_to(len).freeze();
-                let frame = build(&self.scanner.tokens, &bytes);
+                let frame = split_frame(&self.scanner.tokens, buf, len);
                 self.scanner.reset();
                 self.consumed += len as u64;
                 Ok(Some(frame))
@@ -163,6 +164,60 @@ pub fn decode_with_limits(
     Ok(scanner
         .scan(src, 0)?
         .map(|len| (build(&scanner.tokens, src), len)))
+}
+
+/// Splits the `len` bytes of a complete frame off `buf` and builds the frame that `tokens`
+/// describe from them.
+fn split_frame(tokens: &[Token], buf: &mut BytesMut, len: usize) -> Frame {
+    // The commonest replies of all are a handful of fixed statuses: answer those with static
+    // bytes and skip the split, its reference count and, for a buffer never split before, an
+    // allocation. (Simple strings are not bulk payloads; those are always slices.)
+    if let [Token::SimpleString(span)] = *tokens
+        && let Some(status) = well_known_status(&buf[span.start..span.end])
+    {
+        buf.advance(len);
+        return Frame::SimpleString(Bytes::from_static(status));
+    }
+    if tokens.iter().any(|token| token.span().is_some()) {
+        build_owned(tokens, buf.split_to(len).freeze())
+    } else {
+        // Nothing to slice (numbers, nulls, booleans and aggregates of them): skip freezing,
+        // which costs a reference count, and for a buffer that was never split before, an
+        // allocation.
+        let frame = build(tokens, &Bytes::new());
+        buf.advance(len);
+        frame
+    }
+}
+
+fn well_known_status(text: &[u8]) -> Option<&'static [u8]> {
+    match text {
+        b"OK" => Some(b"OK"),
+        b"QUEUED" => Some(b"QUEUED"),
+        b"PONG" => Some(b"PONG"),
+        _ => None,
+    }
+}
+
+/// [`build`] from a frame's own bytes. A frame of one string (`+OK`, `$5 hello`, an error: most
+/// replies) takes `src` itself as its payload instead of a slice of it, which saves
+/// incrementing and then decrementing the shared reference count.
+fn build_owned(tokens: &[Token], src: Bytes) -> Frame {
+    match *tokens {
+        [Token::SimpleString(span)] => Frame::SimpleString(narrow(src, span)),
+        [Token::SimpleError(span)] => Frame::SimpleError(narrow(src, span)),
+        [Token::BigNumber(span)] => Frame::BigNumber(narrow(src, span)),
+        [Token::BulkString(span)] => Frame::BulkString(narrow(src, span)),
+        [Token::BulkError(span)] => Frame::BulkError(narrow(src, span)),
+        _ => build(tokens, &src),
+    }
+}
+
+/// `src[span]`, reusing `src` rather than slicing a new reference to it.
+fn narrow(mut src: Bytes, span: Span) -> Bytes {
+    src.truncate(span.end);
+    src.advance(span.start);
+    src
 }
 
 /// Phase two: the frame that `tokens` describe, with payloads sliced out of `src`.

@@ -55,6 +55,22 @@ pub(crate) enum Token {
     Chunk(Span),
 }
 
+impl Token {
+    /// The payload's bytes, for the tokens that have one.
+    pub(crate) fn span(&self) -> Option<Span> {
+        match *self {
+            Self::SimpleString(span)
+            | Self::SimpleError(span)
+            | Self::BigNumber(span)
+            | Self::BulkString(span)
+            | Self::BulkError(span)
+            | Self::Verbatim(span)
+            | Self::Chunk(span) => Some(span),
+            _ => None,
+        }
+    }
+}
+
 /// An aggregate whose elements have not all been scanned.
 #[derive(Clone, Copy, Debug)]
 enum Open {
@@ -337,10 +353,11 @@ impl Scanner {
                             offset,
                         });
                     }
-                    // max_aggregate_len is far below usize::MAX / 2, so this cannot overflow.
+                    // Saturating: with `max_aggregate_len` raised near `usize::MAX`, a declared
+                    // count can double past it, and such a frame can never complete anyway.
                     let elements = match kind {
-                        AggregateKind::Map => 2 * len,
-                        AggregateKind::Attribute => 2 * len + 1,
+                        AggregateKind::Map => len.saturating_mul(2),
+                        AggregateKind::Attribute => len.saturating_mul(2).saturating_add(1),
                         _ => len,
                     };
                     let token = Token::Aggregate { kind, len };
@@ -457,13 +474,15 @@ impl Scanner {
         let from = self.line_search.max(start);
         // Never search past the longest line allowed: a hostile peer must not make us read
         // megabytes to find out that a line is too long.
-        let limit = (start + self.limits.max_line_len + 1).min(buf.len());
+        // Saturating: `max_line_len` may be set to `usize::MAX` to mean no limit.
+        let line_end = start.saturating_add(self.limits.max_line_len);
+        let limit = line_end.saturating_add(1).min(buf.len());
         let too_long = || DecodeError::LineTooLong {
             max: self.limits.max_line_len,
             offset: base + self.pos as u64,
         };
         let window = buf.get(from..limit).unwrap_or(&[]);
-        match memchr::memchr(b'\r', window) {
+        match find_cr(window) {
             Some(i) => {
                 let cr = from + i;
                 self.examined += i as u64 + 1;
@@ -485,12 +504,23 @@ impl Scanner {
             None => {
                 self.examined += window.len() as u64;
                 self.line_search = from + window.len();
-                if buf.len() > start + self.limits.max_line_len {
+                if buf.len() > line_end {
                     return Err(too_long());
                 }
                 Ok(None)
             }
         }
+    }
+}
+
+/// The first CR in `window`. Most lines are a few bytes long (`+OK`, `:1000`, `$5`, `*2`): a
+/// plain loop finds their CR before memchr's dispatch and vector setup would have started.
+fn find_cr(window: &[u8]) -> Option<usize> {
+    const SHORT: usize = 16;
+    let head = &window[..window.len().min(SHORT)];
+    match head.iter().position(|&b| b == b'\r') {
+        Some(i) => Some(i),
+        None => memchr::memchr(b'\r', &window[head.len()..]).map(|i| head.len() + i),
     }
 }
 

@@ -343,6 +343,26 @@ fn limits_are_enforced_before_the_bytes_arrive() {
 }
 
 #[test]
+fn limits_raised_to_the_maximum_mean_no_limit() {
+    // Regression: `max_line_len: usize::MAX` overflowed the bound of the line search (a panic
+    // in debug builds; in release builds every line was rejected as too long), and
+    // `max_aggregate_len: usize::MAX` overflowed doubling a huge map's declared pair count.
+    let unlimited = Limits {
+        max_bulk_len: usize::MAX,
+        max_aggregate_len: usize::MAX,
+        max_depth: 128,
+        max_line_len: usize::MAX,
+    };
+    let mut decoder = Decoder::with_limits(unlimited);
+    let mut buf = BytesMut::from(
+        &b"+OK\r\n%9999999999999999999\r\n|9999999999999999999\r\n$9999999999999999999\r\n"[..],
+    );
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Some(s("OK")));
+    // Frames that cannot complete in practice are incomplete, not errors and not panics.
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+}
+
+#[test]
 fn huge_declared_lengths_reserve_nothing() {
     // A peer declaring a 2^27-element array or a 512 MiB bulk and then stalling must not make
     // the decoder allocate for it: the token list only grows with elements that arrived.
