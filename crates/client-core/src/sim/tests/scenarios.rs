@@ -1,5 +1,6 @@
 //! Focused, deterministic scenarios: one behaviour each, steered by hand.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use resp_core::Frame;
@@ -389,7 +390,7 @@ fn closing_a_dedicated_connection_fails_its_requests_and_spares_the_shared_one()
 
 /// Records what the core reports through [`Hooks`](crate::Hooks).
 #[derive(Default)]
-struct Recorder(std::sync::Mutex<Vec<String>>);
+struct Recorder(Mutex<Vec<String>>);
 
 impl crate::Hooks for Recorder {
     fn request_start(&self, r: &crate::hooks::RequestStart<'_>) {
@@ -444,6 +445,6 @@ fn the_core_can_move_between_threads() {
     // behind a lock; single-threaded ones (glommio) need nothing more.
     fn send_and_sync<T: Send + Sync>() {}
     send_and_sync::<crate::Client>();
-    send_and_sync::<crate::Config>();
+    send_and_sync::<Config>();
     send_and_sync::<Request>();
 }
