@@ -416,8 +416,12 @@ fn hooks_see_every_request_with_its_outcome() {
     let mut with_hooks = config();
     with_hooks.hooks = Some(recorder.clone());
     let mut sim = sim_with(with_hooks, NodeConfig::default());
-    roundtrip(&mut sim, cmd("SET").key("k").arg("v"));
-    roundtrip(&mut sim, cmd("HGET").key("k").arg("f")); // WRONGTYPE
+    assert_eq!(
+        roundtrip(&mut sim, cmd("SET").key("k").arg("v")),
+        single(ok())
+    );
+    let wrong_type = roundtrip(&mut sim, cmd("HGET").key("k").arg("f")).unwrap();
+    assert!(matches!(wrong_type, Reply::Single(Frame::SimpleError(_))));
     let batch = Request::pipeline(vec![cmd("GET").key("k"), cmd("GET").key("k")]);
     let id = sim.submit(batch).unwrap();
     sim.run_until_idle();
