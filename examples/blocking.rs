@@ -11,7 +11,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use client_core::{Client, Config, ConnId, Event, Reply, Request, RequestId, SendBuffer, ServerAddr, cmd};
+use client_core::{
+    Client, Config, ConnId, Event, Reply, Request, RequestId, SendBuffer, ServerAddr, cmd,
+};
 
 /// The socket the core asked for, and the buffers the adapter owns.
 struct Socket {
@@ -31,17 +33,25 @@ fn run_until(
         // 1. Drain events: dial, hang up, transmit, complete.
         while let Some(event) = core.poll_event() {
             match event {
-                Event::Connect { conn, server: ServerAddr::Tcp { host, port }, .. } => {
-                    match TcpStream::connect((host.as_str(), port)) {
-                        Ok(stream) => {
-                            stream.set_nodelay(true)?;
-                            let (input, output) = (BytesMut::with_capacity(16 * 1024), SendBuffer::new());
-                            *socket = Some(Socket { conn, stream, input, output });
-                            core.handle_connected(conn, Instant::now());
-                        }
-                        Err(e) => core.handle_connect_failed(conn, &e.to_string(), Instant::now()),
+                Event::Connect {
+                    conn,
+                    server: ServerAddr::Tcp { host, port },
+                    ..
+                } => match TcpStream::connect((host.as_str(), port)) {
+                    Ok(stream) => {
+                        stream.set_nodelay(true)?;
+                        let (input, output) =
+                            (BytesMut::with_capacity(16 * 1024), SendBuffer::new());
+                        *socket = Some(Socket {
+                            conn,
+                            stream,
+                            input,
+                            output,
+                        });
+                        core.handle_connected(conn, Instant::now());
                     }
-                }
+                    Err(e) => core.handle_connect_failed(conn, &e.to_string(), Instant::now()),
+                },
                 Event::Connect { conn, .. } => {
                     core.handle_connect_failed(conn, "this example dials TCP only", Instant::now());
                 }
@@ -51,12 +61,12 @@ fn run_until(
                     }
                 }
                 Event::Transmit { conn } => {
-                    if let Some(s) = socket.as_mut().filter(|s| s.conn == conn) {
-                        if core.poll_transmit(conn, &mut s.output) {
-                            while s.output.has_remaining() {
-                                let n = s.stream.write(s.output.chunk())?;
-                                s.output.advance(n);
-                            }
+                    if let Some(s) = socket.as_mut().filter(|s| s.conn == conn)
+                        && core.poll_transmit(conn, &mut s.output)
+                    {
+                        while s.output.has_remaining() {
+                            let n = s.stream.write(s.output.chunk())?;
+                            s.output.advance(n);
                         }
                     }
                 }
@@ -67,13 +77,18 @@ fn run_until(
         }
         // 2. Wait for input, but no longer than the core's next deadline.
         let now = Instant::now();
-        let wait = core.poll_timeout().map(|t| t.saturating_duration_since(now));
+        let wait = core
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(now));
         let Some(s) = socket.as_mut() else {
             std::thread::sleep(wait.unwrap_or(Duration::from_millis(10)));
             core.handle_timeout(Instant::now());
             continue;
         };
-        s.stream.set_read_timeout(Some(wait.unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(1))))?;
+        s.stream.set_read_timeout(Some(
+            wait.unwrap_or(Duration::from_secs(1))
+                .max(Duration::from_millis(1)),
+        ))?;
         let mut chunk = [0u8; 16 * 1024];
         match s.stream.read(&mut chunk) {
             Ok(0) => {
@@ -107,7 +122,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         run_until(core, &mut socket, id)
     };
 
-    let reply = call(&mut core, cmd("SET").key("redwire:blocking").arg("no runtime needed").into())?;
+    let reply = call(
+        &mut core,
+        cmd("SET")
+            .key("redwire:blocking")
+            .arg("no runtime needed")
+            .into(),
+    )?;
     println!("SET  -> {reply:?}");
     let value: String = call(&mut core, cmd("GET").key("redwire:blocking").into())?.into_value()?;
     println!("GET  -> {value}");
@@ -118,16 +139,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         cmd("HSET").key("redwire:blocking").arg("f").arg("v"), // WRONGTYPE: the key is a string
         cmd("INCRBY").key("redwire:n").arg(10),
     ]);
-    let Reply::Pipeline(replies) = call(&mut core, batch)? else { unreachable!("pipeline") };
+    let Reply::Pipeline(replies) = call(&mut core, batch)? else {
+        unreachable!("pipeline")
+    };
     for reply in &replies {
         println!("PIPE -> {reply:?}");
     }
 
     // A transaction: MULTI/EXEC around the commands; the reply is EXEC's array.
-    let tx = Request::transaction(vec![cmd("INCR").key("redwire:n"), cmd("GET").key("redwire:n")]);
+    let tx = Request::transaction(vec![
+        cmd("INCR").key("redwire:n"),
+        cmd("GET").key("redwire:n"),
+    ]);
     let (incremented, read): (i64, String) = call(&mut core, tx)?.into_value()?;
     println!("MULTI-> ({incremented}, {read})");
 
-    call(&mut core, cmd("DEL").keys(["redwire:blocking", "redwire:n"]).into())?;
+    call(
+        &mut core,
+        cmd("DEL").keys(["redwire:blocking", "redwire:n"]).into(),
+    )?;
     Ok(())
 }

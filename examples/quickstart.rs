@@ -51,28 +51,58 @@ fn main() -> Result<(), Box<dyn Error>> {
         .ok_or_else(|| format!("REDWIRE_URL={url}: this example speaks plain redis:// only"))?;
     let socket = TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     socket.set_nodelay(true)?;
-    let mut conn =
-        Connection { socket, decoder: Decoder::new(), input: BytesMut::new(), output: BytesMut::new() };
+    let mut conn = Connection {
+        socket,
+        decoder: Decoder::new(),
+        input: BytesMut::new(),
+        output: BytesMut::new(),
+    };
 
     // HELLO 3 switches the connection to RESP3; its reply is a map describing the server.
     match conn.call(["HELLO", "3", "SETNAME", "redwire-quickstart"])? {
         Frame::Map(info) => {
             for (key, value) in info {
-                let (Some(key), Some(value)) = (key.as_bytes(), value.as_bytes()) else { continue };
+                let (Some(key), Some(value)) = (key.as_bytes(), value.as_bytes()) else {
+                    continue;
+                };
                 if matches!(&key[..], b"server" | b"version" | b"mode") {
-                    println!("{:>8}: {}", String::from_utf8_lossy(key), String::from_utf8_lossy(value));
+                    println!(
+                        "{:>8}: {}",
+                        String::from_utf8_lossy(key),
+                        String::from_utf8_lossy(value)
+                    );
                 }
             }
         }
-        other => return Err(format!("HELLO 3 answered {other:?}; is this Redis 6 or newer?").into()),
+        other => {
+            return Err(format!("HELLO 3 answered {other:?}; is this Redis 6 or newer?").into());
+        }
     }
 
-    println!("SET greeting -> {:?}", conn.call(["SET", "redwire:greeting", "hello from redwire"])?);
-    println!("GET greeting -> {:?}", conn.call(["GET", "redwire:greeting"])?);
-    println!("INCR counter -> {:?}", conn.call(["INCR", "redwire:counter"])?);
-    println!("HSET user    -> {:?}", conn.call(["HSET", "redwire:user", "name", "ada", "lang", "rust"])?);
+    println!(
+        "SET greeting -> {:?}",
+        conn.call(["SET", "redwire:greeting", "hello from redwire"])?
+    );
+    println!(
+        "GET greeting -> {:?}",
+        conn.call(["GET", "redwire:greeting"])?
+    );
+    println!(
+        "INCR counter -> {:?}",
+        conn.call(["INCR", "redwire:counter"])?
+    );
+    println!(
+        "HSET user    -> {:?}",
+        conn.call(["HSET", "redwire:user", "name", "ada", "lang", "rust"])?
+    );
     // In RESP3 a hash comes back as a map, not a flat array.
-    println!("HGETALL user -> {:?}", conn.call(["HGETALL", "redwire:user"])?);
-    println!("DEL          -> {:?}", conn.call(["DEL", "redwire:greeting", "redwire:counter", "redwire:user"])?);
+    println!(
+        "HGETALL user -> {:?}",
+        conn.call(["HGETALL", "redwire:user"])?
+    );
+    println!(
+        "DEL          -> {:?}",
+        conn.call(["DEL", "redwire:greeting", "redwire:counter", "redwire:user"])?
+    );
     Ok(())
 }
