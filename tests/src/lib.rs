@@ -4,12 +4,14 @@
 //! real servers `cargo xtask test` starts. The xtask hands each run an env file
 //! (`REDWIRE_ENV_FILE`) and a protocol (`REDWIRE_PROTOCOL`); [`TestEnv::load`] reads both.
 //!
-//! Until the client crates exist, tests speak RESP over plain sockets: [`RawConn`] sends
-//! bytes and splits whole replies off what comes back; [`Frame`] is a deliberately small,
-//! independent reading of RESP2/RESP3 that serves as the oracle the codec is checked against.
+//! Tests speak RESP two ways. [`RawConn`] sends bytes over a plain socket and splits whole
+//! replies off what comes back; [`Frame`] is a deliberately small, independent reading of
+//! RESP2/RESP3 that serves as the oracle the codec is checked against. [`Driver`] runs
+//! client-core's sans-IO `Client` over blocking `std` sockets, the `std` runtime's adapter.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod driver;
 mod frame;
 
 use std::fs;
@@ -19,6 +21,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use driver::{Driver, DriverStats, HANG_GUARD, Pinned};
 pub use frame::{Frame, parse_frame};
 pub use xtask::{BackendKind, Faults, KeyValues, SENTINEL_SERVICE, TlsFiles, TopologyKind};
 

@@ -635,3 +635,16 @@ fn killed_server_restarts_empty() {
     };
     assert_eq!(conn.request_raw(&["GET", key]), null);
 }
+
+// ---------------------------------------------------------------------------------------------
+// client-core through the blocking driver, and resp-core against real bytes
+// ---------------------------------------------------------------------------------------------
+
+#[path = "std/client.rs"]
+mod client;
+#[path = "std/codec.rs"]
+mod codec;
+#[path = "std/failures.rs"]
+mod failures;
+#[path = "std/nodes.rs"]
+mod nodes;

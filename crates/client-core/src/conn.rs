@@ -217,9 +217,15 @@ impl Handshake {
             (Step::Hello, None) => self.send_rest(conn, config, false),
             (Step::Hello, Some(message)) => {
                 let code = frame.error_code().unwrap_or_default();
-                let unknown = message.contains("unknown command") || code == b"NOPROTO";
-                if !unknown {
+                if is_auth_error(code) {
                     return Progress::AuthFailed(message);
+                }
+                if !(message.contains("unknown command") || code == b"NOPROTO") {
+                    // Refused for another reason, e.g. a client name with a space.
+                    return Progress::Failed {
+                        step: step.describe(config),
+                        message,
+                    };
                 }
                 // A server without RESP3 (or without HELLO at all): speak RESP2.
                 self.protocol = Protocol::Resp2;
@@ -240,4 +246,9 @@ impl Handshake {
             Progress::Waiting
         }
     }
+}
+
+/// Whether an error code means the credentials were refused or are missing.
+fn is_auth_error(code: &[u8]) -> bool {
+    matches!(code, b"WRONGPASS" | b"NOAUTH" | b"NOPERM")
 }

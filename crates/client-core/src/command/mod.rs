@@ -122,6 +122,11 @@ impl Command {
     /// Sets the command to send instead if the server answers this one with `NOSCRIPT`: an
     /// `EVALSHA` falls back to the `EVAL` of the same script, which also loads it. The core
     /// sends the fallback on the same connection, once, and the caller sees only its reply.
+    ///
+    /// The fallback goes out when the `NOSCRIPT` reply arrives, after whatever was already
+    /// queued behind the original: in a pipeline, replies stay in order but the script's side
+    /// effects may land after those of the commands that follow it. Load the script first
+    /// (`SCRIPT LOAD`) where that order matters.
     pub fn on_noscript(mut self, fallback: Self) -> Self {
         self.noscript_fallback = Some(Box::new(fallback));
         self

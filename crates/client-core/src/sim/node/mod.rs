@@ -468,6 +468,7 @@ impl FakeNode {
             "CLIENT" => {
                 let sub = args[1].to_ascii_uppercase();
                 match (&sub[..], args.len()) {
+                    (b"SETNAME", 3) if !valid_client_name(&args[2]) => error(BAD_CLIENT_NAME),
                     (b"SETNAME", 3) => {
                         c.name = Some(args[2].clone());
                         ok()
@@ -530,7 +531,8 @@ impl FakeNode {
         }
     }
 
-    /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
+    /// `HELLO [protover [AUTH user pass] [SETNAME name]]`. Like Redis, it checks the name
+    /// before it authenticates or switches protocol.
     fn hello(&mut self, conn: NodeConnId, args: &[Bytes]) -> Frame {
         let mut protocol = None;
         if let Some(version) = args.get(1) {
@@ -551,6 +553,9 @@ impl FakeNode {
                     i += 3;
                 }
                 b"SETNAME" if i + 1 < args.len() => {
+                    if !valid_client_name(&args[i + 1]) {
+                        return error(BAD_CLIENT_NAME);
+                    }
                     name = Some(args[i + 1].clone());
                     i += 2;
                 }
@@ -684,4 +689,13 @@ fn to_resp2(frame: Frame) -> Frame {
         Frame::Attributed { frame, .. } => to_resp2(*frame),
         other => other,
     }
+}
+
+/// Redis's answer to a client name it refuses.
+const BAD_CLIENT_NAME: &str =
+    "ERR Client names cannot contain spaces, newlines or special characters.";
+
+/// Whether Redis accepts `name` as a client name: printable ASCII without spaces.
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
 }

@@ -167,3 +167,28 @@ fn a_timeout_after_a_sent_attempt_says_sent() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Found by the real-server suite (std runtime, RESP3 cells): a HELLO refused for a reason
+/// other than credentials, here a client name with a space, was reported as an authentication
+/// failure. It is a handshake failure at HELLO, as `CLIENT SETNAME` is under RESP2.
+#[test]
+fn a_hello_refused_for_its_client_name_is_a_handshake_error_not_an_auth_error() {
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        let mut with_bad_name = config();
+        with_bad_name.protocol = protocol;
+        with_bad_name.client_name = Some("two words".into());
+        let mut sim = sim_with(with_bad_name, NodeConfig::default());
+        let error = roundtrip(&mut sim, cmd("PING")).unwrap_err();
+        let expected_step = match protocol {
+            Protocol::Resp3 => "HELLO",
+            Protocol::Resp2 => "CLIENT SETNAME",
+        };
+        match error {
+            RequestError::Handshake { step, message, .. } => {
+                assert_eq!(step, expected_step);
+                assert!(message.contains("cannot contain spaces"), "{message}");
+            }
+            other => panic!("{protocol:?}: expected a handshake error, got {other:?}"),
+        }
+    }
+}
