@@ -1,108 +1,58 @@
-//! Quick start: talk to a real Redis or Valkey server with resp-core over a plain blocking
-//! socket.
+//! Quick start: redwire's tokio client against a real server.
 //!
-//! redwire's client crates (the sans-IO core and its runtime adapters) are still being built;
-//! until they land, this example shows the layer they stand on: commands encoded into a
-//! `BytesMut`, replies split off the read buffer as zero-copy frames, RESP3 negotiated with
-//! HELLO.
-//!
-//! Run it with `cargo xtask demo`, which starts a server and sets `REDWIRE_URL`, or against
-//! your own server: `REDWIRE_URL=redis://127.0.0.1:6379 cargo run -p redwire-examples --example
-//! quickstart`.
+//! Run it with `cargo xtask demo`, which starts a throwaway server and sets `REDWIRE_URL`, or
+//! against your own: `REDWIRE_URL=redis://127.0.0.1:6379 cargo run -p redwire-examples
+//! --example quickstart`.
 
+use std::collections::HashMap;
 use std::error::Error;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 
-use bytes::BytesMut;
-use resp_core::{Decoder, Frame, encode_command};
+use client_tokio::{Client, Commands};
 
-/// One blocking connection: write a command, read frames until one is complete.
-struct Connection {
-    socket: TcpStream,
-    decoder: Decoder,
-    input: BytesMut,
-    output: BytesMut,
-}
-
-impl Connection {
-    fn call<const N: usize>(&mut self, args: [&str; N]) -> Result<Frame, Box<dyn Error>> {
-        encode_command(&mut self.output, args);
-        self.socket.write_all(&self.output)?;
-        self.output.clear();
-        loop {
-            if let Some(frame) = self.decoder.decode(&mut self.input)? {
-                return Ok(frame);
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.socket.read(&mut chunk)?;
-            if n == 0 {
-                return Err("the server closed the connection".into());
-            }
-            self.input.extend_from_slice(&chunk[..n]);
-        }
-    }
-}
-
-fn main() -> Result<(), Box<dyn Error>> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn Error>> {
     let url = std::env::var("REDWIRE_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let addr = url
-        .strip_prefix("redis://")
-        .ok_or_else(|| format!("REDWIRE_URL={url}: this example speaks plain redis:// only"))?;
-    let socket = TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    socket.set_nodelay(true)?;
-    let mut conn = Connection {
-        socket,
-        decoder: Decoder::new(),
-        input: BytesMut::new(),
-        output: BytesMut::new(),
-    };
+    // Connects, negotiates RESP3 with HELLO, and checks the server answers.
+    let client = Client::from_url(&url).await?;
 
-    // HELLO 3 switches the connection to RESP3; its reply is a map describing the server.
-    match conn.call(["HELLO", "3", "SETNAME", "redwire-quickstart"])? {
-        Frame::Map(info) => {
-            for (key, value) in info {
-                let (Some(key), Some(value)) = (key.as_bytes(), value.as_bytes()) else {
-                    continue;
-                };
-                if matches!(&key[..], b"server" | b"version" | b"mode") {
-                    println!(
-                        "{:>8}: {}",
-                        String::from_utf8_lossy(key),
-                        String::from_utf8_lossy(value)
-                    );
-                }
-            }
-        }
-        other => {
-            return Err(format!("HELLO 3 answered {other:?}; is this Redis 6 or newer?").into());
-        }
-    }
+    // Typed commands: the reply converts into the type you ask for.
+    client
+        .set::<()>("redwire:greeting", "hello from redwire")
+        .await?;
+    let greeting: Option<String> = client.get("redwire:greeting").await?;
+    println!("GET greeting     -> {greeting:?}");
 
-    println!(
-        "SET greeting -> {:?}",
-        conn.call(["SET", "redwire:greeting", "hello from redwire"])?
+    // Concurrent requests share one connection and leave in one write.
+    let (a, b, c) = tokio::join!(
+        client.incr::<i64>("redwire:counter"),
+        client.incr::<i64>("redwire:counter"),
+        client.incr::<i64>("redwire:counter"),
     );
-    println!(
-        "GET greeting -> {:?}",
-        conn.call(["GET", "redwire:greeting"])?
-    );
-    println!(
-        "INCR counter -> {:?}",
-        conn.call(["INCR", "redwire:counter"])?
-    );
-    println!(
-        "HSET user    -> {:?}",
-        conn.call(["HSET", "redwire:user", "name", "ada", "lang", "rust"])?
-    );
-    // In RESP3 a hash comes back as a map, not a flat array.
-    println!(
-        "HGETALL user -> {:?}",
-        conn.call(["HGETALL", "redwire:user"])?
-    );
-    println!(
-        "DEL          -> {:?}",
-        conn.call(["DEL", "redwire:greeting", "redwire:counter", "redwire:user"])?
-    );
+    println!("INCR x3          -> {}, {}, {}", a?, b?, c?);
+
+    client
+        .hset::<i64>("redwire:user", [("name", "ada"), ("lang", "rust")])
+        .await?;
+    let user: HashMap<String, String> = client.hgetall("redwire:user").await?;
+    println!("HGETALL user     -> {user:?}");
+
+    // A pipeline: one round trip, replies in order, typed as a tuple.
+    let pipe = client.pipeline();
+    pipe.incr_by::<i64>("redwire:counter", 10)
+        .get::<String>("redwire:greeting");
+    let (counter, again): (i64, String) = pipe.run().await?;
+    println!("PIPELINE         -> ({counter}, {again:?})");
+
+    // A transaction: MULTI/EXEC, atomically.
+    let tx = client.transaction();
+    tx.incr::<i64>("redwire:counter")
+        .del::<i64>("redwire:counter");
+    let (last, deleted): (i64, i64) = tx.run().await?;
+    println!("MULTI/EXEC       -> ({last}, {deleted})");
+
+    client
+        .del::<i64>(["redwire:greeting", "redwire:user"])
+        .await?;
+    client.quit().await;
     Ok(())
 }

@@ -67,6 +67,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batch;
 mod client;
 mod command;
 pub mod commands;
@@ -81,6 +82,7 @@ mod rng;
 pub mod sim;
 pub mod value;
 
+pub use crate::batch::Batch;
 pub use crate::client::Client;
 pub use crate::command::{
     Arg, BeginSearch, Command, CommandFlags, CommandSpec, FindKeys, KeySpec, RequestPolicy,

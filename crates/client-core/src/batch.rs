@@ -1,0 +1,65 @@
+//! [`Batch`]: commands collected through the typed API, for a pipeline or a transaction.
+
+use std::cell::RefCell;
+
+use crate::command::Command;
+use crate::commands::Commands;
+use crate::request::Request;
+use crate::value::FromValue;
+
+/// Collects commands through the typed [`Commands`] methods, to send them together as a
+/// pipeline or a transaction. Every adapter's pipeline and transaction builders wrap one.
+///
+/// ```
+/// use client_core::{Batch, Commands, Reply};
+/// let batch = Batch::new();
+/// batch.set::<()>("k", "v").incr::<i64>("n").get::<String>("k");
+/// assert_eq!(batch.len(), 3);
+/// let request = batch.into_pipeline();
+/// assert_eq!(request.len(), 3);
+/// ```
+#[derive(Debug, Default)]
+pub struct Batch {
+    commands: RefCell<Vec<Command>>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many commands were added.
+    pub fn len(&self) -> usize {
+        self.commands.borrow().len()
+    }
+
+    /// Whether no command was added.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The commands, in the order they were added.
+    pub fn into_commands(self) -> Vec<Command> {
+        self.commands.into_inner()
+    }
+
+    /// A pipeline request of the commands: sent together, answered in order.
+    pub fn into_pipeline(self) -> Request {
+        Request::pipeline(self.into_commands())
+    }
+
+    /// A transaction request of the commands: `MULTI`, the commands, `EXEC`.
+    pub fn into_transaction(self) -> Request {
+        Request::transaction(self.into_commands())
+    }
+}
+
+impl Commands for Batch {
+    type Output<'a, T: FromValue + 'a> = &'a Self;
+
+    fn command<'a, T: FromValue + 'a>(&'a self, command: Command) -> &'a Self {
+        self.commands.borrow_mut().push(command);
+        self
+    }
+}

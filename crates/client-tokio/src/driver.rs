@@ -1,0 +1,272 @@
+//! The driver: the core behind a lock, and the tasks that do its I/O.
+//!
+//! The core is never held across an `.await`: every task locks it, feeds it one input, drains
+//! its events, and unlocks. Each connection has a reader task (socket → `handle_input`) and a
+//! writer task (woken by `Event::Transmit`, it takes everything queued since its last write
+//! with `poll_transmit` and sends it in one vectored write: auto-pipelining). One timer task
+//! sleeps until `poll_timeout`.
+
+use std::collections::HashMap;
+use std::io::IoSlice;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use client_core::{
+    ConnId, Event, Reply, RequestError, RequestId, SendBuffer, ServerAddr, TlsSettings,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::AbortHandle;
+
+use crate::transport;
+
+/// Where a request's completion goes.
+pub(crate) type Completion = oneshot::Sender<Result<Reply, RequestError>>;
+
+/// What the tasks and the handles share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Wakes the timer task when a deadline earlier than the one it sleeps for appears.
+    timer: Notify,
+    /// Signalled when a `quit` has finished.
+    pub(crate) closed: Notify,
+    tls_config: Option<Arc<rustls::ClientConfig>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) core: client_core::Client,
+    waiting: HashMap<RequestId, Completion>,
+    conns: HashMap<ConnId, ConnTasks>,
+    /// The deadline the timer task sleeps until.
+    armed: Option<Instant>,
+    timer_task: Option<AbortHandle>,
+}
+
+#[derive(Debug)]
+struct ConnTasks {
+    writable: Arc<Notify>,
+    tasks: Vec<AbortHandle>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        core: client_core::Client,
+        tls_config: Option<Arc<rustls::ClientConfig>>,
+    ) -> Arc<Self> {
+        let state = State {
+            core,
+            waiting: HashMap::new(),
+            conns: HashMap::new(),
+            armed: None,
+            timer_task: None,
+        };
+        let shared = Arc::new(Self {
+            state: Mutex::new(state),
+            timer: Notify::new(),
+            closed: Notify::new(),
+            tls_config,
+        });
+        let timer = tokio::spawn(timer_task(shared.clone()));
+        shared.lock().timer_task = Some(timer.abort_handle());
+        shared
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the core as it was between two calls; carry on.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Submits a request and registers where its completion goes.
+    pub(crate) fn submit(
+        self: &Arc<Self>,
+        request: client_core::Request,
+    ) -> Result<(RequestId, oneshot::Receiver<Result<Reply, RequestError>>), client_core::SubmitError>
+    {
+        let mut state = self.lock();
+        let id = state.core.submit(request, Instant::now())?;
+        let (tx, rx) = oneshot::channel();
+        state.waiting.insert(id, tx);
+        self.drain(&mut state);
+        Ok((id, rx))
+    }
+
+    /// Cancels a request whose future was dropped.
+    pub(crate) fn cancel(self: &Arc<Self>, id: RequestId) {
+        let mut state = self.lock();
+        state.waiting.remove(&id);
+        state.core.cancel(id, Instant::now());
+        self.drain(&mut state);
+    }
+
+    /// Acts on everything the core asked for. Called with the lock held, after every input.
+    pub(crate) fn drain(self: &Arc<Self>, state: &mut State) {
+        while let Some(event) = state.core.poll_event() {
+            match event {
+                Event::Connect { conn, server, tls } => {
+                    tracing::debug!(%conn, %server, "dialling");
+                    let writable = Arc::new(Notify::new());
+                    let task = tokio::spawn(connection(self.clone(), conn, server, tls));
+                    let tasks = vec![task.abort_handle()];
+                    state.conns.insert(conn, ConnTasks { writable, tasks });
+                }
+                Event::Disconnect { conn } => {
+                    tracing::debug!(%conn, "closing");
+                    if let Some(conn) = state.conns.remove(&conn) {
+                        conn.tasks.iter().for_each(AbortHandle::abort);
+                    }
+                }
+                Event::Transmit { conn } => {
+                    if let Some(conn) = state.conns.get(&conn) {
+                        conn.writable.notify_one();
+                    }
+                }
+                Event::Response { id, result } => {
+                    if let Some(completion) = state.waiting.remove(&id) {
+                        let _ = completion.send(result);
+                    }
+                }
+                Event::Push { conn, frame } => {
+                    tracing::debug!(%conn, kind = frame.type_name(), "push frame with no subscriber");
+                }
+                other => tracing::debug!(?other, "event not handled by this adapter"),
+            }
+        }
+        let next = state.core.poll_timeout();
+        if next.is_some_and(|next| state.armed.is_none_or(|armed| next < armed)) {
+            state.armed = next;
+            self.timer.notify_one();
+        }
+        if state.core.is_closed() {
+            self.closed.notify_waiters();
+        }
+    }
+
+    /// Stops every task: the last client handle is gone.
+    pub(crate) fn shut_down(&self) {
+        let mut state = self.lock();
+        for conn in state.conns.values() {
+            conn.tasks.iter().for_each(AbortHandle::abort);
+        }
+        state.conns.clear();
+        if let Some(timer) = state.timer_task.take() {
+            timer.abort();
+        }
+        for (_, completion) in state.waiting.drain() {
+            let _ = completion.send(Err(RequestError::Closed));
+        }
+    }
+}
+
+/// Sleeps until the core's next deadline, then lets it act.
+async fn timer_task(shared: Arc<Shared>) {
+    loop {
+        let armed = shared.lock().armed;
+        match armed {
+            Some(deadline) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline.into()) => {
+                        let mut state = shared.lock();
+                        state.armed = None;
+                        state.core.handle_timeout(Instant::now());
+                        shared.drain(&mut state);
+                    }
+                    () = shared.timer.notified() => {}
+                }
+            }
+            None => shared.timer.notified().await,
+        }
+    }
+}
+
+/// Dials one connection, then reads from it until it closes; a writer task sends.
+async fn connection(
+    shared: Arc<Shared>,
+    conn: ConnId,
+    server: ServerAddr,
+    tls: Option<TlsSettings>,
+) {
+    let stream = transport::connect(&server, tls.as_ref(), shared.tls_config.as_ref()).await;
+    let stream = match stream {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::debug!(%conn, %server, %error, "connect failed");
+            let mut state = shared.lock();
+            state.conns.remove(&conn);
+            state
+                .core
+                .handle_connect_failed(conn, &error.to_string(), Instant::now());
+            shared.drain(&mut state);
+            return;
+        }
+    };
+    let (mut reader, writer) = tokio::io::split(stream);
+    {
+        let mut state = shared.lock();
+        let Some(tasks) = state.conns.get_mut(&conn) else {
+            return;
+        };
+        let writable = tasks.writable.clone();
+        let write = tokio::spawn(write_loop(shared.clone(), conn, writer, writable));
+        tasks.tasks.push(write.abort_handle());
+        state.core.handle_connected(conn, Instant::now());
+        shared.drain(&mut state);
+    }
+    let mut input = BytesMut::with_capacity(16 * 1024);
+    let reason = loop {
+        if input.capacity() - input.len() < 4096 {
+            input.reserve(16 * 1024);
+        }
+        match reader.read_buf(&mut input).await {
+            Ok(0) => break "the server closed the connection".to_owned(),
+            Ok(_) => {
+                let mut state = shared.lock();
+                state.core.handle_input(conn, &mut input, Instant::now());
+                shared.drain(&mut state);
+            }
+            Err(error) => break error.to_string(),
+        }
+    };
+    closed(&shared, conn, &reason);
+}
+
+/// Sends whatever the core queued for `conn`, each time it says there is some.
+async fn write_loop(
+    shared: Arc<Shared>,
+    conn: ConnId,
+    mut writer: tokio::io::WriteHalf<transport::Stream>,
+    writable: Arc<Notify>,
+) {
+    let mut out = SendBuffer::new();
+    loop {
+        writable.notified().await;
+        let _ = shared.lock().core.poll_transmit(conn, &mut out);
+        while out.has_remaining() {
+            let written = {
+                let mut slices = [IoSlice::new(&[]); 32];
+                let n = out.chunks_vectored(&mut slices);
+                writer.write_vectored(&slices[..n]).await
+            };
+            match written {
+                Ok(0) => return closed(&shared, conn, "the socket accepted no more bytes"),
+                Ok(n) => out.advance(n),
+                Err(error) => return closed(&shared, conn, &error.to_string()),
+            }
+        }
+    }
+}
+
+/// The connection ended without the core asking: tell it, and stop the other task.
+fn closed(shared: &Arc<Shared>, conn: ConnId, reason: &str) {
+    tracing::debug!(%conn, reason, "connection closed");
+    let mut state = shared.lock();
+    if let Some(tasks) = state.conns.remove(&conn) {
+        tasks.tasks.iter().for_each(AbortHandle::abort);
+    }
+    state.core.handle_closed(conn, reason, Instant::now());
+    shared.drain(&mut state);
+}

@@ -1,0 +1,140 @@
+//! The sockets: TCP (with `TCP_NODELAY`), TLS over TCP (rustls), and Unix domain sockets.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use client_core::{ServerAddr, TlsSettings};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// One connected socket.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Unix(UnixStream),
+}
+
+/// Dials `server`, and speaks TLS over it when `tls` says so, with `tls_config` (or the
+/// system's roots when none was given).
+pub(crate) async fn connect(
+    server: &ServerAddr,
+    tls: Option<&TlsSettings>,
+    tls_config: Option<&Arc<rustls::ClientConfig>>,
+) -> io::Result<Stream> {
+    match server {
+        ServerAddr::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+        ServerAddr::Tcp { host, port } => {
+            let tcp = TcpStream::connect((host.as_str(), *port)).await?;
+            tcp.set_nodelay(true)?;
+            let Some(tls) = tls else {
+                return Ok(Stream::Tcp(tcp));
+            };
+            let config = match tls_config {
+                Some(config) => config.clone(),
+                None => system_roots_config()?,
+            };
+            let name = ServerName::try_from(tls.server_name.clone()).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("TLS server name: {e}"))
+            })?;
+            let stream = TlsConnector::from(config).connect(name, tcp).await?;
+            Ok(Stream::Tls(Box::new(stream)))
+        }
+        other => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("this adapter cannot dial {other}"),
+        )),
+    }
+}
+
+/// A TLS configuration that trusts the operating system's root certificates.
+pub(crate) fn system_roots_config() -> io::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for cert in found.certs {
+        // Skip certificates the platform store holds but rustls cannot parse.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        let reason = found
+            .errors
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        return Err(io::Error::other(format!(
+            "no system root certificates found ({reason}); give a TLS config with your CA"
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s).poll_flush(cx),
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
