@@ -53,6 +53,12 @@ impl Batch {
     pub fn into_transaction(self) -> Request {
         Request::transaction(self.into_commands())
     }
+
+    /// Takes the commands out, leaving the batch empty: for builders that end a chain of
+    /// typed calls (which return `&Batch`) with a `run`.
+    pub fn take_commands(&self) -> Vec<Command> {
+        std::mem::take(&mut *self.commands.borrow_mut())
+    }
 }
 
 impl Commands for Batch {

@@ -6,7 +6,7 @@
 //! ```no_run
 //! use client_tokio::{Client, Commands};
 //!
-//! # async fn demo() -> Result<(), client_tokio::Error> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::from_url("redis://127.0.0.1:6379").await?;
 //! client.set::<()>("greeting", "hello").await?;
 //! let greeting: Option<String> = client.get("greeting").await?;
@@ -15,9 +15,7 @@
 //! let (a, b) = tokio::join!(client.incr::<i64>("hits"), client.incr::<i64>("hits"));
 //!
 //! // Pipelines and transactions use the same typed methods.
-//! let pipe = client.pipeline();
-//! pipe.set::<()>("k", 1).incr::<i64>("k");
-//! let ((), n): ((), i64) = pipe.run().await?;
+//! let ((), n): ((), i64) = client.pipeline().set::<()>("k", 1).incr::<i64>("k").run().await?;
 //! # let _ = (greeting, a, b, n);
 //! # Ok(()) }
 //! ```
@@ -266,11 +264,15 @@ impl Pipeline<'_> {
     /// Sends the commands and converts the replies (or, for a transaction, `EXEC`'s reply) into
     /// `T`: a tuple with one element per command, a `Vec`, or `Vec<Frame>` to see each reply,
     /// errors included.
-    pub fn run<T: FromValue>(self) -> RequestFuture<T> {
+    ///
+    /// It takes the commands out, so it ends a chain of typed calls:
+    /// `client.pipeline().set::<()>("k", 1).get::<i64>("k").run::<((), i64)>()`.
+    pub fn run<T: FromValue>(&self) -> RequestFuture<T> {
+        let commands = self.batch.take_commands();
         let mut request = if self.transaction {
-            self.batch.into_transaction()
+            Request::transaction(commands)
         } else {
-            self.batch.into_pipeline()
+            Request::pipeline(commands)
         };
         if let Some(conn) = self.conn {
             request = request.on(conn);
