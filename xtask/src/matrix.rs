@@ -24,10 +24,16 @@ pub struct Runtime {
 
 /// THE list of runtimes. To add one: add its test target to `tests/Cargo.toml` (with any
 /// feature it needs) and a line here.
-pub const RUNTIMES: &[Runtime] = &[Runtime {
-    name: "std",
-    cargo_args: &["test", "-p", "redwire-tests", "--test", "std"],
-}];
+pub const RUNTIMES: &[Runtime] = &[
+    Runtime {
+        name: "std",
+        cargo_args: &["test", "-p", "redwire-tests", "--test", "std"],
+    },
+    Runtime {
+        name: "tokio",
+        cargo_args: &["test", "-p", "redwire-tests", "--test", "tokio"],
+    },
+];
 
 /// RESP protocol versions every cell runs with (`REDWIRE_PROTOCOL`).
 pub const PROTOCOLS: [u8; 2] = [2, 3];
