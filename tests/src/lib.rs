@@ -179,6 +179,29 @@ impl TestEnv {
         RawConn::connect(&self.target(), self.tls_with_cert(true).as_ref())
     }
 
+    /// A client-core configuration for one node at `host:port` (from `CLUSTER SLOTS`, a
+    /// sentinel, ...), in the cell's protocol.
+    pub fn config_for(&self, addr: &str) -> client_core::Config {
+        let (host, port) = addr
+            .rsplit_once(':')
+            .unwrap_or_else(|| panic!("{addr} is not host:port"));
+        let mut config = client_core::Config::new(host, port.parse().expect("a port"));
+        config.protocol = self.resp_protocol();
+        config
+    }
+
+    /// Creates the ACL user `name` with password `password` and every permission; the user is
+    /// deleted when the returned guard drops, even when an assertion failed.
+    pub fn acl_user(&self, name: &'static str, password: &str) -> AclUser<'_> {
+        let mut admin = self.connect_hello();
+        let secret = format!(">{password}");
+        let reply = admin.request(&[
+            "ACL", "SETUSER", name, "reset", "on", &secret, "~*", "&*", "+@all",
+        ]);
+        assert_eq!(reply.text(), "OK", "{reply:?}");
+        AclUser { env: self, name }
+    }
+
     /// Like [`TestEnv::connect`], then `HELLO <protocol>`, asserting the server switched.
     pub fn connect_hello(&self) -> RawConn {
         let mut conn = self.connect();
@@ -472,4 +495,18 @@ pub fn is_timeout(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
+}
+
+/// An ACL user that exists until this guard drops. See [`TestEnv::acl_user`].
+#[derive(Debug)]
+pub struct AclUser<'a> {
+    env: &'a TestEnv,
+    name: &'static str,
+}
+
+impl Drop for AclUser<'_> {
+    fn drop(&mut self) {
+        let mut conn = self.env.connect_hello();
+        conn.request(&["ACL", "DELUSER", self.name]);
+    }
 }

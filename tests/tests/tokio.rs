@@ -544,16 +544,6 @@ async fn a_paused_server_times_requests_out_and_the_client_recovers() {
 
 const ACL_USER: &str = "redwire-tokio-test";
 
-/// Deletes the test's ACL user, even when an assertion failed.
-struct DeleteUserOnDrop<'a>(&'a TestEnv);
-
-impl Drop for DeleteUserOnDrop<'_> {
-    fn drop(&mut self) {
-        let mut conn = self.0.connect_hello();
-        conn.request(&["ACL", "DELUSER", ACL_USER]);
-    }
-}
-
 fn config_as(env: &TestEnv, password: &str) -> Config {
     let mut config = env.client_config();
     config.credentials = Some(CredentialSource::Static(Credentials::new(
@@ -566,12 +556,7 @@ fn config_as(env: &TestEnv, password: &str) -> Config {
 #[tokio::test]
 async fn wrong_password_fails_connect_with_an_auth_error() {
     let Some(env) = standalone() else { return };
-    let mut admin = env.connect_hello();
-    let reply = admin.request(&[
-        "ACL", "SETUSER", ACL_USER, "reset", "on", ">right", "~*", "&*", "+@all",
-    ]);
-    assert_eq!(reply.text(), "OK", "{reply:?}");
-    let _cleanup = DeleteUserOnDrop(&env);
+    let _user = env.acl_user(ACL_USER, "right");
 
     let start = Instant::now();
     match Client::connect_with(config_as(&env, "wrong"), options(&env)).await {
@@ -734,15 +719,6 @@ async fn server_restart_under_load_completes_every_request_once_without_mismatch
 // Cluster and sentinel: one node each
 // ---------------------------------------------------------------------------------------------
 
-fn config_for(env: &TestEnv, addr: &str) -> Config {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .unwrap_or_else(|| panic!("{addr} is not host:port"));
-    let mut config = Config::new(host, port.parse().expect("a port"));
-    config.protocol = env.resp_protocol();
-    config
-}
-
 #[tokio::test]
 async fn cluster_primary_serves_a_key_of_its_own_slots() {
     let env = TestEnv::load();
@@ -753,7 +729,7 @@ async fn cluster_primary_serves_a_key_of_its_own_slots() {
     let mut primary = None;
     for url in &env.cluster_nodes {
         let addr = url.trim_start_matches("redis://").trim_end_matches('/');
-        let c = client_with(&env, config_for(&env, addr)).await;
+        let c = client_with(&env, env.config_for(addr)).await;
         let role: Vec<Frame> = c.cmd(cmd("ROLE")).await.unwrap();
         if frame_into::<String>(role[0].clone()).unwrap() == "master" {
             primary = Some((addr.to_owned(), c));
@@ -814,7 +790,7 @@ async fn sentinel_primary_serves_commands_and_sentinels_name_it() {
         .clone()
         .unwrap_or_else(|| redwire_tests::SENTINEL_SERVICE.to_owned());
     for sentinel in &env.sentinels {
-        let s = client_with(&env, config_for(&env, sentinel)).await;
+        let s = client_with(&env, env.config_for(sentinel)).await;
         let named: (String, String) = s
             .cmd(
                 cmd("SENTINEL")

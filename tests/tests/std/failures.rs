@@ -283,16 +283,6 @@ impl Drop for ResumeOnDrop<'_> {
 
 const ACL_USER: &str = "redwire-test";
 
-/// Deletes the test's ACL user, even when an assertion failed.
-struct DeleteUserOnDrop<'a>(&'a TestEnv);
-
-impl Drop for DeleteUserOnDrop<'_> {
-    fn drop(&mut self) {
-        let mut conn = self.0.connect_hello();
-        conn.request(&["ACL", "DELUSER", ACL_USER]);
-    }
-}
-
 fn config_as(env: &TestEnv, password: &str) -> client_core::Config {
     if env.url.starts_with("redis://") || env.url.starts_with("rediss://") {
         // The credentials travel in the URL, as a user would write them.
@@ -315,12 +305,7 @@ fn config_as(env: &TestEnv, password: &str) -> client_core::Config {
 #[test]
 fn wrong_password_fails_with_an_auth_error_and_the_right_one_works() {
     let Some(env) = standalone() else { return };
-    let mut admin = env.connect_hello();
-    let reply = admin.request(&[
-        "ACL", "SETUSER", ACL_USER, "reset", "on", ">right", "~*", "&*", "+@all",
-    ]);
-    assert_eq!(reply.text(), "OK", "{reply:?}");
-    let _cleanup = DeleteUserOnDrop(&env);
+    let _user = env.acl_user(ACL_USER, "right");
 
     let wrong = env.driver_with(config_as(&env, "wrong"));
     let start = Instant::now();

@@ -1,17 +1,8 @@
 //! client-core's `Client`, driven by the blocking [`Driver`], talking to one node of the cluster
 //! and sentinel topologies (cluster routing and sentinel discovery are not the core's job yet).
 
-use client_core::{Commands, Config, Error, Frame, Reply, Request, cmd, frame_into};
+use client_core::{Commands, Error, Frame, Reply, Request, cmd, frame_into};
 use redwire_tests::{TestEnv, TopologyKind};
-
-fn config_for(env: &TestEnv, addr: &str) -> Config {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .unwrap_or_else(|| panic!("{addr} is not host:port"));
-    let mut config = Config::new(host, port.parse().expect("a port"));
-    config.protocol = env.resp_protocol();
-    config
-}
 
 #[test]
 fn cluster_node_serves_the_keys_of_its_own_slots_through_the_core() {
@@ -32,7 +23,7 @@ fn cluster_node_serves_the_keys_of_its_own_slots_through_the_core() {
     let own = keys.by_ref().find(|k| owns(k)).unwrap();
     let foreign = keys.find(|k| !owns(k)).unwrap();
 
-    let d = env.driver_with(config_for(&env, &primary));
+    let d = env.driver_with(env.config_for(&primary));
     let hello: std::collections::HashMap<String, Frame> = d.call(cmd("HELLO")).unwrap();
     assert_eq!(
         hello.get("mode").cloned().map(frame_into::<String>),
@@ -84,7 +75,7 @@ fn sentinel_primary_and_sentinels_speak_to_the_core() {
         .clone()
         .unwrap_or_else(|| redwire_tests::SENTINEL_SERVICE.to_owned());
     for sentinel in &env.sentinels {
-        let s = env.driver_with(config_for(&env, sentinel));
+        let s = env.driver_with(env.config_for(sentinel));
         let named: (String, String) = s
             .call(
                 cmd("SENTINEL")
