@@ -202,6 +202,17 @@ impl TestEnv {
         AclUser { env: self, name }
     }
 
+    /// Pauses `node` (SIGSTOP, or `docker pause`); it resumes when the returned guard drops,
+    /// even when an assertion failed, so later tests are not stuck.
+    pub fn pause(&self, node: &str) -> PausedNode {
+        let mut faults = self.faults();
+        faults.pause(node).expect("pause");
+        PausedNode {
+            faults,
+            node: node.to_owned(),
+        }
+    }
+
     /// Like [`TestEnv::connect`], then `HELLO <protocol>`, asserting the server switched.
     pub fn connect_hello(&self) -> RawConn {
         let mut conn = self.connect();
@@ -508,5 +519,18 @@ impl Drop for AclUser<'_> {
     fn drop(&mut self) {
         let mut conn = self.env.connect_hello();
         conn.request(&["ACL", "DELUSER", self.name]);
+    }
+}
+
+/// A node paused until this guard drops. See [`TestEnv::pause`].
+#[derive(Debug)]
+pub struct PausedNode {
+    faults: Faults,
+    node: String,
+}
+
+impl Drop for PausedNode {
+    fn drop(&mut self) {
+        let _ = self.faults.resume(&self.node);
     }
 }

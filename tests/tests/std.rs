@@ -91,18 +91,6 @@ fn role(env: &TestEnv, addr: &str) -> (String, Vec<Frame>) {
     (items[0].text(), items[1..].to_vec())
 }
 
-/// Resumes a paused node even when an assertion fails, so later tests are not stuck.
-struct ResumeOnDrop<'a> {
-    faults: &'a mut redwire_tests::Faults,
-    node: String,
-}
-
-impl Drop for ResumeOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = self.faults.resume(&self.node);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Every topology
 // ---------------------------------------------------------------------------------------------
@@ -593,12 +581,7 @@ fn paused_server_is_silent_until_resumed() {
     let node = env.server_names().remove(0);
     let mut conn = env.connect_hello();
     assert_eq!(conn.request_raw(&["PING"]), b"+PONG\r\n");
-    let mut faults = env.faults();
-    faults.pause(&node).expect("pause");
-    let guard = ResumeOnDrop {
-        faults: &mut faults,
-        node: node.clone(),
-    };
+    let guard = env.pause(&node);
     conn.set_read_timeout(Duration::from_millis(300));
     conn.send_raw(b"*1\r\n$4\r\nPING\r\n");
     let err = conn.try_read_raw().expect_err("a paused server answered");

@@ -482,18 +482,6 @@ async fn a_connection_the_server_closes_is_replaced_and_blocked_requests_on_it_f
     let _: i64 = c.del(&k).await.unwrap();
 }
 
-/// Resumes a paused node even when an assertion failed.
-struct ResumeOnDrop {
-    faults: redwire_tests::Faults,
-    node: String,
-}
-
-impl Drop for ResumeOnDrop {
-    fn drop(&mut self) {
-        let _ = self.faults.resume(&self.node);
-    }
-}
-
 #[tokio::test]
 async fn a_paused_server_times_requests_out_and_the_client_recovers() {
     let Some(env) = standalone() else { return };
@@ -504,9 +492,7 @@ async fn a_paused_server_times_requests_out_and_the_client_recovers() {
     let c = client_with(&env, config).await;
     assert_eq!(c.ping::<String>().await.unwrap(), "PONG");
 
-    let mut faults = env.faults();
-    faults.pause(&node).expect("pause");
-    let guard = ResumeOnDrop { faults, node };
+    let guard = env.pause(&node);
     let start = Instant::now();
     match c.get::<Option<String>>(key("paused")).await {
         Err(Error::Request(RequestError::Timeout { sent: true, .. })) => {}

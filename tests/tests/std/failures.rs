@@ -227,12 +227,7 @@ fn a_paused_server_times_requests_out_and_the_client_recovers() {
     let d = env.driver_with(config);
     assert_eq!(d.ping::<String>().unwrap(), "PONG");
 
-    let mut faults = env.faults();
-    faults.pause(&node).expect("pause");
-    let guard = ResumeOnDrop {
-        faults: &mut faults,
-        node,
-    };
+    let guard = env.pause(&node);
     // Sent, never answered: a timeout that says it was sent.
     let start = Instant::now();
     match d.get::<Option<String>>(key("paused")) {
@@ -263,18 +258,6 @@ fn a_paused_server_times_requests_out_and_the_client_recovers() {
     );
     assert_eq!(d.echo::<String>("back").unwrap(), "back");
     d.assert_no_anomalies();
-}
-
-/// Resumes a paused node even when an assertion failed.
-struct ResumeOnDrop<'a> {
-    faults: &'a mut redwire_tests::Faults,
-    node: String,
-}
-
-impl Drop for ResumeOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = self.faults.resume(&self.node);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
