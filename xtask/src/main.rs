@@ -27,6 +27,10 @@ commands:
         (--from-file: only the code, from the checked-in data)
   demo [--backend B] [--image IMG]
         start a standalone server, run `cargo run --example quickstart` against it
+  bench [--rounds N] [--quick]
+        the tokio client against fred, redis-rs and redis-benchmark: a dedicated server on
+        port 7490 pinned to CPU 1, the bench (bench/, built --release) pinned to CPU 0, N
+        interleaved rounds (default 5); prints a markdown table, writes target/bench/results.md
   help  this text
 
 topologies: standalone, standalone-tls, standalone-unix, cluster, sentinel
@@ -42,6 +46,8 @@ struct Flags {
     topologies: Vec<String>,
     runtimes: Vec<String>,
     protocols: Vec<String>,
+    rounds: Option<String>,
+    quick: bool,
 }
 
 fn parse_flags(args: &[String]) -> Result<Flags> {
@@ -66,6 +72,8 @@ fn parse_flags(args: &[String]) -> Result<Flags> {
             "--topology" => flags.topologies.push(value()?),
             "--runtime" => flags.runtimes.push(value()?),
             "--protocol" => flags.protocols.push(value()?),
+            "--rounds" => flags.rounds = Some(value()?),
+            "--quick" => flags.quick = true,
             "-h" | "--help" => flags.positional.insert(0, "help".to_owned()),
             "--from-file" => flags.positional.push("from-file".to_owned()),
             flag if flag.starts_with('-') => {
@@ -161,6 +169,10 @@ fn run(args: &[String]) -> Result<ExitCode> {
             demo(&flags)
         }
         "gen-commands" => gen_commands(&flags),
+        "bench" => {
+            flags.no_positional("bench")?;
+            bench(&flags)
+        }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -374,6 +386,117 @@ fn demo(flags: &Flags) -> Result<ExitCode> {
         .status()
         .map_err(|e| Error::io("run cargo run --example quickstart", e))?;
     topology.down()?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The port of the benchmark's own server, away from the test topologies' blocks (7400-7449).
+const BENCH_PORT: u16 = 7490;
+
+fn bench(flags: &Flags) -> Result<ExitCode> {
+    let rounds: usize =
+        match &flags.rounds {
+            Some(r) => r.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                Error::Setup(format!("--rounds needs a positive number, not `{r}`"))
+            })?,
+            None => 5,
+        };
+    if flags.backend.as_deref().is_some_and(|b| b != "native") || flags.image.is_some() {
+        return Err(Error::Setup(
+            "bench runs a native server only (it pins the server process to a CPU)".to_owned(),
+        ));
+    }
+    let root = xtask::workspace_root();
+    xtask::install_interrupt_handler()?;
+    xtask::ensure_binaries()?;
+
+    // Build first, so that a compile error fails before any server starts.
+    eprintln!("xtask: cargo build --release --manifest-path bench/Cargo.toml");
+    let status = matrix::cargo()
+        .args(["build", "--release", "--manifest-path", "bench/Cargo.toml"])
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| Error::io("run cargo build --manifest-path bench/Cargo.toml", e))?;
+    if !status.success() {
+        return Err(Error::Command {
+            command: "cargo build --release --manifest-path bench/Cargo.toml".to_owned(),
+            status: status.to_string(),
+            output: String::new(),
+        });
+    }
+    let binary = root.join("bench/target/release/redwire-bench");
+
+    // A standalone server of its own (`save ""`, `appendonly no`), in its own folder; dropping
+    // `topology` (also on an early return) tears it down.
+    let mut options = Options::new(BackendKind::Native);
+    options.root = root.join("target/bench/servers");
+    options.base_port = BENCH_PORT;
+    let topology = Topology::up(TopologyKind::Standalone, &options)?;
+    let state = topology.state();
+    let node = state
+        .servers()
+        .next()
+        .ok_or_else(|| Error::Setup("the standalone topology has no server".to_owned()))?;
+    let (host, port, pid) = (node.host.clone(), node.port, node.pid);
+
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let taskset = cpus >= 2
+        && Command::new("taskset")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    let mut pinned = false;
+    if let (true, Some(pid)) = (taskset, pid) {
+        pinned = Command::new("taskset")
+            .args(["-a", "-pc", "1", &pid.to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    }
+    if pinned {
+        eprintln!(
+            "xtask: server (pid {}) pinned to CPU 1, bench to CPU 0",
+            pid.unwrap_or(0)
+        );
+    } else {
+        eprintln!("xtask: no pinning (taskset missing, fewer than 2 CPUs, or taskset failed)");
+    }
+
+    let out = root.join("target/bench/results.md");
+    let mut args: Vec<String> = vec![
+        "--host".into(),
+        host,
+        "--port".into(),
+        port.to_string(),
+        "--rounds".into(),
+        rounds.to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    if flags.quick {
+        args.push("--quick".into());
+    }
+    let mut command = if pinned {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0"]).arg(&binary);
+        c
+    } else {
+        Command::new(&binary)
+    };
+    eprintln!("xtask: {} {}", binary.display(), args.join(" "));
+    let status = command
+        .args(&args)
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| Error::io("run the bench binary", e));
+    topology.down()?;
+    let status = status?;
     Ok(if status.success() {
         ExitCode::SUCCESS
     } else {

@@ -1,0 +1,807 @@
+//! `redwire-bench`: the redwire tokio client side by side with fred, redis-rs and
+//! `redis-benchmark`, against one running server. Normally started by `cargo xtask bench`,
+//! which brings up a dedicated server pinned to CPU 1 and runs this binary pinned to CPU 0.
+//!
+//! ```text
+//! redwire-bench --port 7490 [--host 127.0.0.1] [--rounds 5] [--quick] [--out FILE]
+//!               [--redis-benchmark PATH]
+//! ```
+//!
+//! Every round runs every scenario once per client, the clients back to back and in a rotating
+//! order; the table reports each client's median over the rounds. Client CPU time is the
+//! process's `getrusage(RUSAGE_SELF)` user + system time around a run (the server is another
+//! process); for `redis-benchmark` it is `RUSAGE_CHILDREN` around its run.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::process::Command as Process;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use client_tokio::Commands as _;
+use fred::prelude::{ClientLike as _, KeysInterface as _};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+type Result<T, E = BoxError> = std::result::Result<T, E>;
+
+const SMALL: usize = 16;
+const LARGE: usize = 100 * 1024;
+const TASKS: usize = 64;
+const BATCH: usize = 100;
+
+// ---------------------------------------------------------------------------------------------
+// The three clients behind one interface.
+
+/// One handle of a client; `Clone` gives another handle on the same multiplexed connection.
+trait Bench: Clone + Send + Sync + 'static {
+    fn set(&mut self, key: &str, value: &Bytes) -> impl Future<Output = Result<()>> + Send;
+    fn get(&mut self, key: &str) -> impl Future<Output = Result<Option<Bytes>>> + Send;
+    /// One pipeline of `SET key value` for every key.
+    fn pipeline_set(
+        &mut self,
+        keys: &[String],
+        value: &Bytes,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+#[derive(Clone)]
+struct Redwire(client_tokio::Client);
+
+impl Bench for Redwire {
+    async fn set(&mut self, key: &str, value: &Bytes) -> Result<()> {
+        Ok(self.0.set::<()>(key, value).await?)
+    }
+
+    async fn get(&mut self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.0.get::<Option<Bytes>>(key).await?)
+    }
+
+    async fn pipeline_set(&mut self, keys: &[String], value: &Bytes) -> Result<()> {
+        let pipeline = self.0.pipeline();
+        for key in keys {
+            pipeline.set::<()>(key, value);
+        }
+        let replies: Vec<()> = pipeline.run().await?;
+        check_len(replies.len(), keys.len())
+    }
+}
+
+#[derive(Clone)]
+struct Fred(fred::prelude::Client);
+
+impl Bench for Fred {
+    async fn set(&mut self, key: &str, value: &Bytes) -> Result<()> {
+        Ok(self
+            .0
+            .set::<(), _, _>(key, value.clone(), None, None, false)
+            .await?)
+    }
+
+    async fn get(&mut self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.0.get::<Option<Bytes>, _>(key).await?)
+    }
+
+    async fn pipeline_set(&mut self, keys: &[String], value: &Bytes) -> Result<()> {
+        let pipeline = self.0.pipeline();
+        for key in keys {
+            pipeline
+                .set::<(), _, _>(key.as_str(), value.clone(), None, None, false)
+                .await?;
+        }
+        let replies: Vec<fred::prelude::Value> = pipeline.all().await?;
+        check_len(replies.len(), keys.len())
+    }
+}
+
+#[derive(Clone)]
+struct RedisRs(redis::aio::MultiplexedConnection);
+
+impl Bench for RedisRs {
+    async fn set(&mut self, key: &str, value: &Bytes) -> Result<()> {
+        Ok(redis::cmd("SET")
+            .arg(key)
+            .arg(&value[..])
+            .exec_async(&mut self.0)
+            .await?)
+    }
+
+    async fn get(&mut self, key: &str) -> Result<Option<Bytes>> {
+        Ok(redis::cmd("GET")
+            .arg(key)
+            .query_async::<Option<Bytes>>(&mut self.0)
+            .await?)
+    }
+
+    async fn pipeline_set(&mut self, keys: &[String], value: &Bytes) -> Result<()> {
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET").arg(key.as_str()).arg(&value[..]);
+        }
+        let replies: Vec<redis::Value> = pipe.query_async(&mut self.0).await?;
+        check_len(replies.len(), keys.len())
+    }
+}
+
+fn check_len(got: usize, want: usize) -> Result<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("pipeline: {got} replies for {want} commands").into())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scenario {
+    Seq,
+    Concurrent,
+    Pipeline,
+    Large,
+    ConcurrentMt,
+}
+
+impl Scenario {
+    const ALL: [Self; 5] = [
+        Self::Seq,
+        Self::Concurrent,
+        Self::Pipeline,
+        Self::Large,
+        Self::ConcurrentMt,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Seq => "seq",
+            Self::Concurrent => "concurrent",
+            Self::Pipeline => "pipeline",
+            Self::Large => "large",
+            Self::ConcurrentMt => "concurrent-mt",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Seq => "seq: 1 task, SET+GET 16 B",
+            Self::Concurrent => "concurrent: 64 tasks, 1 connection, SET/GET 16 B",
+            Self::Pipeline => "pipeline: 100 SETs of 16 B per batch",
+            Self::Large => "large: 1 task, SET+GET 100 KiB",
+            Self::ConcurrentMt => "concurrent, multi-thread runtime (2 workers)",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Redwire,
+    Fred,
+    RedisRs,
+    RedisBenchmark,
+}
+
+impl Who {
+    const ALL: [Self; 4] = [
+        Self::Redwire,
+        Self::Fred,
+        Self::RedisRs,
+        Self::RedisBenchmark,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Redwire => "redwire",
+            Self::Fred => "fred",
+            Self::RedisRs => "redis-rs",
+            Self::RedisBenchmark => "redis-benchmark",
+        }
+    }
+}
+
+/// The result of one run.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sample {
+    ops_per_s: f64,
+    /// Only for `large`: payload megabytes (10^6 bytes) per second, SET and GET together.
+    mb_per_s: f64,
+    p50_us: Option<f64>,
+    p99_us: Option<f64>,
+    cpu_us_per_op: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Sizes {
+    seq_ops: usize,
+    concurrent_ops: usize,
+    pipeline_ops: usize,
+    large_ops: usize,
+}
+
+impl Sizes {
+    fn new(quick: bool) -> Self {
+        let full = Self {
+            seq_ops: 40_000,
+            concurrent_ops: 400_000,
+            pipeline_ops: 1_000_000,
+            large_ops: 4_000,
+        };
+        if quick {
+            Self {
+                seq_ops: full.seq_ops / 10,
+                concurrent_ops: full.concurrent_ops / 10,
+                pipeline_ops: full.pipeline_ops / 10,
+                large_ops: full.large_ops / 10,
+            }
+        } else {
+            full
+        }
+    }
+}
+
+/// User + system CPU time of this process (`who = RUSAGE_SELF`) or of its waited-for children
+/// (`RUSAGE_CHILDREN`).
+#[allow(unsafe_code)]
+fn cpu_time(who: libc::c_int) -> Duration {
+    // SAFETY: `getrusage` only writes the struct it is given, which is zero-initialisable.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut usage);
+        usage
+    };
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index] as f64 / 1000.0
+}
+
+fn finish(ops: usize, bytes_per_op: usize, wall: Duration, cpu: Duration) -> Sample {
+    let secs = wall.as_secs_f64();
+    Sample {
+        ops_per_s: ops as f64 / secs,
+        mb_per_s: (ops * bytes_per_op) as f64 / secs / 1e6,
+        p50_us: None,
+        p99_us: None,
+        cpu_us_per_op: cpu.as_secs_f64() * 1e6 / ops as f64,
+    }
+}
+
+async fn seq<B: Bench>(mut client: B, ops: usize, size: usize) -> Result<Sample> {
+    let value = Bytes::from(vec![b'x'; size]);
+    let key = if size == SMALL {
+        "bench:seq"
+    } else {
+        "bench:large"
+    };
+    let mut latencies = Vec::with_capacity(ops);
+    let cpu = cpu_time(libc::RUSAGE_SELF);
+    let start = Instant::now();
+    for _ in 0..ops / 2 {
+        let t = Instant::now();
+        client.set(key, &value).await?;
+        let t2 = Instant::now();
+        latencies.push((t2 - t).as_nanos() as u64);
+        let got = client.get(key).await?;
+        latencies.push(t2.elapsed().as_nanos() as u64);
+        if got.as_ref().map(Bytes::len) != Some(size) {
+            return Err("GET returned the wrong value".into());
+        }
+    }
+    let wall = start.elapsed();
+    let cpu = cpu_time(libc::RUSAGE_SELF) - cpu;
+    latencies.sort_unstable();
+    let mut sample = finish(latencies.len(), size, wall, cpu);
+    sample.p50_us = Some(percentile(&latencies, 0.50));
+    sample.p99_us = Some(percentile(&latencies, 0.99));
+    Ok(sample)
+}
+
+async fn concurrent<B: Bench>(client: B, ops: usize) -> Result<Sample> {
+    let value = Bytes::from(vec![b'x'; SMALL]);
+    let per_task = ops / TASKS;
+    let cpu = cpu_time(libc::RUSAGE_SELF);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let mut client = client.clone();
+            let value = value.clone();
+            tokio::spawn(async move {
+                let key = format!("bench:c:{task}");
+                for i in 0..per_task {
+                    if i % 2 == 0 {
+                        client.set(&key, &value).await?;
+                    } else if client.get(&key).await?.is_none() {
+                        return Err::<(), BoxError>("GET returned nil".into());
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let wall = start.elapsed();
+    let cpu = cpu_time(libc::RUSAGE_SELF) - cpu;
+    Ok(finish(per_task * TASKS, SMALL, wall, cpu))
+}
+
+async fn pipeline<B: Bench>(mut client: B, ops: usize) -> Result<Sample> {
+    let value = Bytes::from(vec![b'x'; SMALL]);
+    let keys: Vec<String> = (0..BATCH).map(|i| format!("bench:p:{i}")).collect();
+    let batches = ops / BATCH;
+    let cpu = cpu_time(libc::RUSAGE_SELF);
+    let start = Instant::now();
+    for _ in 0..batches {
+        client.pipeline_set(&keys, &value).await?;
+    }
+    let wall = start.elapsed();
+    let cpu = cpu_time(libc::RUSAGE_SELF) - cpu;
+    Ok(finish(batches * BATCH, SMALL, wall, cpu))
+}
+
+async fn run_scenario<B: Bench>(client: B, scenario: Scenario, sizes: Sizes) -> Result<Sample> {
+    match scenario {
+        Scenario::Seq => seq(client, sizes.seq_ops, SMALL).await,
+        Scenario::Concurrent | Scenario::ConcurrentMt => {
+            concurrent(client, sizes.concurrent_ops).await
+        }
+        Scenario::Pipeline => pipeline(client, sizes.pipeline_ops).await,
+        Scenario::Large => seq(client, sizes.large_ops, LARGE).await,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// redis-benchmark.
+
+/// One test's line of `redis-benchmark --csv`: name, requests per second, p50 and p99 in ms.
+type Row = (String, f64, f64, f64);
+
+/// One `redis-benchmark --csv` run; returns the rows `(test, rps, p50 ms, p99 ms)` and the
+/// child's CPU time.
+fn redis_benchmark(
+    binary: &str,
+    host: &str,
+    port: u16,
+    args: &[&str],
+) -> Result<(Vec<Row>, Duration)> {
+    let cpu = cpu_time(libc::RUSAGE_CHILDREN);
+    let output = Process::new(binary)
+        .args(["-h", host, "-p", &port.to_string(), "--csv"])
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {binary}: {e}"))?;
+    let cpu = cpu_time(libc::RUSAGE_CHILDREN) - cpu;
+    if !output.status.success() {
+        return Err(format!(
+            "{binary} {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut header: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    for line in stdout.lines() {
+        let fields: Vec<String> = line
+            .split(',')
+            .map(|f| f.trim().trim_matches('"').to_owned())
+            .collect();
+        if fields.first().map(String::as_str) == Some("test") {
+            header = fields;
+            continue;
+        }
+        let column = |name: &str| -> Option<f64> {
+            let i = header.iter().position(|h| h == name)?;
+            fields.get(i)?.parse().ok()
+        };
+        let rps = column("rps").or_else(|| fields.get(1)?.parse().ok());
+        if let Some(rps) = rps {
+            rows.push((
+                fields[0].clone(),
+                rps,
+                column("p50_latency_ms").unwrap_or(f64::NAN),
+                column("p99_latency_ms").unwrap_or(f64::NAN),
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return Err(format!("no results in the output of {binary} {args:?}:\n{stdout}").into());
+    }
+    Ok((rows, cpu))
+}
+
+fn redis_benchmark_sample(
+    binary: &str,
+    host: &str,
+    port: u16,
+    scenario: Scenario,
+    sizes: Sizes,
+) -> Result<Option<Sample>> {
+    let (n, args): (usize, Vec<String>) = match scenario {
+        Scenario::Seq => (
+            sizes.seq_ops / 2,
+            ["-c", "1", "-P", "1", "-t", "set,get", "-d", "16"]
+                .map(String::from)
+                .to_vec(),
+        ),
+        Scenario::Pipeline => (
+            sizes.pipeline_ops,
+            ["-c", "1", "-P", "100", "-t", "set", "-d", "16"]
+                .map(String::from)
+                .to_vec(),
+        ),
+        Scenario::Large => (
+            sizes.large_ops / 2,
+            ["-c", "1", "-P", "1", "-t", "set,get", "-d", "102400"]
+                .map(String::from)
+                .to_vec(),
+        ),
+        Scenario::Concurrent | Scenario::ConcurrentMt => return Ok(None),
+    };
+    let n_arg = n.to_string();
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend(["-n", &n_arg]);
+    let (rows, cpu) = redis_benchmark(binary, host, port, &all)?;
+    // Total time = sum of each test's time; latencies: the mean over the tests.
+    let secs: f64 = rows.iter().map(|(_, rps, _, _)| n as f64 / rps).sum();
+    let ops = n * rows.len();
+    let bytes = if scenario == Scenario::Large {
+        LARGE
+    } else {
+        SMALL
+    };
+    let mut sample = finish(ops, bytes, Duration::from_secs_f64(secs), cpu);
+    let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64 * 1000.0;
+    sample.p50_us = Some(mean(|r| r.2)).filter(|v| v.is_finite());
+    sample.p99_us = Some(mean(|r| r.3)).filter(|v| v.is_finite());
+    Ok(Some(sample))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver.
+
+struct Clients {
+    runtime: tokio::runtime::Runtime,
+    redwire: Redwire,
+    fred: Fred,
+    redis_rs: RedisRs,
+}
+
+impl Clients {
+    fn connect(runtime: tokio::runtime::Runtime, url: &str) -> Result<Self> {
+        let (redwire, fred, redis_rs) = runtime.block_on(async {
+            let config = client_core::Config::from_url(url)?;
+            let redwire = Redwire(client_tokio::Client::connect(config).await?);
+            let config = fred::prelude::Config::from_url(url)?;
+            let fred = fred::prelude::Builder::from_config(config).build()?;
+            fred.init().await?;
+            let redis_rs = redis::Client::open(url)?
+                .get_multiplexed_async_connection()
+                .await?;
+            Ok::<_, BoxError>((redwire, Fred(fred), RedisRs(redis_rs)))
+        })?;
+        Ok(Self {
+            runtime,
+            redwire,
+            fred,
+            redis_rs,
+        })
+    }
+
+    fn run(&self, who: Who, scenario: Scenario, sizes: Sizes) -> Result<Sample> {
+        match who {
+            Who::Redwire => {
+                self.runtime
+                    .block_on(run_scenario(self.redwire.clone(), scenario, sizes))
+            }
+            Who::Fred => self
+                .runtime
+                .block_on(run_scenario(self.fred.clone(), scenario, sizes)),
+            Who::RedisRs => {
+                self.runtime
+                    .block_on(run_scenario(self.redis_rs.clone(), scenario, sizes))
+            }
+            Who::RedisBenchmark => Err("not a library client".into()),
+        }
+    }
+}
+
+struct Args {
+    host: String,
+    port: u16,
+    rounds: usize,
+    quick: bool,
+    out: Option<String>,
+    redis_benchmark: String,
+    /// `--only NAME,...`: the clients to run (for profiling one of them); all by default.
+    only: Option<Vec<String>>,
+    /// `--scenario NAME,...` (`seq`, `concurrent`, `pipeline`, `large`, `concurrent-mt`).
+    scenarios: Option<Vec<String>>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        host: "127.0.0.1".to_owned(),
+        port: 7490,
+        rounds: 5,
+        quick: false,
+        out: None,
+        redis_benchmark: "redis-benchmark".to_owned(),
+        only: None,
+        scenarios: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--host" => args.host = value()?,
+            "--port" => args.port = value()?.parse()?,
+            "--rounds" => args.rounds = value()?.parse()?,
+            "--quick" => args.quick = true,
+            "--out" => args.out = Some(value()?),
+            "--redis-benchmark" => args.redis_benchmark = value()?,
+            "--only" => args.only = Some(value()?.split(',').map(String::from).collect()),
+            "--scenario" => {
+                args.scenarios = Some(value()?.split(',').map(String::from).collect());
+            }
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    if args.rounds == 0 {
+        return Err("--rounds must be at least 1".into());
+    }
+    Ok(args)
+}
+
+impl Args {
+    fn client_selected(&self, who: Who) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == who.name()))
+    }
+
+    fn scenario_selected(&self, scenario: Scenario) -> bool {
+        self.scenarios
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|s| s == scenario.name()))
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let sizes = Sizes::new(args.quick);
+    let url = format!("redis://{}:{}", args.host, args.port);
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let current = Clients::connect(current, &url)?;
+    let multi = Clients::connect(multi, &url)?;
+    let have_rb = Process::new(&args.redis_benchmark)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_rb {
+        eprintln!(
+            "bench: {} not found; its column stays empty",
+            args.redis_benchmark
+        );
+    }
+
+    // Warm-up: every client, every scenario, a tenth of the quick size.
+    let warm = Sizes {
+        seq_ops: sizes.seq_ops / 10,
+        concurrent_ops: (sizes.concurrent_ops / 10).max(TASKS * 2),
+        pipeline_ops: (sizes.pipeline_ops / 10).max(BATCH),
+        large_ops: (sizes.large_ops / 10).max(2),
+    };
+    for scenario in Scenario::ALL {
+        let clients = if scenario == Scenario::ConcurrentMt {
+            &multi
+        } else {
+            &current
+        };
+        if !args.scenario_selected(scenario) {
+            continue;
+        }
+        for who in &Who::ALL[..3] {
+            if args.client_selected(*who) {
+                clients.run(*who, scenario, warm)?;
+            }
+        }
+    }
+
+    // samples[scenario][who] = one sample per round
+    let mut samples = vec![vec![Vec::<Sample>::new(); Who::ALL.len()]; Scenario::ALL.len()];
+    let started = Instant::now();
+    for round in 0..args.rounds {
+        for (s, scenario) in Scenario::ALL.into_iter().enumerate() {
+            let clients = if scenario == Scenario::ConcurrentMt {
+                &multi
+            } else {
+                &current
+            };
+            if !args.scenario_selected(scenario) {
+                continue;
+            }
+            for k in 0..Who::ALL.len() {
+                let who = Who::ALL[(k + round) % Who::ALL.len()];
+                if !args.client_selected(who) {
+                    continue;
+                }
+                let sample = if who == Who::RedisBenchmark {
+                    if !have_rb {
+                        continue;
+                    }
+                    match redis_benchmark_sample(
+                        &args.redis_benchmark,
+                        &args.host,
+                        args.port,
+                        scenario,
+                        sizes,
+                    )? {
+                        Some(sample) => sample,
+                        None => continue,
+                    }
+                } else {
+                    clients.run(who, scenario, sizes)?
+                };
+                eprintln!(
+                    "round {}/{} {:<14} {:<16} {:>12.0} ops/s {:>9.1} MB/s p50 {:>7} µs cpu {:>6.2} µs/op",
+                    round + 1,
+                    args.rounds,
+                    format!("{scenario:?}"),
+                    who.name(),
+                    sample.ops_per_s,
+                    sample.mb_per_s,
+                    sample.p50_us.map_or("-".to_owned(), |v| format!("{v:.1}")),
+                    sample.cpu_us_per_op,
+                );
+                samples[s][who as usize].push(sample);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+
+    let table = render(&samples, &args, sizes, elapsed);
+    println!("{table}");
+    if let Some(out) = &args.out {
+        if let Some(parent) = std::path::Path::new(out).parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(out, &table)?;
+        eprintln!("bench: wrote {out}");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report.
+
+#[derive(Clone, Copy)]
+enum Metric {
+    OpsPerS,
+    MbPerS,
+    P50,
+    P99,
+    Cpu,
+}
+
+impl Metric {
+    fn label(self) -> &'static str {
+        match self {
+            Self::OpsPerS => "ops/s ↑",
+            Self::MbPerS => "MB/s ↑",
+            Self::P50 => "p50 µs ↓",
+            Self::P99 => "p99 µs ↓",
+            Self::Cpu => "client CPU µs/op ↓",
+        }
+    }
+
+    fn higher_is_better(self) -> bool {
+        matches!(self, Self::OpsPerS | Self::MbPerS)
+    }
+
+    fn get(self, s: &Sample) -> Option<f64> {
+        match self {
+            Self::OpsPerS => Some(s.ops_per_s),
+            Self::MbPerS => Some(s.mb_per_s),
+            Self::P50 => s.p50_us,
+            Self::P99 => s.p99_us,
+            Self::Cpu => Some(s.cpu_us_per_op),
+        }
+    }
+
+    fn format(self, v: f64) -> String {
+        match self {
+            Self::OpsPerS => format!("{v:.0}"),
+            Self::MbPerS => format!("{v:.0}"),
+            Self::P50 | Self::P99 => format!("{v:.1}"),
+            Self::Cpu => format!("{v:.2}"),
+        }
+    }
+}
+
+fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Duration) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Medians of {} rounds ({}; {:.0} s of measurement). Ops per run: seq {}, concurrent {}, \
+         pipeline {}, large {}. ↑ higher is better, ↓ lower is better; the ratios are \
+         redwire ÷ the other, for every metric.\n",
+        args.rounds,
+        if args.quick { "--quick" } else { "full size" },
+        elapsed.as_secs_f64(),
+        sizes.seq_ops,
+        sizes.concurrent_ops,
+        sizes.pipeline_ops,
+        sizes.large_ops,
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | metric | redwire | fred | redis-rs | redis-benchmark | redwire ÷ best of fred/redis-rs | redwire ÷ redis-benchmark |"
+    );
+    let _ = writeln!(
+        out,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for (s, scenario) in Scenario::ALL.into_iter().enumerate() {
+        let metrics: &[Metric] = match scenario {
+            Scenario::Seq => &[Metric::OpsPerS, Metric::P50, Metric::P99, Metric::Cpu],
+            Scenario::Large => &[Metric::MbPerS, Metric::P50, Metric::Cpu],
+            _ => &[Metric::OpsPerS, Metric::Cpu],
+        };
+        for metric in metrics {
+            let medians: Vec<Option<f64>> = samples[s]
+                .iter()
+                .map(|runs| {
+                    let mut values: Vec<f64> = runs.iter().filter_map(|r| metric.get(r)).collect();
+                    (!values.is_empty()).then(|| median(&mut values))
+                })
+                .collect();
+            let cell = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| metric.format(v));
+            let best = match (medians[1], medians[2]) {
+                (Some(a), Some(b)) => Some(if metric.higher_is_better() {
+                    a.max(b)
+                } else {
+                    a.min(b)
+                }),
+                (a, b) => a.or(b),
+            };
+            let ratio = |other: Option<f64>| match (medians[0], other) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+                _ => "n/a".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                scenario.title(),
+                metric.label(),
+                cell(medians[0]),
+                cell(medians[1]),
+                cell(medians[2]),
+                cell(medians[3]),
+                ratio(best),
+                ratio(medians[3]),
+            );
+        }
+    }
+    out
+}
