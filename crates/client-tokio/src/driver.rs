@@ -244,6 +244,10 @@ async fn write_loop(
     let mut out = SendBuffer::new();
     loop {
         writable.notified().await;
+        // Let the tasks that are ready to run (callers about to submit) go first, so this write
+        // carries their commands too. Without it, on a multi-thread runtime the writer runs
+        // right after each caller and sends one command per packet.
+        tokio::task::yield_now().await;
         let _ = shared.lock().core.poll_transmit(conn, &mut out);
         while out.has_remaining() {
             let written = {
