@@ -82,14 +82,27 @@ fn write_bulk_like(dst: &mut BytesMut, marker: u8, data: &[u8]) {
     dst.put_slice(b"\r\n");
 }
 
-/// A double's RESP text, formatted into a stack buffer.
-#[derive(Default)]
-struct DoubleText {
+/// A double's RESP text (`1.5`, `1e300`, `inf`, `-inf`, `nan`) formatted on the stack, in the
+/// shortest form that reads back exactly: for command arguments and keys, without allocating.
+///
+/// ```
+/// assert_eq!(resp_core::DoubleText::new(0.25).as_bytes(), b"0.25");
+/// assert_eq!(resp_core::DoubleText::new(f64::NEG_INFINITY).as_bytes(), b"-inf");
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DoubleText {
     buf: [u8; 32],
     len: usize,
 }
 
 impl DoubleText {
+    /// `value`'s text.
+    pub fn new(value: f64) -> Self {
+        let mut text = Self::default();
+        text.format(value);
+        text
+    }
+
     fn format(&mut self, value: f64) {
         self.len = 0;
         if value.is_nan() {
@@ -112,7 +125,8 @@ impl DoubleText {
         self.len = bytes.len();
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    /// The text.
+    pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 }

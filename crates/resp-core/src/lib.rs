@@ -51,7 +51,7 @@ mod slot;
 pub use crate::codec::{CodecError, RespCodec};
 pub use crate::decode::{DecodeError, Decoder, Limits, decode, decode_with_limits};
 pub use crate::encode::{
-    encode_command, write_array_len, write_bulk, write_bulk_double, write_bulk_integer,
+    DoubleText, encode_command, write_array_len, write_bulk, write_bulk_double, write_bulk_integer,
 };
 pub use crate::frame::Frame;
 pub use crate::send::SendBuffer;

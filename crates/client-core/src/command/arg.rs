@@ -26,13 +26,7 @@ impl Arg<'_> {
             Self::Shared(bytes) => f(bytes),
             Self::Int(n) => f(itoa::Buffer::new().format(*n).as_bytes()),
             Self::UInt(n) => f(itoa::Buffer::new().format(*n).as_bytes()),
-            Self::Float(x) => {
-                let mut buf = bytes::BytesMut::new();
-                resp_core::write_bulk_double(&mut buf, *x);
-                // write_bulk_double wrote `$<len>\r\n<text>\r\n`; hand over just the text.
-                let start = buf.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
-                f(&buf[start..buf.len() - 2])
-            }
+            Self::Float(x) => f(resp_core::DoubleText::new(*x).as_bytes()),
         }
     }
 }
