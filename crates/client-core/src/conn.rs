@@ -118,8 +118,6 @@ impl Step {
 pub(crate) struct Handshake {
     /// Replies still owed before the connection is ready.
     outstanding: u32,
-    /// What the server settled on.
-    pub(crate) protocol: Protocol,
 }
 
 /// How a handshake reply moves things on.
@@ -138,12 +136,8 @@ pub(crate) enum Progress {
 impl Handshake {
     /// Queues the first handshake commands on `conn`.
     pub(crate) fn start(conn: &mut Connection, config: &Config) -> Self {
-        let protocol = config.protocol;
-        let mut handshake = Self {
-            outstanding: 0,
-            protocol,
-        };
-        match protocol {
+        let mut handshake = Self { outstanding: 0 };
+        match config.protocol {
             Protocol::Resp3 => {
                 let mut hello = cmd("HELLO").arg(3);
                 if let Some(source) = &config.credentials {
@@ -228,7 +222,6 @@ impl Handshake {
                     };
                 }
                 // A server without RESP3 (or without HELLO at all): speak RESP2.
-                self.protocol = Protocol::Resp2;
                 self.send_rest(conn, config, true);
             }
             (Step::Auth, Some(message)) => return Progress::AuthFailed(message),
