@@ -83,10 +83,21 @@ impl Connection {
     /// Queues `command`'s bytes and the waiter for its reply. True when the output was empty,
     /// so the adapter must be told to transmit.
     pub(crate) fn push(&mut self, command: &Command, waiter: Waiter) -> bool {
+        self.queue(|out| command.encode_into(out), [waiter])
+    }
+
+    /// Queues bytes that `encode` writes and the waiters for their replies, in wire order.
+    /// True when the output was empty, so the adapter must be told to transmit.
+    pub(crate) fn queue(
+        &mut self,
+        encode: impl FnOnce(&mut SendBuffer),
+        waiters: impl IntoIterator<Item = Waiter>,
+    ) -> bool {
         let was_empty = self.out.is_empty();
-        command.encode_into(&mut self.out);
-        self.waiters.push_back(waiter);
-        self.unsent += 1;
+        encode(&mut self.out);
+        let before = self.waiters.len();
+        self.waiters.extend(waiters);
+        self.unsent += self.waiters.len() - before;
         was_empty
     }
 }

@@ -411,16 +411,9 @@ impl Client {
             return;
         };
         let c = &mut self.conns[i];
-        let was_empty = c.out.is_empty();
-        state.encode_into(&mut c.out);
-        let replies = state.expected_replies();
-        for index in 0..replies {
-            c.waiters.push_back(Waiter::Request {
-                id,
-                index: index as u32,
-            });
-        }
-        c.unsent += replies;
+        let waiters =
+            (0..state.expected_replies() as u32).map(|index| Waiter::Request { id, index });
+        let was_empty = c.queue(|out| state.encode_into(out), waiters);
         state.phase = Phase::Sent(c.id);
         if was_empty {
             self.events.push_back(Event::Transmit { conn: c.id });
