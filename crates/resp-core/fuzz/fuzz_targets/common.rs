@@ -3,40 +3,9 @@
 use bytes::{Bytes, BytesMut};
 use resp_core::{DecodeError, Decoder, Frame, Limits, decode_with_limits};
 
-/// Structural equality with NaN equal to NaN and other doubles compared by their bits.
-pub fn same(a: &Frame, b: &Frame) -> bool {
-    match (a, b) {
-        (Frame::Double(x), Frame::Double(y)) => {
-            (x.is_nan() && y.is_nan()) || x.to_bits() == y.to_bits()
-        }
-        (Frame::Array(x), Frame::Array(y))
-        | (Frame::Set(x), Frame::Set(y))
-        | (Frame::Push(x), Frame::Push(y)) => same_all(x, y),
-        (Frame::Map(x), Frame::Map(y)) => same_pairs(x, y),
-        (
-            Frame::Attributed {
-                attributes: xa,
-                frame: xf,
-            },
-            Frame::Attributed {
-                attributes: ya,
-                frame: yf,
-            },
-        ) => same_pairs(xa, ya) && same(xf, yf),
-        _ => a == b,
-    }
-}
-
-pub fn same_all(a: &[Frame], b: &[Frame]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
-}
-
-fn same_pairs(a: &[(Frame, Frame)], b: &[(Frame, Frame)]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|((xk, xv), (yk, yv))| same(xk, yk) && same(xv, yv))
-}
+#[path = "../../tests/support/same.rs"]
+mod same;
+use same::{same, same_all};
 
 /// What a decoder made of a stream.
 #[derive(Debug)]
