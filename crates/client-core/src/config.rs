@@ -52,6 +52,66 @@ pub struct Config {
     pub hooks: Option<Arc<dyn Hooks>>,
     /// Decoder limits for replies.
     pub limits: resp_core::Limits,
+    /// Redis Cluster mode: `None` talks to `server` alone; `Some` discovers the cluster from
+    /// `server` and the settings' other seeds and routes every command by its slot.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// How to run against a Redis Cluster.
+///
+/// ```
+/// use std::time::Duration;
+/// use client_core::{Config, ReadFrom, ServerAddr};
+/// let mut config = Config::cluster([
+///     ServerAddr::Tcp { host: "10.0.0.1".into(), port: 7000 },
+///     ServerAddr::Tcp { host: "10.0.0.2".into(), port: 7000 },
+/// ]);
+/// let cluster = config.cluster.as_mut().unwrap();
+/// cluster.read_from = ReadFrom::PreferReplica;
+/// cluster.refresh_interval = Duration::from_secs(30);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterSettings {
+    /// More nodes to discover the cluster from, tried after [`Config::server`].
+    pub seeds: Vec<ServerAddr>,
+    /// How often to re-read the topology when nothing asked for it (default 60 s).
+    pub refresh_interval: Duration,
+    /// The least time between two topology reads, however many `MOVED` replies or failed
+    /// connections ask for one (default 100 ms): a refresh never stampedes.
+    pub min_refresh_interval: Duration,
+    /// Where read-only commands go.
+    pub read_from: ReadFrom,
+    /// How many `MOVED`/`ASK` redirections, `TRYAGAIN` and `CLUSTERDOWN` retries one command
+    /// may go through before it fails (default 16).
+    pub max_redirects: u32,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            seeds: Vec::new(),
+            refresh_interval: Duration::from_secs(60),
+            min_refresh_interval: Duration::from_millis(100),
+            read_from: ReadFrom::Primary,
+            max_redirects: 16,
+        }
+    }
+}
+
+/// Where a cluster client sends commands that only read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReadFrom {
+    /// Every command goes to the slot's primary (the default): reads see every write.
+    #[default]
+    Primary,
+    /// Reads go to one replica of the slot's shard (the same one while it is up), or to the
+    /// primary when the shard has none. Replicas copy asynchronously: a read may miss a
+    /// recent write.
+    PreferReplica,
+    /// Reads go to the shard's replicas in turn, or to the primary when it has none.
+    RoundRobinReplicas,
 }
 
 impl fmt::Debug for Config {
@@ -71,6 +131,7 @@ impl fmt::Debug for Config {
             .field("seed", &self.seed)
             .field("hooks", &self.hooks.as_ref().map(|_| ".."))
             .field("limits", &self.limits)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -242,8 +303,9 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
-    /// The scheme is not one of `redis`, `rediss`, `redis+unix`, `unix`.
-    #[error("unsupported scheme {0:?}: use redis://, rediss:// or redis+unix://")]
+    /// The scheme is not one of `redis`, `rediss`, `redis+unix`, `unix`, `redis+cluster`,
+    /// `rediss+cluster`.
+    #[error("unsupported scheme {0:?}: use redis://, rediss://, redis+unix:// or redis+cluster://")]
     UnsupportedScheme(String),
     /// A query parameter has a value that cannot be used.
     #[error("invalid value {value:?} for {name}: {expected}")]
@@ -284,7 +346,34 @@ impl Config {
             seed: 0x5eed_cafe,
             hooks: None,
             limits: resp_core::Limits::default(),
+            cluster: None,
         }
+    }
+
+    /// A cluster configuration discovering the topology from `seeds` (the first becomes
+    /// [`server`](Self::server)), with the defaults of [`for_server`](Self::for_server) and
+    /// [`ClusterSettings::default`].
+    ///
+    /// # Panics
+    ///
+    /// When `seeds` is empty.
+    pub fn cluster(seeds: impl IntoIterator<Item = ServerAddr>) -> Self {
+        let mut seeds = seeds.into_iter();
+        let first = seeds
+            .next()
+            .expect("a cluster needs at least one seed node");
+        let mut config = Self::for_server(first);
+        config.cluster = Some(ClusterSettings {
+            seeds: seeds.collect(),
+            ..ClusterSettings::default()
+        });
+        config
+    }
+
+    /// Every node given to start from: `server`, then the cluster seeds.
+    pub fn seed_nodes(&self) -> impl Iterator<Item = &ServerAddr> {
+        let more = self.cluster.iter().flat_map(|c| c.seeds.iter());
+        std::iter::once(&self.server).chain(more)
     }
 
     /// Parses `redis://[user:password@]host[:port][/db][?protocol=2|3&client_name=..]`,
@@ -294,6 +383,11 @@ impl Config {
     ///
     /// [`ConfigError`] naming the part of the URL that is wrong.
     pub fn from_url(text: &str) -> Result<Self, ConfigError> {
+        if let Some((scheme, rest)) = text.split_once("://")
+            && let Some(base) = scheme.strip_suffix("+cluster")
+        {
+            return Self::from_cluster_url(text, base, rest);
+        }
         let url = url::Url::parse(text).map_err(|e| ConfigError::InvalidUrl {
             url: redact(text),
             reason: e.to_string(),
@@ -385,6 +479,40 @@ impl Config {
                 }
             }
         }
+        Ok(config)
+    }
+}
+
+impl Config {
+    /// `redis+cluster://[user:pw@]host:port,host:port[/db][?..]`: the first node as for
+    /// `redis://`, the others as seeds.
+    fn from_cluster_url(text: &str, base: &str, rest: &str) -> Result<Self, ConfigError> {
+        if base != "redis" && base != "rediss" {
+            return Err(ConfigError::UnsupportedScheme(format!("{base}+cluster")));
+        }
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let (userinfo, hosts) = match authority.rfind('@') {
+            Some(at) => (&authority[..=at], &authority[at + 1..]),
+            None => ("", authority),
+        };
+        let mut hosts = hosts.split(',');
+        let first = hosts.next().unwrap_or_default();
+        let mut config = Self::from_url(&format!("{base}://{userinfo}{first}{tail}"))?;
+        let mut seeds = Vec::new();
+        for host in hosts {
+            let seed = Self::from_url(&format!("{base}://{host}")).map_err(|e| {
+                ConfigError::InvalidUrl {
+                    url: redact(text),
+                    reason: format!("seed node {host:?}: {e}"),
+                }
+            })?;
+            seeds.push(seed.server);
+        }
+        config.cluster = Some(ClusterSettings {
+            seeds,
+            ..ClusterSettings::default()
+        });
         Ok(config)
     }
 }
@@ -518,6 +646,21 @@ mod tests {
             Credentials::new(None, "tok")
         })));
         assert!(format!("{c:?}").contains("Provider(..)"));
+    }
+
+    #[test]
+    fn cluster_urls_list_seed_nodes() {
+        let c =
+            Config::from_url("redis+cluster://:pw@a:7000,b:7001,[::1]:7002/0?protocol=2").unwrap();
+        let seeds: Vec<String> = c.seed_nodes().map(ToString::to_string).collect();
+        assert_eq!(seeds, ["a:7000", "b:7001", "[::1]:7002"]);
+        assert_eq!(c.protocol, Protocol::Resp2);
+        assert!(c.credentials.is_some());
+        let tls = Config::from_url("rediss+cluster://a:1,b:2").unwrap();
+        assert!(tls.tls.is_some() && tls.cluster.is_some());
+        let err = Config::from_url("redis+cluster://a:1,b:x").unwrap_err();
+        assert!(err.to_string().contains("seed node"), "{err}");
+        assert!(Config::from_url("redis://a:1").unwrap().cluster.is_none());
     }
 
     #[test]

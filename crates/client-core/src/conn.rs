@@ -7,7 +7,7 @@ use std::time::Instant;
 use resp_core::{Decoder, Frame, SendBuffer};
 
 use crate::command::{Command, cmd};
-use crate::config::{Config, Protocol};
+use crate::config::{Config, Protocol, ReadFrom};
 use crate::event::{ConnId, RequestId};
 
 /// What a connection is for.
@@ -21,6 +21,9 @@ pub(crate) enum Role {
 
 #[derive(Debug)]
 pub(crate) enum ConnState {
+    /// A dedicated cluster connection for a slot whose node is not known yet: dialled once
+    /// the topology is read.
+    Unresolved(Option<u16>),
     /// Waiting for the adapter to report the socket open.
     Connecting,
     /// Handshake commands sent; requests wait.
@@ -38,12 +41,16 @@ pub(crate) enum Waiter {
     Fallback { id: RequestId, index: u32 },
     /// A handshake step.
     Handshake(Step),
+    /// A reply nobody needs (`ASKING`'s `+OK`).
+    Discard,
 }
 
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub(crate) id: ConnId,
     pub(crate) role: Role,
+    /// The node (index in the client's node list) it connects to.
+    pub(crate) node: usize,
     pub(crate) state: ConnState,
     /// Until the handshake completes: when to give up on this connection. The connect timeout
     /// covers dialling and the handshake alike, so a server that accepts the socket but never
@@ -61,10 +68,11 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(id: ConnId, role: Role, config: &Config, now: Instant) -> Self {
+    pub(crate) fn new(id: ConnId, role: Role, node: usize, config: &Config, now: Instant) -> Self {
         Self {
             id,
             role,
+            node,
             state: ConnState::Connecting,
             setup_deadline: Some(now + config.timeouts.connect),
             out: SendBuffer::new(),
@@ -78,6 +86,10 @@ impl Connection {
 
     pub(crate) fn is_ready(&self) -> bool {
         matches!(self.state, ConnState::Ready)
+    }
+
+    pub(crate) fn is_unresolved(&self) -> bool {
+        matches!(self.state, ConnState::Unresolved(_))
     }
 
     /// Queues `command`'s bytes and the waiter for its reply. True when the output was empty,
@@ -110,6 +122,7 @@ pub(crate) enum Step {
     SetName,
     Select,
     SetInfo,
+    ReadOnly,
 }
 
 impl Step {
@@ -120,6 +133,7 @@ impl Step {
             Self::SetName => "CLIENT SETNAME".into(),
             Self::Select => format!("SELECT {}", config.db),
             Self::SetInfo => "CLIENT SETINFO".into(),
+            Self::ReadOnly => "READONLY".into(),
         }
     }
 }
@@ -192,6 +206,15 @@ impl Handshake {
         }
         if config.db != 0 {
             self.send(conn, &cmd("SELECT").arg(config.db), Step::Select);
+        }
+        // Replica reads: every cluster connection may serve reads from a replica (a node that
+        // is a primary ignores READONLY), so a failover needs no new handshake.
+        if config
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.read_from != ReadFrom::Primary)
+        {
+            self.send(conn, &cmd("READONLY"), Step::ReadOnly);
         }
         // Servers before 7.2 answer these with an error, which is ignored.
         let lib_name = cmd("CLIENT").arg("SETINFO").arg("LIB-NAME").arg("redwire");

@@ -28,6 +28,10 @@ pub enum SubmitError {
     /// The request holds no command.
     #[error("the request holds no command")]
     Empty,
+    /// The request named a server ([`Request::to_server`](crate::Request::to_server)) that
+    /// is not the configured one, outside cluster mode.
+    #[error("{0} is not the server this client talks to; name servers only in cluster mode")]
+    UnknownServer(String),
 }
 
 /// Why a request failed after it was accepted.
@@ -109,6 +113,36 @@ pub enum RequestError {
         server: String,
         /// The last failure.
         reason: String,
+    },
+    /// The keys of a cluster request hash to several slots and the command cannot be split
+    /// (a transaction, or a multi-key command the cluster does not split): nothing was sent.
+    #[error(
+        "CROSSSLOT: the keys of {command} hash to slots {slots:?}, and a cluster runs it only \
+         when they share one slot (use a hash tag such as {{user:1}}); nothing was sent"
+    )]
+    CrossSlot {
+        /// The command, or `MULTI`.
+        command: String,
+        /// The distinct slots the keys hash to.
+        slots: Vec<u16>,
+    },
+    /// A cluster command was redirected (`MOVED`, `ASK`) or retried (`TRYAGAIN`,
+    /// `CLUSTERDOWN`) more often than `ClusterSettings::max_redirects` allows.
+    #[error(
+        "{command} for slot {slot} gave up after {redirects} redirections or retries between \
+         {nodes:?}; last reply: {last}"
+    )]
+    TooManyRedirects {
+        /// The command.
+        command: String,
+        /// The slot it was for.
+        slot: u16,
+        /// Redirections and retries made.
+        redirects: u32,
+        /// The nodes it went to, in order.
+        nodes: Vec<String>,
+        /// The last error reply.
+        last: String,
     },
     /// The caller cancelled the request.
     #[error("the request was cancelled")]

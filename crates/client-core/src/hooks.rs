@@ -23,6 +23,23 @@ pub trait Hooks: Send + Sync + 'static {
     fn disconnected(&self, _conn: ConnId, _server: &ServerAddr, _reason: &str) {}
     /// A request is sent again after a connection failure.
     fn retry(&self, _request: RequestId, _attempt: u32, _reason: &str) {}
+    /// A cluster node redirected a request (`MOVED`, `ASK`) or asked for a retry
+    /// (`TRYAGAIN`, `CLUSTERDOWN`, ...): `reply` is the error line.
+    fn redirected(&self, _request: RequestId, _from: &ServerAddr, _reply: &str) {}
+    /// A new cluster topology was read and differs from the last one.
+    fn topology_changed(&self, _topology: &TopologyChange<'_>) {}
+}
+
+/// What [`Hooks::topology_changed`] sees.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct TopologyChange<'a> {
+    /// The node that described it.
+    pub source: &'a ServerAddr,
+    /// Each shard's primary and replicas.
+    pub shards: Vec<(&'a ServerAddr, Vec<&'a ServerAddr>)>,
+    /// Slots with no owner.
+    pub uncovered_slots: usize,
 }
 
 /// What [`Hooks::request_start`] sees.

@@ -83,7 +83,7 @@ pub mod sim;
 pub mod value;
 
 pub use crate::batch::Batch;
-pub use crate::client::Client;
+pub use crate::client::{Client, ShardView};
 pub use crate::command::{
     Arg, BeginSearch, Command, CommandFlags, CommandSpec, FindKeys, KeySpec, RequestPolicy,
     ResponsePolicy, ToArg, ToArgs, cmd,
@@ -95,8 +95,8 @@ pub use crate::commands::{
     ZAddOptions, ZRangeOptions, ZStoreOptions,
 };
 pub use crate::config::{
-    Config, ConfigError, CredentialSource, Credentials, Protocol, ReconnectPolicy, ServerAddr,
-    Timeouts, TlsSettings,
+    ClusterSettings, Config, ConfigError, CredentialSource, Credentials, Protocol, ReadFrom,
+    ReconnectPolicy, ServerAddr, Timeouts, TlsSettings,
 };
 pub use crate::error::{Error, RequestError, ServerError, SubmitError};
 pub use crate::event::{ConnId, Event, Reply, RequestId, frame_into};
@@ -105,4 +105,5 @@ pub use crate::request::Request;
 pub use crate::value::{ConversionError, FromValue};
 #[cfg(feature = "serde")]
 pub use crate::value::{FrameDeserializer, Json, Serde};
+pub use resp_core::slot as key_slot;
 pub use resp_core::{Frame, SendBuffer};

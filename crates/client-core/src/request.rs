@@ -4,8 +4,10 @@ use std::time::{Duration, Instant};
 
 use resp_core::{Frame, SendBuffer};
 
+use crate::client::FanIn;
 use crate::command::Command;
-use crate::event::{ConnId, Reply};
+use crate::config::ServerAddr;
+use crate::event::{ConnId, Reply, RequestId};
 
 /// One submission: a command, a pipeline or a transaction, with its options.
 ///
@@ -23,6 +25,8 @@ pub struct Request {
     pub(crate) body: Body,
     pub(crate) timeout: Option<Duration>,
     pub(crate) conn: Option<ConnId>,
+    pub(crate) server: Option<ServerAddr>,
+    pub(crate) slot: Option<u16>,
 }
 
 #[derive(Debug)]
@@ -46,6 +50,8 @@ impl Request {
             body: Body::Single(command),
             timeout: None,
             conn: None,
+            server: None,
+            slot: None,
         }
     }
 
@@ -55,6 +61,8 @@ impl Request {
             body: Body::Pipeline(commands),
             timeout: None,
             conn: None,
+            server: None,
+            slot: None,
         }
     }
 
@@ -64,6 +72,8 @@ impl Request {
             body: Body::Transaction(commands),
             timeout: None,
             conn: None,
+            server: None,
+            slot: None,
         }
     }
 
@@ -77,6 +87,23 @@ impl Request {
     /// Pins the request to a dedicated connection from `open_dedicated`.
     pub fn on(mut self, conn: ConnId) -> Self {
         self.conn = Some(conn);
+        self
+    }
+
+    /// Sends the request to the cluster node at `server` (on its shared connection) instead of
+    /// where its keys would route it: for per-node commands such as `SCAN` over a cluster,
+    /// `INFO` or `CLUSTER` subcommands. Outside cluster mode, only the configured server is
+    /// accepted.
+    pub fn to_server(mut self, server: ServerAddr) -> Self {
+        self.server = Some(server);
+        self
+    }
+
+    /// Sends the request to the cluster node that owns `slot` (as if its commands had a key
+    /// there), wherever that node is after a failover or resharding: for per-shard commands
+    /// such as `SCAN`. Outside cluster mode it changes nothing.
+    pub fn to_slot(mut self, slot: u16) -> Self {
+        self.slot = Some(slot);
         self
     }
 
@@ -103,12 +130,63 @@ pub(crate) enum Phase {
     Sent(ConnId),
 }
 
+/// Whom a request's completion goes to.
+#[derive(Debug)]
+pub(crate) enum Owner {
+    /// The application, through [`Event::Response`](crate::Event::Response).
+    Caller,
+    /// A request the cluster router split: the result goes into the parent's reply.
+    Child { parent: RequestId, dest: Dest },
+    /// The core's own topology read.
+    Refresh,
+}
+
+/// Where a child request's replies go in its parent.
+#[derive(Debug)]
+pub(crate) enum Dest {
+    /// Reply `i` of the child is reply `positions[i]` of the parent.
+    Positions(Vec<u32>),
+    /// The child's one reply is part `n` of the parent's fanned-out command.
+    Part(u32),
+}
+
+/// Where the cluster router sends a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Not decided yet (no topology, or not looked at).
+    Unplanned,
+    /// The owner of this slot (or one of its replicas, for reads).
+    Slot(u16),
+    /// Any node.
+    Any,
+    /// This node.
+    Node(usize),
+    /// Split into child requests; the request itself is never sent.
+    Split,
+}
+
 /// A request between submit and completion.
 #[derive(Debug)]
 pub(crate) struct RequestState {
     pub(crate) body: Body,
     pub(crate) pinned: Option<ConnId>,
     pub(crate) phase: Phase,
+    pub(crate) owner: Owner,
+    pub(crate) route: Route,
+    /// Whether a replica may answer (every command only reads).
+    pub(crate) read_only: bool,
+    /// Send `ASKING` first, to this node, on the next write only.
+    pub(crate) ask: Option<usize>,
+    /// `MOVED`/`ASK`/`TRYAGAIN`/`CLUSTERDOWN` answers so far, and the nodes they came from.
+    pub(crate) redirects: u32,
+    pub(crate) hops: Vec<usize>,
+    /// A transaction that a cluster node refused to queue (it answers `EXECABORT`): the
+    /// redirection to follow once `EXEC`'s reply is in.
+    pub(crate) tx_redirect: Option<Frame>,
+    /// Children of a split request.
+    pub(crate) children: Vec<RequestId>,
+    /// Parts of a fanned-out command.
+    pub(crate) fan_in: Option<Box<FanIn>>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) timeout: Duration,
     pub(crate) started: Instant,
@@ -123,7 +201,9 @@ pub(crate) struct RequestState {
 #[derive(Debug)]
 pub(crate) enum Replies {
     Single(Option<Frame>),
-    Batch(Vec<Frame>),
+    /// By position, with how many are still missing: a split pipeline's replies arrive in any
+    /// order.
+    Batch(Vec<Option<Frame>>, usize),
 }
 
 impl RequestState {
@@ -141,22 +221,51 @@ impl RequestState {
                 None => None,
             };
         }
-        let replies = match request.body {
-            Body::Single(_) => Replies::Single(None),
-            _ => Replies::Batch(Vec::new()),
-        };
-        Self {
+        let read_only = !matches!(request.body, Body::Transaction(_))
+            && commands.iter().all(Command::is_read_only);
+        let mut state = Self {
             body: request.body,
             pinned: request.conn,
             phase: Phase::Queued,
+            owner: Owner::Caller,
+            route: Route::Unplanned,
+            read_only,
+            ask: None,
+            redirects: 0,
+            hops: Vec::new(),
+            tx_redirect: None,
+            children: Vec::new(),
+            fan_in: None,
             deadline,
             timeout: deadline.map_or(base, |d| d - now),
             started: now,
             retries: 0,
-            replies,
             fallbacks_pending: 0,
             retry_safe,
-        }
+            replies: Replies::Single(None),
+        };
+        state.reset_replies();
+        state
+    }
+
+    /// A request the core makes itself (a split part, a redirected command, a topology read):
+    /// no deadline of its own, owned by `owner`.
+    pub(crate) fn internal(body: Body, owner: Owner, route: Route, now: Instant) -> Self {
+        let mut state = Self::new(
+            Request {
+                body,
+                timeout: None,
+                conn: None,
+                server: None,
+                slot: None,
+            },
+            now,
+            Duration::ZERO,
+        );
+        state.deadline = None;
+        state.owner = owner;
+        state.route = route;
+        state
     }
 
     /// The name hooks and errors use: the command, or `PIPELINE` / `MULTI`.
@@ -204,11 +313,12 @@ impl RequestState {
     pub(crate) fn store(&mut self, index: usize, frame: Frame) {
         match &mut self.replies {
             Replies::Single(slot) => *slot = Some(frame),
-            Replies::Batch(frames) => {
-                if index < frames.len() {
-                    frames[index] = frame;
-                } else {
-                    frames.push(frame);
+            Replies::Batch(frames, missing) => {
+                if let Some(slot) = frames.get_mut(index) {
+                    if slot.is_none() {
+                        *missing -= 1;
+                    }
+                    *slot = Some(frame);
                 }
             }
         }
@@ -219,17 +329,19 @@ impl RequestState {
         self.fallbacks_pending == 0
             && match &self.replies {
                 Replies::Single(slot) => slot.is_some(),
-                Replies::Batch(frames) => frames.len() == self.expected_replies(),
+                Replies::Batch(_, missing) => *missing == 0,
             }
     }
 
     /// Forgets replies from an attempt that a connection failure cut short.
     pub(crate) fn reset_replies(&mut self) {
         self.fallbacks_pending = 0;
-        match &mut self.replies {
-            Replies::Single(slot) => *slot = None,
-            Replies::Batch(frames) => frames.clear(),
-        }
+        self.tx_redirect = None;
+        let n = self.expected_replies();
+        self.replies = match self.body {
+            Body::Single(_) => Replies::Single(None),
+            _ => Replies::Batch((0..n).map(|_| None).collect(), n),
+        };
     }
 
     /// The caller's result. For a transaction, `EXEC`'s reply; if `MULTI` or queuing failed
@@ -237,16 +349,21 @@ impl RequestState {
     pub(crate) fn take_reply(&mut self) -> Reply {
         match std::mem::replace(&mut self.replies, Replies::Single(None)) {
             Replies::Single(frame) => Reply::Single(frame.unwrap_or(Frame::Null)),
-            Replies::Batch(mut frames) => match self.body {
-                Body::Transaction(_) => Reply::Single(frames.pop().unwrap_or(Frame::Null)),
-                _ => Reply::Pipeline(frames),
-            },
+            Replies::Batch(frames, _) => {
+                let mut frames = frames.into_iter().map(|f| f.unwrap_or(Frame::Null));
+                match self.body {
+                    Body::Transaction(_) => {
+                        Reply::Single(frames.next_back().unwrap_or(Frame::Null))
+                    }
+                    _ => Reply::Pipeline(frames.collect()),
+                }
+            }
         }
     }
 }
 
 impl Body {
-    fn commands(&self) -> &[Command] {
+    pub(crate) fn commands(&self) -> &[Command] {
         match self {
             Self::Single(command) => std::slice::from_ref(command),
             Self::Pipeline(commands) | Self::Transaction(commands) => commands,

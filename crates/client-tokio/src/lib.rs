@@ -163,6 +163,80 @@ impl Client {
         }
     }
 
+    /// An exclusive connection to the node that serves `key` (in cluster mode; the one server
+    /// otherwise): for `WATCH`/`MULTI`/`EXEC` and blocking commands on keys of `key`'s slot.
+    /// Keys in other slots get `MOVED` on it.
+    pub fn exclusive_for_key(&self, key: impl AsRef<[u8]>) -> Exclusive {
+        let slot = client_core::key_slot(key.as_ref());
+        let conn = self
+            .shared()
+            .lock_and(|core| core.open_dedicated_for_slot(Some(slot), Instant::now()));
+        Exclusive {
+            client: self.clone(),
+            conn,
+        }
+    }
+
+    /// Walks every key of a cluster with `SCAN`, one primary after the other (outside cluster
+    /// mode: the one server). `pattern` and `count` are `SCAN`'s `MATCH` and `COUNT`.
+    ///
+    /// As with `SCAN` itself, a key present from start to end is returned at least once; a
+    /// shard that changes hands during the walk may return some keys twice or miss keys that
+    /// moved.
+    ///
+    /// # Errors
+    ///
+    /// The first failed `SCAN` request.
+    pub async fn scan_cluster(
+        &self,
+        pattern: Option<&str>,
+        count: Option<u64>,
+    ) -> Result<Vec<bytes::Bytes>, Error> {
+        // The first request reads the topology if it is not known yet.
+        let shards = match self.shared().lock_and(|core| core.cluster_shards()) {
+            shards
+                if shards.is_empty()
+                    && self
+                        .shared()
+                        .lock_and(|core| core.config().cluster.is_some()) =>
+            {
+                self.command::<()>(cmd("PING")).await?;
+                self.shared().lock_and(|core| core.cluster_shards())
+            }
+            shards => shards,
+        };
+        let targets: Vec<Option<u16>> = if shards.is_empty() {
+            vec![None]
+        } else {
+            shards.iter().map(|s| Some(s.first_slot)).collect()
+        };
+        let mut keys = Vec::new();
+        for slot in targets {
+            let mut cursor = bytes::Bytes::from_static(b"0");
+            loop {
+                let mut scan = cmd("SCAN").arg(cursor.clone());
+                if let Some(pattern) = pattern {
+                    scan = scan.arg("MATCH").arg(pattern);
+                }
+                if let Some(count) = count {
+                    scan = scan.arg("COUNT").arg(count);
+                }
+                let request = match slot {
+                    Some(slot) => Request::single(scan).to_slot(slot),
+                    None => Request::single(scan),
+                };
+                let (next, page): (bytes::Bytes, Vec<bytes::Bytes>) =
+                    self.send(request).await.and_then(client_core::frame_into)?;
+                keys.extend(page);
+                if &next[..] == b"0" {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(keys)
+    }
+
     /// Shuts down gracefully: new requests are refused, requests in flight get their replies,
     /// then the connections close.
     pub async fn quit(&self) {

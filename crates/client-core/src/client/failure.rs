@@ -16,10 +16,13 @@ impl Client {
     /// with backoff if anyone is waiting.
     pub(super) fn connection_failed(&mut self, i: usize, reason: &str, now: Instant) {
         let conn = self.conns.remove(i);
-        if let Some(hooks) = &self.config.hooks {
-            hooks.disconnected(conn.id, &self.node.server, reason);
+        let n = conn.node;
+        if let Some(hooks) = &self.config.hooks
+            && !conn.is_unresolved()
+        {
+            hooks.disconnected(conn.id, &self.nodes[n].server, reason);
         }
-        let server = self.node.server.to_string();
+        let server = self.nodes[n].server.to_string();
         // Each request once, in wire order, with whether any of its bytes left the core.
         let sent_waiters = conn.waiters.len() - conn.unsent;
         let mut affected: Vec<(RequestId, bool)> = Vec::new();
@@ -91,18 +94,21 @@ impl Client {
         } else {
             // Re-queued requests go before newer ones, in their original order.
             for id in requeue.into_iter().rev() {
-                self.node.queue.push_front(id);
+                self.nodes[n].queue.push_front(id);
             }
         }
-        if self.node.conn == Some(conn.id) {
-            self.node.conn = None;
+        if self.nodes[n].conn == Some(conn.id) {
+            self.nodes[n].conn = None;
             // Only dials and handshakes that did not finish are failed attempts; losing a
             // connection that was up is not one, so the policy's attempts all get made.
             if !conn.is_ready() {
-                self.node.failures += 1;
+                self.nodes[n].failures += 1;
             }
-            self.node.last_error = reason.to_owned();
-            self.schedule_reconnect(now);
+            self.nodes[n].last_error = reason.to_owned();
+            if self.cluster.is_some() {
+                self.cluster_node_failed(n, now);
+            }
+            self.schedule_reconnect(n, now);
         }
         self.close_idle_when_quitting();
     }
@@ -110,49 +116,52 @@ impl Client {
     /// The shared connection needs re-establishing: after a backoff delay if requests wait,
     /// or not at all (the next submit connects) if none do. Past the policy's attempts, the
     /// waiting requests fail.
-    fn schedule_reconnect(&mut self, now: Instant) {
+    fn schedule_reconnect(&mut self, n: usize, now: Instant) {
         if self.closing {
             return;
         }
         let policy = self.config.reconnect;
-        if policy
-            .max_attempts
-            .is_some_and(|max| self.node.failures >= max)
-        {
-            let attempts = self.node.failures;
-            self.node.failures = 0;
-            for id in std::mem::take(&mut self.node.queue) {
+        let node = &mut self.nodes[n];
+        if policy.max_attempts.is_some_and(|max| node.failures >= max) {
+            let attempts = node.failures;
+            node.failures = 0;
+            let server = node.server.to_string();
+            let last_error = node.last_error.clone();
+            for id in std::mem::take(&mut node.queue) {
                 let error = RequestError::Unavailable {
-                    server: self.node.server.to_string(),
+                    server: server.clone(),
                     attempts,
-                    last_error: self.node.last_error.clone(),
+                    last_error: last_error.clone(),
                 };
                 self.complete(id, Err(error), now);
             }
             return;
         }
-        self.node.queue.retain(|&id| self.requests.contains(id));
-        if self.node.queue.is_empty() {
+        let requests = &self.requests;
+        node.queue.retain(|&id| requests.contains(id));
+        if node.queue.is_empty() {
             return;
         }
-        let delay = policy.delay(self.node.failures.saturating_sub(1), self.rng.unit());
-        self.node.reconnect_at = Some(now + delay);
+        let delay = policy.delay(node.failures.saturating_sub(1), self.rng.unit());
+        node.reconnect_at = Some(now + delay);
     }
 
     /// The server refused the handshake of connection `i`: every request waiting for it fails
     /// with `error`, since sending them again would be refused the same way.
     pub(super) fn handshake_failed(&mut self, i: usize, error: &RequestError, now: Instant) {
         let conn = self.conns.remove(i);
+        let n = conn.node;
         if let Some(hooks) = &self.config.hooks {
-            hooks.disconnected(conn.id, &self.node.server, &error.to_string());
+            hooks.disconnected(conn.id, &self.nodes[n].server, &error.to_string());
         }
         let waiting: Vec<RequestId> = match conn.role {
             Role::Dedicated => conn.pinned_queue.into_iter().collect(),
             Role::Multiplexed => {
-                self.node.conn = None;
-                self.node.failures += 1;
-                self.node.last_error = error.to_string();
-                std::mem::take(&mut self.node.queue).into_iter().collect()
+                let node = &mut self.nodes[n];
+                node.conn = None;
+                node.failures += 1;
+                node.last_error = error.to_string();
+                std::mem::take(&mut node.queue).into_iter().collect()
             }
         };
         for id in waiting {
@@ -169,6 +178,9 @@ impl Client {
         };
         let phase = state.phase;
         let waited = state.timeout;
+        // A split request is sent through its children.
+        let mut sent_on = Vec::new();
+        self.sent_conns(id, &mut sent_on);
         // A short per-request timeout says nothing about the connection: only silence as long
         // as the configured command timeout (or this request's, if longer) condemns it.
         let silence_limit = waited.max(self.config.timeouts.command);
@@ -176,16 +188,33 @@ impl Client {
             command: state.operation().to_owned(),
             after: waited,
             // An earlier attempt that was sent counts: it may have run.
-            sent: matches!(phase, Phase::Sent(_)) || state.retries > 0,
+            sent: !sent_on.is_empty() || state.retries > 0 || state.redirects > 0,
         };
+        let _ = phase;
         self.complete(id, Err(error), now);
-        if let Phase::Sent(conn) = phase
-            && let Some(i) = self.conn_index(conn)
-            && now.saturating_duration_since(self.conns[i].last_input) >= silence_limit
+        for conn in sent_on {
+            if let Some(i) = self.conn_index(conn)
+                && now.saturating_duration_since(self.conns[i].last_input) >= silence_limit
+            {
+                self.events.push_back(Event::Disconnect { conn });
+                let reason = format!("no reply for {silence_limit:?}: the server is unresponsive");
+                self.connection_failed(i, &reason, now);
+            }
+        }
+    }
+
+    /// The connections request `id` (or, when split, its children) was written to.
+    fn sent_conns(&self, id: RequestId, out: &mut Vec<crate::event::ConnId>) {
+        let Some(state) = self.requests.get(id) else {
+            return;
+        };
+        if let Phase::Sent(conn) = state.phase
+            && !out.contains(&conn)
         {
-            self.events.push_back(Event::Disconnect { conn });
-            let reason = format!("no reply for {silence_limit:?}: the server is unresponsive");
-            self.connection_failed(i, &reason, now);
+            out.push(conn);
+        }
+        for &child in &state.children {
+            self.sent_conns(child, out);
         }
     }
 }

@@ -1,8 +1,11 @@
 //! [`Client`]: the sans-IO state machine.
 
+mod cluster;
+mod combine;
 mod failure;
 mod slab;
 mod timers;
+mod topology;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -10,20 +13,24 @@ use std::time::Instant;
 use bytes::BytesMut;
 use resp_core::{Frame, SendBuffer};
 
+use self::cluster::Cluster;
+pub(crate) use self::combine::FanIn;
 use self::slab::Slab;
 use self::timers::Deadlines;
-use crate::config::{Config, ServerAddr};
+use crate::config::{Config, ServerAddr, TlsSettings};
 use crate::conn::{ConnState, Connection, Handshake, Progress, Role, Waiter};
 use crate::error::{RequestError, SubmitError};
 use crate::event::{ConnId, Event, Reply, RequestId};
 use crate::hooks::{Outcome, RequestEnd, RequestStart};
-use crate::request::{Body, Phase, Request, RequestState};
+use crate::request::{Body, Owner, Phase, Request, RequestState, Route};
 use crate::rng::Rng;
 
-/// The server the client talks to, and the requests waiting for its shared connection.
+/// A server the client talks to (the one server, or a cluster node), and the requests
+/// waiting for its shared connection.
 #[derive(Debug)]
 struct Node {
     server: ServerAddr,
+    tls: Option<TlsSettings>,
     /// The shared (multiplexed) connection, in whatever state it is.
     conn: Option<ConnId>,
     /// Requests waiting for the shared connection to be ready, in submit order.
@@ -32,6 +39,20 @@ struct Node {
     failures: u32,
     last_error: String,
     reconnect_at: Option<Instant>,
+}
+
+/// One cluster shard, as [`Client::cluster_shards`] shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShardView {
+    /// The primary.
+    pub primary: ServerAddr,
+    /// Its replicas.
+    pub replicas: Vec<ServerAddr>,
+    /// The lowest slot it owns.
+    pub first_slot: u16,
+    /// How many slots it owns.
+    pub slot_count: usize,
 }
 
 /// The sans-IO Redis client: every decision, no I/O.
@@ -55,7 +76,9 @@ struct Node {
 #[derive(Debug)]
 pub struct Client {
     config: Config,
-    node: Node,
+    /// Standalone: the one server. Cluster: every node seen, seeds first; indices are stable.
+    nodes: Vec<Node>,
+    cluster: Option<Box<Cluster>>,
     conns: Vec<Connection>,
     requests: Slab,
     deadlines: Deadlines,
@@ -69,25 +92,24 @@ impl Client {
     /// A client for `config`. It connects when the first request is submitted (or a dedicated
     /// connection is opened).
     pub fn new(config: Config) -> Self {
-        let node = Node {
-            server: config.server.clone(),
-            conn: None,
-            queue: VecDeque::new(),
-            failures: 0,
-            last_error: String::new(),
-            reconnect_at: None,
-        };
-        Self {
+        let cluster = config.cluster.as_ref().map(|_| Box::new(Cluster::new()));
+        let mut client = Self {
             rng: Rng::new(config.seed),
-            config,
-            node,
+            nodes: Vec::new(),
+            cluster,
             conns: Vec::new(),
             requests: Slab::default(),
             deadlines: Deadlines::default(),
             events: VecDeque::new(),
             next_conn: 0,
             closing: false,
+            config,
+        };
+        let seeds: Vec<ServerAddr> = client.config.seed_nodes().cloned().collect();
+        for seed in seeds {
+            client.node_index(&seed);
         }
+        client
     }
 
     // ---- getters ----
@@ -100,6 +122,16 @@ impl Client {
     /// Requests submitted and not yet completed.
     pub fn pending(&self) -> usize {
         self.requests.len()
+    }
+
+    /// In cluster mode, the shards as last read: each primary, its replicas and one slot it
+    /// owns (for [`Request::to_slot`]). Empty before the first topology read, and outside
+    /// cluster mode.
+    pub fn cluster_shards(&self) -> Vec<ShardView> {
+        self.cluster
+            .as_ref()
+            .map(|c| c.shard_views(&|n| self.nodes[n].server.clone()))
+            .unwrap_or_default()
     }
 
     /// Whether [`quit`](Self::quit) finished: every request completed, every connection closed.
@@ -132,7 +164,19 @@ impl Client {
         {
             return Err(SubmitError::UnknownConnection(conn.0));
         }
-        let state = RequestState::new(request, now, self.config.timeouts.command);
+        let target = match &request.server {
+            None => None,
+            Some(server) if self.cluster.is_some() => Some(self.node_index(server)),
+            Some(server) if *server == self.nodes[0].server => Some(0),
+            Some(server) => return Err(SubmitError::UnknownServer(server.to_string())),
+        };
+        let slot = request.slot.filter(|_| self.cluster.is_some());
+        let mut state = RequestState::new(request, now, self.config.timeouts.command);
+        if let Some(node) = target {
+            state.route = Route::Node(node);
+        } else if let Some(slot) = slot {
+            state.route = Route::Slot(slot);
+        }
         let deadline = state.deadline;
         let id = self.requests.insert(state);
         if let Some(deadline) = deadline {
@@ -166,8 +210,26 @@ impl Client {
     /// Opens a connection for one caller's exclusive use (`WATCH`/`MULTI`, blocking commands).
     /// Pin requests to it with [`Request::on`]. It is never shared, and not reconnected: when
     /// it fails, its requests fail with [`RequestError::ConnectionLost`].
+    ///
+    /// In cluster mode it goes to any primary; use
+    /// [`open_dedicated_for_slot`](Self::open_dedicated_for_slot) for commands with keys.
     pub fn open_dedicated(&mut self, now: Instant) -> ConnId {
-        self.open_connection(Role::Dedicated, now)
+        self.open_dedicated_for_slot(None, now)
+    }
+
+    /// Opens a dedicated connection to the primary that owns `slot` (in cluster mode; the one
+    /// server otherwise), for `WATCH`/`MULTI`/`EXEC` or blocking commands on keys of that slot
+    /// (`resp_core::slot` computes it). If the topology is not known yet, the connection is
+    /// dialled once it is. It stays with that node: after a resharding or failover, the
+    /// server answers `MOVED` and the caller opens a new one.
+    pub fn open_dedicated_for_slot(&mut self, slot: Option<u16>, now: Instant) -> ConnId {
+        if self.cluster.is_none() {
+            return self.open_connection(Role::Dedicated, 0, now);
+        }
+        match self.dedicated_node(slot) {
+            Some(n) => self.open_connection(Role::Dedicated, n, now),
+            None => self.open_unresolved(slot, now),
+        }
     }
 
     /// Closes a dedicated connection; requests still pinned to it fail with
@@ -176,7 +238,9 @@ impl Client {
         if let Some(i) = self.conn_index(conn)
             && self.conns[i].role == Role::Dedicated
         {
-            self.events.push_back(Event::Disconnect { conn });
+            if !self.conns[i].is_unresolved() {
+                self.events.push_back(Event::Disconnect { conn });
+            }
             self.connection_failed(i, "closed by the application", now);
         }
     }
@@ -186,7 +250,15 @@ impl Client {
     /// with [`RequestError::Closed`].
     pub fn quit(&mut self, now: Instant) {
         self.closing = true;
-        for id in std::mem::take(&mut self.node.queue) {
+        let mut waiting: Vec<RequestId> = Vec::new();
+        for node in &mut self.nodes {
+            waiting.extend(node.queue.drain(..));
+            node.reconnect_at = None;
+        }
+        if let Some(cluster) = &mut self.cluster {
+            waiting.extend(cluster.take_waiting());
+        }
+        for id in waiting {
             if self.requests.contains(id) {
                 self.complete(id, Err(RequestError::Closed), now);
             }
@@ -198,7 +270,6 @@ impl Client {
                 }
             }
         }
-        self.node.reconnect_at = None;
         self.close_idle_when_quitting();
     }
 
@@ -269,6 +340,7 @@ impl Client {
                 }
                 Waiter::Request { id, index } => self.on_reply(i, id, index, frame, false, now),
                 Waiter::Fallback { id, index } => self.on_reply(i, id, index, frame, true, now),
+                Waiter::Discard => {}
             }
             // Completing requests never removes connections, but stay robust to it.
             match self.conn_index(conn) {
@@ -296,17 +368,25 @@ impl Client {
             .position(|c| c.setup_deadline.is_some_and(|d| d <= now))
         {
             let conn = self.conns[i].id;
-            self.events.push_back(Event::Disconnect { conn });
+            if !self.conns[i].is_unresolved() {
+                self.events.push_back(Event::Disconnect { conn });
+            }
             let after = self.config.timeouts.connect;
             let step = match self.conns[i].state {
                 ConnState::Connecting => "connect",
+                ConnState::Unresolved(_) => "cluster topology discovery",
                 _ => "handshake",
             };
             self.connection_failed(i, &format!("{step} timed out after {after:?}"), now);
         }
-        if self.node.reconnect_at.is_some_and(|at| at <= now) {
-            self.node.reconnect_at = None;
-            self.ensure_connection(now);
+        for n in 0..self.nodes.len() {
+            if self.nodes[n].reconnect_at.is_some_and(|at| at <= now) {
+                self.nodes[n].reconnect_at = None;
+                self.ensure_connection(n, now);
+            }
+        }
+        if self.cluster.is_some() {
+            self.cluster_timeout(now);
         }
         while let Some(id) = self.deadlines.pop_due(now, &self.requests) {
             self.request_timed_out(id, now);
@@ -343,9 +423,12 @@ impl Client {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let setups = self.conns.iter().filter_map(|c| c.setup_deadline);
+        let reconnects = self.nodes.iter().filter_map(|n| n.reconnect_at);
+        let cluster = self.cluster.as_ref().and_then(|c| c.next_timer());
         setups
-            .chain(self.node.reconnect_at)
+            .chain(reconnects)
             .chain(self.deadlines.next())
+            .chain(cluster)
             .min()
     }
 
@@ -355,23 +438,49 @@ impl Client {
         self.conns.iter().position(|c| c.id == conn)
     }
 
-    fn open_connection(&mut self, role: Role, now: Instant) -> ConnId {
+    /// The index of the node at `server`, added if new.
+    fn node_index(&mut self, server: &ServerAddr) -> usize {
+        if let Some(i) = self.nodes.iter().position(|n| n.server == *server) {
+            return i;
+        }
+        // A cluster node is verified under its own name, unless it is the configured server
+        // (whose name may have been overridden).
+        let tls = self.config.tls.as_ref().map(|tls| match server {
+            ServerAddr::Tcp { host, .. } if *server != self.config.server => TlsSettings {
+                server_name: host.clone(),
+            },
+            _ => tls.clone(),
+        });
+        self.nodes.push(Node {
+            server: server.clone(),
+            tls,
+            conn: None,
+            queue: VecDeque::new(),
+            failures: 0,
+            last_error: String::new(),
+            reconnect_at: None,
+        });
+        self.nodes.len() - 1
+    }
+
+    fn open_connection(&mut self, role: Role, node: usize, now: Instant) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         self.conns
-            .push(Connection::new(conn, role, &self.config, now));
+            .push(Connection::new(conn, role, node, &self.config, now));
         self.events.push_back(Event::Connect {
             conn,
-            server: self.node.server.clone(),
-            tls: self.config.tls.clone(),
+            server: self.nodes[node].server.clone(),
+            tls: self.nodes[node].tls.clone(),
         });
         conn
     }
 
-    /// Makes sure the shared connection exists or is being (re)established.
-    fn ensure_connection(&mut self, now: Instant) {
-        if self.node.conn.is_none() && self.node.reconnect_at.is_none() && !self.closing {
-            self.node.conn = Some(self.open_connection(Role::Multiplexed, now));
+    /// Makes sure node `n`'s shared connection exists or is being (re)established.
+    fn ensure_connection(&mut self, n: usize, now: Instant) {
+        let node = &self.nodes[n];
+        if node.conn.is_none() && node.reconnect_at.is_none() && !self.closing {
+            self.nodes[n].conn = Some(self.open_connection(Role::Multiplexed, n, now));
         }
     }
 
@@ -385,7 +494,7 @@ impl Client {
                 Some(i) if self.conns[i].is_ready() => self.write(i, id),
                 Some(i) => self.conns[i].pinned_queue.push_back(id),
                 None => {
-                    let server = self.node.server.to_string();
+                    let server = self.nodes[0].server.to_string();
                     let reason = "the connection had already closed".to_string();
                     self.complete(
                         id,
@@ -396,11 +505,22 @@ impl Client {
             }
             return;
         }
-        match self.node.conn.and_then(|c| self.conn_index(c)) {
-            Some(i) if self.conns[i].is_ready() && self.node.queue.is_empty() => self.write(i, id),
+        if self.cluster.is_some() {
+            self.route_cluster(id, now);
+        } else {
+            self.send_to_node(0, id, now);
+        }
+    }
+
+    /// Writes request `id` on node `n`'s shared connection, or queues it there until the
+    /// connection is ready.
+    fn send_to_node(&mut self, n: usize, id: RequestId, now: Instant) {
+        let node = &self.nodes[n];
+        match node.conn.and_then(|c| self.conn_index(c)) {
+            Some(i) if self.conns[i].is_ready() && node.queue.is_empty() => self.write(i, id),
             _ => {
-                self.node.queue.push_back(id);
-                self.ensure_connection(now);
+                self.nodes[n].queue.push_back(id);
+                self.ensure_connection(n, now);
             }
         }
     }
@@ -411,9 +531,16 @@ impl Client {
             return;
         };
         let c = &mut self.conns[i];
+        let asking = state.ask.take().is_some();
+        let was_empty = if asking {
+            let asking = crate::command::cmd("ASKING");
+            c.push(&asking, Waiter::Discard)
+        } else {
+            false
+        };
         let waiters =
             (0..state.expected_replies() as u32).map(|index| Waiter::Request { id, index });
-        let was_empty = c.queue(|out| state.encode_into(out), waiters);
+        let was_empty = c.queue(|out| state.encode_into(out), waiters) || was_empty;
         state.phase = Phase::Sent(c.id);
         if was_empty {
             self.events.push_back(Event::Transmit { conn: c.id });
@@ -438,7 +565,7 @@ impl Client {
         if was_empty && !c.out.is_empty() {
             self.events.push_back(Event::Transmit { conn: c.id });
         }
-        let server = self.node.server.to_string();
+        let server = self.nodes[self.conns[i].node].server.to_string();
         let error = match progress {
             Progress::Waiting => {
                 self.conns[i].state = ConnState::Handshaking(handshake);
@@ -465,13 +592,14 @@ impl Client {
     fn connection_ready(&mut self, i: usize, now: Instant) {
         self.conns[i].setup_deadline = None;
         let conn = self.conns[i].id;
+        let n = self.conns[i].node;
         if let Some(hooks) = &self.config.hooks {
-            hooks.connected(conn, &self.node.server);
+            hooks.connected(conn, &self.nodes[n].server);
         }
         let queue = match self.conns[i].role {
             Role::Multiplexed => {
-                self.node.failures = 0;
-                std::mem::take(&mut self.node.queue)
+                self.nodes[n].failures = 0;
+                std::mem::take(&mut self.nodes[n].queue)
             }
             Role::Dedicated => std::mem::take(&mut self.conns[i].pinned_queue),
         };
@@ -522,11 +650,37 @@ impl Client {
             }
             return;
         }
-        state.store(index, frame);
-        if state.is_complete() {
-            let reply = state.take_reply();
-            self.complete(id, Ok(reply), now);
+        if self.cluster.is_some()
+            && state.pinned.is_none()
+            && let Some(code) = frame.error_code()
+            && cluster::is_redirect(code)
+        {
+            let node = self.conns[i].node;
+            self.redirect(id, index, node, frame, now);
+            return;
         }
+        let Some(state) = self.requests.get_mut(id) else {
+            return;
+        };
+        state.store(index, frame);
+        self.complete_if_done(id, now);
+    }
+
+    /// Completes request `id` if every reply is in. A transaction a cluster node refused to
+    /// queue goes out again instead, where the refusal pointed.
+    fn complete_if_done(&mut self, id: RequestId, now: Instant) {
+        let Some(state) = self.requests.get_mut(id) else {
+            return;
+        };
+        if !state.is_complete() {
+            return;
+        }
+        if let Some(redirect) = state.tx_redirect.take() {
+            self.redirect_transaction(id, &redirect, now);
+            return;
+        }
+        let reply = state.take_reply();
+        self.complete(id, Ok(reply), now);
     }
 
     /// Completes a request: removes it and tells the driver.
@@ -535,6 +689,30 @@ impl Client {
             return;
         };
         self.deadlines.forget_completed(&self.requests);
+        for &child in &state.children {
+            self.forget(child);
+        }
+        match state.owner {
+            Owner::Caller => {}
+            Owner::Child { parent, dest } => {
+                self.deliver(parent, dest, result, now);
+                return;
+            }
+            Owner::Refresh => {
+                let node = match state.route {
+                    Route::Node(n) => n,
+                    _ => 0,
+                };
+                self.refresh_done(node, result, now);
+                return;
+            }
+        }
+        let server = match state.phase {
+            Phase::Sent(conn) => self
+                .conn_index(conn)
+                .map(|i| &self.nodes[self.conns[i].node].server),
+            Phase::Queued => None,
+        };
         if let Some(hooks) = &self.config.hooks {
             let code = match &result {
                 Ok(Reply::Single(frame)) => frame.error_code(),
@@ -551,13 +729,23 @@ impl Client {
                 id,
                 operation: state.operation(),
                 batch_size: state.body_len(),
-                server: matches!(state.phase, Phase::Sent(_)).then_some(&self.node.server),
+                server,
                 outcome,
                 duration: now.saturating_duration_since(state.started),
                 retries: state.retries,
             });
         }
         self.events.push_back(Event::Response { id, result });
+    }
+
+    /// Removes a child request (and its children) whose parent completed: replies to it are
+    /// dropped when they come.
+    fn forget(&mut self, id: RequestId) {
+        if let Some(state) = self.requests.remove(id) {
+            for &child in &state.children {
+                self.forget(child);
+            }
+        }
     }
 
     /// After `quit`, closes connections with nothing left to answer.
@@ -572,16 +760,17 @@ impl Client {
                 Waiter::Request { id, .. } | Waiter::Fallback { id, .. } => {
                     self.requests.contains(*id)
                 }
-                Waiter::Handshake(_) => false,
+                Waiter::Handshake(_) | Waiter::Discard => false,
             });
             if owes_replies {
                 i += 1;
                 continue;
             }
             let conn = c.id;
+            let n = c.node;
             self.conns.remove(i);
-            if self.node.conn == Some(conn) {
-                self.node.conn = None;
+            if self.nodes[n].conn == Some(conn) {
+                self.nodes[n].conn = None;
             }
             self.events.push_back(Event::Disconnect { conn });
         }

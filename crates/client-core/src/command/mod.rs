@@ -276,6 +276,72 @@ impl Command {
             .and_then(|(start, end)| self.encoded.get(start..end))
     }
 
+    /// The `index`th argument, shared ones included (by reference).
+    fn arg_value(&self, index: usize) -> Option<Arg<'_>> {
+        let (start, end) = self.arg_bounds().nth(index)?;
+        match self.shared.iter().find(|(at, _)| *at == start) {
+            Some((_, bytes)) => Some(Arg::Shared(bytes.clone())),
+            None => self.encoded.get(start..end).map(Arg::Bytes),
+        }
+    }
+
+    /// Whether every key is only read, so that a replica may answer.
+    pub fn is_read_only(&self) -> bool {
+        self.spec()
+            .is_some_and(|s| s.flags.contains(CommandFlags::READONLY))
+    }
+
+    /// For a command whose keys span slots and that the cluster may split (its request policy
+    /// is `multi_shard`, with keys from one position to the end in groups of a key and its
+    /// values: `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, ...): one command per slot,
+    /// in order of first appearance, each with the indices of the key groups it took.
+    pub(crate) fn split_by_slot(&self) -> Option<Vec<(u16, Self, Vec<u32>)>> {
+        let spec = self.spec()?;
+        if spec.request_policy != RequestPolicy::MultiShard || spec.key_specs.len() != 1 {
+            return None;
+        }
+        let key_spec = &spec.key_specs[0];
+        let (
+            BeginSearch::Index(first),
+            FindKeys::Range {
+                last_key: -1,
+                step,
+                limit: 0,
+            },
+        ) = (&key_spec.begin_search, &key_spec.find_keys)
+        else {
+            return None;
+        };
+        let (first, step) = (usize::try_from(*first).ok()?, usize::try_from(*step).ok()?);
+        if first == 0 || step == 0 || !(self.argc - first).is_multiple_of(step) {
+            return None;
+        }
+        let mut parts: Vec<(u16, Self, Vec<u32>)> = Vec::new();
+        for (group, at) in (first..self.argc).step_by(step).enumerate() {
+            let key = self.arg_value(at)?;
+            let slot = key.with_bytes(resp_core::slot);
+            let part = match parts.iter().position(|(s, _, _)| *s == slot) {
+                Some(i) => i,
+                None => {
+                    let mut command = Self::new(self.name());
+                    command.retry_safe_override = self.retry_safe_override;
+                    for i in 1..first {
+                        command.push_arg(self.arg_value(i)?);
+                    }
+                    parts.push((slot, command, Vec::new()));
+                    parts.len() - 1
+                }
+            };
+            let (_, command, groups) = &mut parts[part];
+            command.push_key(key);
+            for i in at + 1..at + step {
+                command.push_arg(self.arg_value(i)?);
+            }
+            groups.push(group as u32);
+        }
+        Some(parts)
+    }
+
     /// The (start, end) of each argument inside `encoded`; shared arguments get an empty range
     /// at their position.
     fn arg_bounds(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
@@ -402,6 +468,54 @@ mod tests {
     fn cross_slot_keys_are_noticed() {
         assert!(!cmd("MGET").keys(["{a}1", "{a}2"]).is_cross_slot());
         assert!(cmd("MGET").keys(["a", "b"]).is_cross_slot());
+    }
+
+    #[test]
+    fn multi_key_commands_split_per_slot_in_key_order() {
+        let big = Bytes::from(vec![b'v'; 20_000]);
+        let mset = cmd("MSET")
+            .key("{a}1")
+            .arg("x")
+            .key("{b}1")
+            .arg(big.clone())
+            .key("{a}2")
+            .arg("z");
+        let parts = mset.split_by_slot().expect("MSET splits");
+        assert_eq!(parts.len(), 2);
+        let (slot, a, groups) = &parts[0];
+        assert_eq!(*slot, resp_core::slot(b"{a}"));
+        assert_eq!(groups, &[0, 2]);
+        assert_eq!(
+            wire(a),
+            b"*5\r\n$4\r\nMSET\r\n$4\r\n{a}1\r\n$1\r\nx\r\n$4\r\n{a}2\r\n$1\r\nz\r\n"
+        );
+        let (_, b, groups) = &parts[1];
+        assert_eq!(groups, &[1]);
+        assert!(!b.is_cross_slot() && b.slot() == Some(resp_core::slot(b"{b}")));
+        let mut out = SendBuffer::new();
+        b.encode_into(&mut out);
+        let mut slices = [std::io::IoSlice::new(&[]); 8];
+        let n = out.chunks_vectored(&mut slices);
+        assert!(
+            slices[..n].iter().any(|s| s.as_ptr() == big.as_ptr()),
+            "value copied"
+        );
+        assert_eq!(
+            cmd("MGET")
+                .keys(["a", "b", "c"])
+                .split_by_slot()
+                .unwrap()
+                .len(),
+            3
+        );
+        assert!(
+            cmd("GET").key("a").split_by_slot().is_none(),
+            "not multi_shard"
+        );
+        assert!(
+            cmd("MSET").key("a").split_by_slot().is_none(),
+            "a key without its value"
+        );
     }
 
     #[test]

@@ -223,6 +223,8 @@ fn error_kind(error: &RequestError) -> &'static str {
         RequestError::RetriesExhausted { .. } => "RetriesExhausted",
         RequestError::Cancelled => "Cancelled",
         RequestError::Closed => "Closed",
+        RequestError::CrossSlot { .. } => "CrossSlot",
+        RequestError::TooManyRedirects { .. } => "TooManyRedirects",
     }
 }
 
