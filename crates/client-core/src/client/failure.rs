@@ -176,7 +176,6 @@ impl Client {
         let Some(state) = self.requests.get(id) else {
             return;
         };
-        let phase = state.phase;
         let waited = state.timeout;
         // A split request is sent through its children.
         let mut sent_on = Vec::new();
@@ -190,7 +189,6 @@ impl Client {
             // An earlier attempt that was sent counts: it may have run.
             sent: !sent_on.is_empty() || state.retries > 0 || state.redirects > 0,
         };
-        let _ = phase;
         self.complete(id, Err(error), now);
         for conn in sent_on {
             if let Some(i) = self.conn_index(conn)

@@ -518,6 +518,8 @@ impl Client {
         let node = &self.nodes[n];
         match node.conn.and_then(|c| self.conn_index(c)) {
             Some(i) if self.conns[i].is_ready() && node.queue.is_empty() => self.write(i, id),
+            // After quit no connection is made: a request re-routed now cannot wait for one.
+            _ if self.closing => self.complete(id, Err(RequestError::Closed), now),
             _ => {
                 self.nodes[n].queue.push_back(id);
                 self.ensure_connection(n, now);
