@@ -788,3 +788,10 @@ async fn sentinel_primary_serves_commands_and_sentinels_name_it() {
         assert_eq!(named, (host.clone(), port.to_string()), "{sentinel}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cluster: routing, splitting and faults under load through the cluster client
+// ---------------------------------------------------------------------------------------------
+
+#[path = "tokio/cluster.rs"]
+mod cluster;

@@ -141,13 +141,17 @@ pub(crate) enum Owner {
     Refresh,
 }
 
-/// Where a child request's replies go in its parent.
+/// Where a child request's replies go in its parent: one target per reply of the child.
 #[derive(Debug)]
-pub(crate) enum Dest {
-    /// Reply `i` of the child is reply `positions[i]` of the parent.
-    Positions(Vec<u32>),
-    /// The child's one reply is part `n` of the parent's fanned-out command.
-    Part(u32),
+pub(crate) struct Dest(pub(crate) Vec<Target>);
+
+/// Where one reply of a child request goes in its parent.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    /// It is the parent's reply `n`.
+    Whole(u32),
+    /// It is part `part` of the parent's fanned-out command `index`.
+    Part { index: u32, part: u32 },
 }
 
 /// Where the cluster router sends a request.
@@ -185,8 +189,8 @@ pub(crate) struct RequestState {
     pub(crate) tx_redirect: Option<Frame>,
     /// Children of a split request.
     pub(crate) children: Vec<RequestId>,
-    /// Parts of a fanned-out command.
-    pub(crate) fan_in: Option<Box<FanIn>>,
+    /// Parts of fanned-out commands, by the index of the command.
+    pub(crate) fan_ins: Vec<(u32, FanIn)>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) timeout: Duration,
     pub(crate) started: Instant,
@@ -235,7 +239,7 @@ impl RequestState {
             hops: Vec::new(),
             tx_redirect: None,
             children: Vec::new(),
-            fan_in: None,
+            fan_ins: Vec::new(),
             deadline,
             timeout: deadline.map_or(base, |d| d - now),
             started: now,

@@ -38,7 +38,7 @@ use crate::conn::{ConnState, Connection, Role};
 use crate::error::RequestError;
 use crate::event::{ConnId, Event, Reply, RequestId};
 use crate::hooks::TopologyChange;
-use crate::request::{Body, Dest, Owner, Phase, RequestState, Route};
+use crate::request::{Body, Dest, Owner, Phase, RequestState, Route, Target};
 
 /// No shard owns the slot.
 const NO_SHARD: u16 = u16::MAX;
@@ -217,6 +217,35 @@ fn plan_command(command: &Command) -> Plan {
     }
 }
 
+/// The commands one node gets from a split request, with where each reply goes.
+struct Group {
+    node: usize,
+    route: Route,
+    commands: Vec<Command>,
+    targets: Vec<Target>,
+}
+
+/// Adds `command` to `node`'s group (made on first use). A group made for a keyless or
+/// fanned-out command follows the slot of the first keyed command that joins it.
+fn join(groups: &mut Vec<Group>, node: usize, route: Route, command: Command, target: Target) {
+    match groups.iter_mut().find(|g| g.node == node) {
+        Some(group) => {
+            if matches!(group.route, Route::Any | Route::Node(_)) && matches!(route, Route::Slot(_))
+            {
+                group.route = route;
+            }
+            group.commands.push(command);
+            group.targets.push(target);
+        }
+        None => groups.push(Group {
+            node,
+            route,
+            commands: vec![command],
+            targets: vec![target],
+        }),
+    }
+}
+
 fn response_policy(command: &Command) -> ResponsePolicy {
     command
         .spec()
@@ -283,38 +312,62 @@ impl Client {
         let Some(state) = self.requests.get(id) else {
             return;
         };
-        match &state.body {
-            Body::Transaction(commands) => {
-                let mut slots: Vec<u16> = commands.iter().filter_map(Command::slot).collect();
-                slots.sort_unstable();
-                slots.dedup();
-                if slots.len() > 1 || commands.iter().any(Command::is_cross_slot) {
-                    let error = RequestError::CrossSlot {
-                        command: "MULTI".into(),
-                        slots,
-                    };
-                    self.complete(id, Err(error), now);
-                    return;
-                }
-                let route = slots.first().map_or(Route::Any, |&s| Route::Slot(s));
-                self.set_route(id, route);
+        if let Body::Transaction(commands) = &state.body {
+            let mut slots: Vec<u16> = commands.iter().filter_map(Command::slot).collect();
+            slots.sort_unstable();
+            slots.dedup();
+            if slots.len() > 1 || commands.iter().any(Command::is_cross_slot) {
+                let error = RequestError::CrossSlot {
+                    command: "MULTI".into(),
+                    slots,
+                };
+                self.complete(id, Err(error), now);
+                return;
             }
-            Body::Single(command) => match plan_command(command) {
-                Plan::Slot(slot) => self.set_route(id, Route::Slot(slot)),
-                Plan::Any => self.set_route(id, Route::Any),
-                Plan::Split(parts) => {
-                    let policy = response_policy(command);
-                    self.split_by_slot(id, policy, parts, now);
+            let route = slots.first().map_or(Route::Any, |&s| Route::Slot(s));
+            self.set_route(id, route);
+            return;
+        }
+        let plans: Vec<Plan> = state.body.commands().iter().map(plan_command).collect();
+        // The common case: everything on one node, sent whole.
+        let mut whole = Some(Route::Any);
+        let mut node = None;
+        for plan in &plans {
+            match plan {
+                Plan::Slot(slot) => {
+                    let owner = self.owner(*slot);
+                    if node.is_some_and(|n| n != owner) {
+                        whole = None;
+                        break;
+                    }
+                    node = Some(owner);
+                    if whole == Some(Route::Any) {
+                        whole = Some(Route::Slot(*slot));
+                    }
                 }
-                Plan::Fan { all_nodes } => {
-                    let (command, policy) = (command.clone(), response_policy(command));
-                    self.fan_out(id, &command, policy, all_nodes, now);
+                Plan::Any => {}
+                Plan::Split(_) | Plan::Fan { .. } => {
+                    whole = None;
+                    break;
                 }
-            },
-            Body::Pipeline(commands) => {
-                let plans: Vec<Plan> = commands.iter().map(plan_command).collect();
-                self.plan_pipeline(id, &plans, now);
             }
+        }
+        match whole {
+            Some(route) => self.set_route(id, route),
+            None => self.split(id, plans, now),
+        }
+    }
+
+    /// The primary that owns `slot`, or for an unowned slot a number that is no node's, so
+    /// that commands for it form a group of their own (which waits for an owner).
+    fn owner(&self, slot: u16) -> usize {
+        let cluster = self.cluster_ref();
+        match cluster
+            .shards
+            .get(usize::from(cluster.slots[usize::from(slot)]))
+        {
+            Some(shard) => shard.primary,
+            None => usize::MAX - usize::from(slot),
         }
     }
 
@@ -324,7 +377,7 @@ impl Client {
         }
     }
 
-    /// A child of `parent`, routed at once.
+    /// A child of `parent`.
     fn spawn(
         &mut self,
         parent: RequestId,
@@ -339,140 +392,101 @@ impl Client {
         Some(child)
     }
 
-    fn split_by_slot(
-        &mut self,
-        id: RequestId,
-        policy: ResponsePolicy,
-        parts: Vec<(u16, Command, Vec<u32>)>,
-        now: Instant,
-    ) {
-        let Some(state) = self.requests.get_mut(id) else {
-            return;
-        };
-        let mut fan = FanIn::new(policy, parts.len());
-        fan.positions = parts.iter().map(|(_, _, groups)| groups.clone()).collect();
-        state.fan_in = Some(Box::new(fan));
-        state.route = Route::Split;
-        let mut children = Vec::with_capacity(parts.len());
-        for (part, (slot, command, _)) in parts.into_iter().enumerate() {
-            let body = Body::Single(command);
-            let dest = Dest::Part(part as u32);
-            children.extend(self.spawn(id, body, dest, Route::Slot(slot), now));
-        }
-        for child in children {
-            self.route(child, now);
-        }
-    }
-
-    fn fan_out(
-        &mut self,
-        id: RequestId,
-        command: &Command,
-        policy: ResponsePolicy,
-        all_nodes: bool,
-        now: Instant,
-    ) {
-        let cluster = self.cluster_ref();
-        let mut targets: Vec<usize> = cluster.shards.iter().map(|s| s.primary).collect();
-        if all_nodes {
-            targets.extend(
+    /// Splits request `id` into one child per node. Each node gets its commands (and its
+    /// parts of split or fanned-out commands) in the request's order, so commands on the same
+    /// keys run in the order the caller wrote them.
+    fn split(&mut self, id: RequestId, plans: Vec<Plan>, now: Instant) {
+        let anchor = plans
+            .iter()
+            .find_map(|p| match p {
+                Plan::Slot(slot) => Some((self.owner(*slot), Route::Slot(*slot))),
+                _ => None,
+            })
+            .or_else(|| self.any_node().map(|n| (n, Route::Node(n))))
+            .unwrap_or((usize::MAX, Route::Any));
+        let (primaries, everyone) = {
+            let cluster = self.cluster_ref();
+            let primaries: Vec<usize> = cluster.shards.iter().map(|s| s.primary).collect();
+            let mut everyone = primaries.clone();
+            everyone.extend(
                 cluster
                     .shards
                     .iter()
                     .flat_map(|s| s.replicas.iter().copied()),
             );
-        }
-        let labels = targets
+            (primaries, everyone)
+        };
+        let owners: Vec<Vec<usize>> = plans
             .iter()
-            .map(|&n| self.nodes[n].server.to_string())
+            .map(|plan| match plan {
+                Plan::Slot(slot) => vec![self.owner(*slot)],
+                Plan::Split(parts) => parts.iter().map(|(slot, _, _)| self.owner(*slot)).collect(),
+                _ => Vec::new(),
+            })
             .collect();
         let Some(state) = self.requests.get_mut(id) else {
             return;
         };
-        let mut fan = FanIn::new(policy, targets.len());
-        fan.labels = labels;
-        state.fan_in = Some(Box::new(fan));
-        state.route = Route::Split;
-        let mut children = Vec::with_capacity(targets.len());
-        for (part, node) in targets.into_iter().enumerate() {
-            let body = Body::Single(command.clone());
-            let dest = Dest::Part(part as u32);
-            children.extend(self.spawn(id, body, dest, Route::Node(node), now));
-        }
-        for child in children {
-            self.route(child, now);
-        }
-    }
-
-    /// A pipeline goes whole to one node when it can; otherwise one child per node, and one
-    /// per command that itself splits or fans out.
-    fn plan_pipeline(&mut self, id: RequestId, plans: &[Plan], now: Instant) {
-        let owner = |client: &Self, slot: u16| -> usize {
-            let shard = client.cluster_ref().slots[usize::from(slot)];
-            match client.cluster_ref().shards.get(usize::from(shard)) {
-                Some(shard) => shard.primary,
-                // No owner: a group of its own, which waits for one.
-                None => usize::MAX - usize::from(slot),
-            }
-        };
-        let mut groups: Vec<(usize, Route, Vec<u32>)> = Vec::new();
-        let mut singles: Vec<u32> = Vec::new();
-        let mut keyless: Vec<u32> = Vec::new();
-        for (index, plan) in plans.iter().enumerate() {
+        let commands = state.body.commands();
+        let mut groups: Vec<Group> = Vec::new();
+        let mut fan_ins = Vec::new();
+        for (index, plan) in plans.into_iter().enumerate() {
+            let command = &commands[index];
+            let whole = Target::Whole(index as u32);
             let index = index as u32;
             match plan {
                 Plan::Slot(slot) => {
-                    let node = owner(self, *slot);
-                    match groups.iter_mut().find(|(n, _, _)| *n == node) {
-                        Some((_, _, members)) => members.push(index),
-                        None => groups.push((node, Route::Slot(*slot), vec![index])),
-                    }
+                    let node = owners[index as usize][0];
+                    join(&mut groups, node, Route::Slot(slot), command.clone(), whole);
                 }
-                Plan::Any => keyless.push(index),
-                Plan::Split(_) | Plan::Fan { .. } => singles.push(index),
-            }
-        }
-        if singles.is_empty() && groups.len() <= 1 {
-            let route = groups.first().map_or(Route::Any, |(_, route, _)| *route);
-            self.set_route(id, route);
-            return;
-        }
-        // Keyless commands ride with the first group (or go anywhere, as their own group).
-        match groups.first_mut() {
-            Some((_, _, members)) => {
-                members.extend(keyless);
-                members.sort_unstable();
-            }
-            None if !keyless.is_empty() => groups.push((0, Route::Any, keyless)),
-            None => {}
-        }
-        let Some(state) = self.requests.get_mut(id) else {
-            return;
-        };
-        state.route = Route::Split;
-        let Body::Pipeline(commands) = &state.body else {
-            return;
-        };
-        let mut bodies: Vec<(Body, Dest, Route)> = Vec::new();
-        for (_, route, members) in groups {
-            let body = match members.as_slice() {
-                [one] => Body::Single(commands[*one as usize].clone()),
-                _ => Body::Pipeline(
-                    members
+                Plan::Any => join(&mut groups, anchor.0, anchor.1, command.clone(), whole),
+                Plan::Split(parts) => {
+                    let mut fan = FanIn::new(response_policy(command), parts.len());
+                    fan.positions = parts.iter().map(|(_, _, keys)| keys.clone()).collect();
+                    for (part, ((slot, sub, _), &node)) in
+                        parts.into_iter().zip(&owners[index as usize]).enumerate()
+                    {
+                        let target = Target::Part {
+                            index,
+                            part: part as u32,
+                        };
+                        join(&mut groups, node, Route::Slot(slot), sub, target);
+                    }
+                    fan_ins.push((index, fan));
+                }
+                Plan::Fan { all_nodes } => {
+                    let nodes = if all_nodes { &everyone } else { &primaries };
+                    let mut fan = FanIn::new(response_policy(command), nodes.len());
+                    fan.labels = nodes
                         .iter()
-                        .map(|&i| commands[i as usize].clone())
-                        .collect(),
-                ),
+                        .map(|&n| self.nodes[n].server.to_string())
+                        .collect();
+                    for (part, &node) in nodes.iter().enumerate() {
+                        let target = Target::Part {
+                            index,
+                            part: part as u32,
+                        };
+                        join(
+                            &mut groups,
+                            node,
+                            Route::Node(node),
+                            command.clone(),
+                            target,
+                        );
+                    }
+                    fan_ins.push((index, fan));
+                }
+            }
+        }
+        state.fan_ins = fan_ins;
+        state.route = Route::Split;
+        let mut children = Vec::with_capacity(groups.len());
+        for group in groups {
+            let body = match <[Command; 1]>::try_from(group.commands) {
+                Ok([one]) => Body::Single(one),
+                Err(many) => Body::Pipeline(many),
             };
-            bodies.push((body, Dest::Positions(members), route));
-        }
-        for index in singles {
-            let body = Body::Single(commands[index as usize].clone());
-            bodies.push((body, Dest::Positions(vec![index]), Route::Unplanned));
-        }
-        let mut children = Vec::with_capacity(bodies.len());
-        for (body, dest, route) in bodies {
-            children.extend(self.spawn(id, body, dest, route, now));
+            children.extend(self.spawn(id, body, Dest(group.targets), group.route, now));
         }
         for child in children {
             self.route(child, now);
@@ -498,27 +512,21 @@ impl Client {
         let Some(state) = self.requests.get_mut(parent) else {
             return;
         };
-        match dest {
-            Dest::Positions(positions) => {
-                let frames = match reply {
-                    Reply::Single(frame) => vec![frame],
-                    Reply::Pipeline(frames) => frames,
-                };
-                for (frame, at) in frames.into_iter().zip(positions) {
-                    state.store(at as usize, frame);
-                }
-            }
-            Dest::Part(part) => {
-                let frame = match reply {
-                    Reply::Single(frame) => frame,
-                    Reply::Pipeline(frames) => Frame::Array(frames),
-                };
-                let done = state
-                    .fan_in
-                    .as_mut()
-                    .is_some_and(|fan| fan.store(part as usize, frame));
-                if done && let Some(fan) = state.fan_in.take() {
-                    state.store(0, fan.combine());
+        let frames = match reply {
+            Reply::Single(frame) => vec![frame],
+            Reply::Pipeline(frames) => frames,
+        };
+        for (frame, target) in frames.into_iter().zip(dest.0) {
+            match target {
+                Target::Whole(at) => state.store(at as usize, frame),
+                Target::Part { index, part } => {
+                    let Some(at) = state.fan_ins.iter().position(|(i, _)| *i == index) else {
+                        continue;
+                    };
+                    if state.fan_ins[at].1.store(part as usize, frame) {
+                        let (_, fan) = state.fan_ins.swap_remove(at);
+                        state.store(index as usize, fan.combine());
+                    }
                 }
             }
         }
@@ -642,7 +650,7 @@ impl Client {
                     Redirect::Retry => command.slot().map_or(Route::Any, Route::Slot),
                 };
                 let redirects = state.redirects;
-                let dest = Dest::Positions(vec![index as u32]);
+                let dest = Dest(vec![Target::Whole(index as u32)]);
                 let Some(child) = self.spawn(id, Body::Single(command), dest, route, now) else {
                     return;
                 };
