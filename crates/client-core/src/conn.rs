@@ -7,7 +7,7 @@ use std::time::Instant;
 use resp_core::{Decoder, Frame, SendBuffer};
 
 use crate::command::{Command, cmd};
-use crate::config::{Config, Protocol, ReadFrom};
+use crate::config::{Config, Protocol};
 use crate::event::{ConnId, RequestId};
 
 /// What a connection is for.
@@ -51,6 +51,8 @@ pub(crate) struct Connection {
     pub(crate) role: Role,
     /// The node (index in the client's node list) it connects to.
     pub(crate) node: usize,
+    /// Cluster replica reads: send `READONLY` in the handshake (the node is a replica).
+    pub(crate) read_only: bool,
     pub(crate) state: ConnState,
     /// Until the handshake completes: when to give up on this connection. The connect timeout
     /// covers dialling and the handshake alike, so a server that accepts the socket but never
@@ -73,6 +75,7 @@ impl Connection {
             id,
             role,
             node,
+            read_only: false,
             state: ConnState::Connecting,
             setup_deadline: Some(now + config.timeouts.connect),
             out: SendBuffer::new(),
@@ -207,13 +210,10 @@ impl Handshake {
         if config.db != 0 {
             self.send(conn, &cmd("SELECT").arg(config.db), Step::Select);
         }
-        // Replica reads: every cluster connection may serve reads from a replica (a node that
-        // is a primary ignores READONLY), so a failover needs no new handshake.
-        if config
-            .cluster
-            .as_ref()
-            .is_some_and(|c| c.read_from != ReadFrom::Primary)
-        {
+        // Replica reads: a connection to a replica may serve reads of its shard's slots.
+        // Only replicas get it: a primary demoted later must answer MOVED, not run commands
+        // the table does not flag as writes (EVAL) as replica reads.
+        if conn.read_only {
             self.send(conn, &cmd("READONLY"), Step::ReadOnly);
         }
         // Servers before 7.2 answer these with an error, which is ignored.

@@ -187,6 +187,9 @@ pub(crate) struct RequestState {
     /// A transaction that a cluster node refused to queue (it answers `EXECABORT`): the
     /// redirection to follow once `EXEC`'s reply is in.
     pub(crate) tx_redirect: Option<Frame>,
+    /// Whether any of its bytes (or a part's, for a split request) were written to a
+    /// connection, in any attempt: it may have run.
+    pub(crate) written: bool,
     /// Children of a split request.
     pub(crate) children: Vec<RequestId>,
     /// Parts of fanned-out commands, by the index of the command.
@@ -238,6 +241,7 @@ impl RequestState {
             redirects: 0,
             hops: Vec::new(),
             tx_redirect: None,
+            written: false,
             children: Vec::new(),
             fan_ins: Vec::new(),
             deadline,

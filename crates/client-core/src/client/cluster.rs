@@ -48,6 +48,8 @@ const NO_SHARD: u16 = u16::MAX;
 struct Shard {
     primary: usize,
     replicas: Vec<usize>,
+    /// A slot it owns: fanned-out commands route by it, so they follow a failover.
+    first_slot: Option<u16>,
 }
 
 /// What the client knows of the cluster, and the state of topology reads.
@@ -76,6 +78,8 @@ pub(super) struct Cluster {
     failures: u32,
     last_error: String,
     last_failed: Option<usize>,
+    /// Nodes whose topology read failed since the last one that worked: asked last.
+    bad: Vec<usize>,
     /// Rotations for choosing nodes.
     next_candidate: usize,
     round_robin: usize,
@@ -98,6 +102,7 @@ impl Cluster {
             failures: 0,
             last_error: String::new(),
             last_failed: None,
+            bad: Vec::new(),
             next_candidate: 0,
             round_robin: 0,
         }
@@ -298,6 +303,22 @@ impl Client {
         }
     }
 
+    /// Requests whose node is unreachable: routed again after the next topology read.
+    pub(super) fn wait_for_new_topology(
+        &mut self,
+        ids: impl IntoIterator<Item = RequestId>,
+        now: Instant,
+    ) {
+        for id in ids {
+            if let Some(state) = self.requests.get_mut(id) {
+                // An ASK target that is gone is no target: the slot's owner decides.
+                state.ask = None;
+                self.cluster_mut().waiting.push_back(id);
+            }
+        }
+        self.want_refresh(now);
+    }
+
     fn wait_for_topology(&mut self, id: RequestId, now: Instant) {
         if self.closing {
             self.complete(id, Err(RequestError::Closed), now);
@@ -404,16 +425,18 @@ impl Client {
             })
             .or_else(|| self.any_node().map(|n| (n, Route::Node(n))))
             .unwrap_or((usize::MAX, Route::Any));
+        // Fanned-out commands go to each primary by one of its slots (so that they follow a
+        // failover), to replicas by address.
         let (primaries, everyone) = {
             let cluster = self.cluster_ref();
-            let primaries: Vec<usize> = cluster.shards.iter().map(|s| s.primary).collect();
+            let by_slot = |s: &Shard| {
+                let route = s.first_slot.map_or(Route::Node(s.primary), Route::Slot);
+                (s.primary, route)
+            };
+            let primaries: Vec<(usize, Route)> = cluster.shards.iter().map(by_slot).collect();
             let mut everyone = primaries.clone();
-            everyone.extend(
-                cluster
-                    .shards
-                    .iter()
-                    .flat_map(|s| s.replicas.iter().copied()),
-            );
+            let replicas = cluster.shards.iter().flat_map(|s| s.replicas.iter());
+            everyone.extend(replicas.map(|&r| (r, Route::Node(r))));
             (primaries, everyone)
         };
         let owners: Vec<Vec<usize>> = plans
@@ -459,20 +482,14 @@ impl Client {
                     let mut fan = FanIn::new(response_policy(command), nodes.len());
                     fan.labels = nodes
                         .iter()
-                        .map(|&n| self.nodes[n].server.to_string())
+                        .map(|&(n, _)| self.nodes[n].server.to_string())
                         .collect();
-                    for (part, &node) in nodes.iter().enumerate() {
+                    for (part, &(node, route)) in nodes.iter().enumerate() {
                         let target = Target::Part {
                             index,
                             part: part as u32,
                         };
-                        join(
-                            &mut groups,
-                            node,
-                            Route::Node(node),
-                            command.clone(),
-                            target,
-                        );
+                        join(&mut groups, node, route, command.clone(), target);
                     }
                     fan_ins.push((index, fan));
                 }
@@ -504,7 +521,28 @@ impl Client {
         let reply = match result {
             Ok(reply) => reply,
             Err(error) => {
-                // One part failed: the request as a whole did.
+                // One part failed: the request as a whole did. If another part ran, an error
+                // that says nothing ran (`Closed`, `Unavailable`, ...) would be wrong.
+                let never_ran = |e: &RequestError| {
+                    matches!(
+                        e,
+                        RequestError::Closed
+                            | RequestError::Unavailable { .. }
+                            | RequestError::Auth { .. }
+                            | RequestError::Handshake { .. }
+                            | RequestError::Timeout { sent: false, .. }
+                    )
+                };
+                let replay = self.config.at_least_once_replay;
+                let error = match (self.requests.get(parent), error) {
+                    (Some(p), e) if p.written && !p.retry_safe && !replay && never_ran(&e) => {
+                        RequestError::MayHaveExecuted {
+                            command: p.operation().to_owned(),
+                            server: "the cluster".into(),
+                        }
+                    }
+                    (_, error) => error,
+                };
                 self.complete(parent, Err(error), now);
                 return;
             }
@@ -579,6 +617,16 @@ impl Client {
             _ => None,
         };
         Some(replica.unwrap_or(primary))
+    }
+
+    /// Whether connections to node `n` serve replica reads (and so send `READONLY`).
+    pub(super) fn is_replica_reader(&self, n: usize) -> bool {
+        let read_from = self.config.cluster.as_ref().map(|c| c.read_from);
+        read_from.is_some_and(|r| r != ReadFrom::Primary)
+            && self
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.shards.iter().any(|s| s.replicas.contains(&n)))
     }
 
     /// The node for a dedicated connection, if the topology is known.
@@ -738,6 +786,7 @@ impl Client {
                 cluster.shards.push(Shard {
                     primary: node,
                     replicas: Vec::new(),
+                    first_slot: Some(slot),
                 });
                 cluster.shards.len() - 1
             }
@@ -816,38 +865,45 @@ impl Client {
         self.route(id, now);
     }
 
-    /// The node to read the topology from: one of the topology's nodes with a working
-    /// connection; else one that has not failed lately; else the next in turn.
+    /// The node to read the topology from, in this order of preference: a node of the
+    /// topology with a working connection; one of the topology; any other known node (the
+    /// seeds); skipping nodes whose read failed since the last good one, unless every node
+    /// has failed, then anyone but the last to fail.
     fn refresh_node(&mut self) -> usize {
         let count = self.nodes.len();
         let cluster = self.cluster.as_mut().expect("cluster mode");
         let start = cluster.next_candidate;
         cluster.next_candidate = cluster.next_candidate.wrapping_add(1);
+        let cluster = &**cluster;
         let in_topology = |n: usize| {
-            !cluster.known
-                || cluster
-                    .shards
+            cluster
+                .shards
+                .iter()
+                .any(|s| s.primary == n || s.replicas.contains(&n))
+        };
+        let ready = |n: usize| {
+            self.nodes[n]
+                .conn
+                .and_then(|c| self.conns.iter().find(|x| x.id == c))
+                .is_some_and(Connection::is_ready)
+        };
+        let order: Vec<usize> = (0..count).map(|k| (start + k) % count).collect();
+        let pick = |test: &dyn Fn(usize) -> bool| {
+            order
+                .iter()
+                .copied()
+                .find(|&n| !cluster.bad.contains(&n) && test(n))
+        };
+        pick(&|n| in_topology(n) && ready(n))
+            .or_else(|| pick(&in_topology))
+            .or_else(|| pick(&|_| true))
+            .or_else(|| {
+                order
                     .iter()
-                    .any(|s| s.primary == n || s.replicas.contains(&n))
-        };
-        let order = (0..count).map(|k| (start + k) % count);
-        let ready = order.clone().find(|&n| {
-            in_topology(n)
-                && self.nodes[n]
-                    .conn
-                    .and_then(|c| self.conns.iter().find(|x| x.id == c))
-                    .is_some_and(Connection::is_ready)
-        });
-        let fresh = || {
-            order.clone().find(|&n| {
-                in_topology(n)
-                    && Some(n) != cluster.last_failed
-                    && self.nodes[n].failures == 0
-                    && self.nodes[n].reconnect_at.is_none()
+                    .copied()
+                    .find(|&n| Some(n) != cluster.last_failed)
             })
-        };
-        let not_last = || order.clone().find(|&n| Some(n) != cluster.last_failed);
-        ready.or_else(fresh).or_else(not_last).unwrap_or(0)
+            .unwrap_or(0)
     }
 
     /// The topology read sent to `node` completed.
@@ -866,13 +922,20 @@ impl Client {
         };
         let cluster = self.cluster.as_mut().expect("cluster mode");
         cluster.refresh = None;
+        // A periodic read that fell due while this one ran is this one.
+        if cluster.periodic_at.is_some_and(|t| t <= now) {
+            cluster.periodic_at = None;
+        }
         let outcome: Result<Vec<ShardInfo>, String> = match result {
             Ok(Reply::Single(frame)) if frame.is_error() => {
                 let text = error_text(&frame);
                 if !cluster.use_slots && frame.error_code() == Some(b"ERR") {
-                    // A server before 7.0: CLUSTER SLOTS from now on, and at once.
+                    // A server before 7.0: CLUSTER SLOTS from now on, and at once; not a
+                    // failed read.
                     cluster.use_slots = true;
                     cluster.last_refresh = None;
+                    self.want_refresh(now);
+                    return;
                 }
                 Err(text)
             }
@@ -898,6 +961,7 @@ impl Client {
                 let cluster = self.cluster_mut();
                 cluster.failures = 0;
                 cluster.last_failed = None;
+                cluster.bad.clear();
                 cluster.periodic_at = Some(now + interval);
                 self.apply_topology(node, &shards, now);
             }
@@ -916,6 +980,9 @@ impl Client {
         let cluster = self.cluster.as_mut().expect("cluster mode");
         cluster.failures += 1;
         cluster.last_failed = Some(node);
+        if !cluster.bad.contains(&node) {
+            cluster.bad.push(node);
+        }
         cluster.last_error = last_error;
         if !cluster.known && max.is_some_and(|max| cluster.failures >= max) {
             // Nobody could describe the cluster: what waits for it fails now, and the next
@@ -924,6 +991,7 @@ impl Client {
             let last_error = cluster.last_error.clone();
             cluster.failures = 0;
             cluster.last_failed = None;
+            cluster.bad.clear();
             let waiting: Vec<RequestId> = cluster.waiting.drain(..).collect();
             for id in waiting {
                 let error = RequestError::Unavailable {
@@ -963,7 +1031,12 @@ impl Client {
                     slots[usize::from(slot)] = index;
                 }
             }
-            shards.push(Shard { primary, replicas });
+            let first_slot = info.slots.iter().map(|&(start, _)| start).min();
+            shards.push(Shard {
+                primary,
+                replicas,
+                first_slot,
+            });
         }
         let cluster = self.cluster.as_mut().expect("cluster mode");
         let changed = !cluster.known || cluster.shards != shards || cluster.slots != slots;

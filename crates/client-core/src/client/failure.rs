@@ -62,6 +62,9 @@ impl Client {
             state.phase = Phase::Queued;
             if !sent {
                 // Never left the core: nothing can have run. Send it on the next connection.
+                if state.retries == 0 && state.redirects == 0 && state.children.is_empty() {
+                    state.written = false;
+                }
                 requeue.push(id);
             } else if !(state.retry_safe || self.config.at_least_once_replay) {
                 let command = state.operation().to_owned();
@@ -122,6 +125,15 @@ impl Client {
         }
         let policy = self.config.reconnect;
         let node = &mut self.nodes[n];
+        if self.cluster.is_some() && policy.max_attempts.is_some_and(|max| node.failures >= max) {
+            // A cluster node that stays away may have been failed over or removed: its
+            // requests wait for the next topology read instead (they time out at their
+            // deadlines if it still names this node).
+            node.failures = 0;
+            let queue = std::mem::take(&mut node.queue);
+            self.wait_for_new_topology(queue, now);
+            return;
+        }
         if policy.max_attempts.is_some_and(|max| node.failures >= max) {
             let attempts = node.failures;
             node.failures = 0;
@@ -186,8 +198,9 @@ impl Client {
         let error = RequestError::Timeout {
             command: state.operation().to_owned(),
             after: waited,
-            // An earlier attempt that was sent counts: it may have run.
-            sent: !sent_on.is_empty() || state.retries > 0 || state.redirects > 0,
+            // An earlier attempt (or a part of a split request) that was written counts: it
+            // may have run.
+            sent: state.written,
         };
         self.complete(id, Err(error), now);
         for conn in sent_on {

@@ -251,9 +251,22 @@ impl Client {
     pub fn quit(&mut self, now: Instant) {
         self.closing = true;
         let mut waiting: Vec<RequestId> = Vec::new();
-        for node in &mut self.nodes {
-            waiting.extend(node.queue.drain(..));
-            node.reconnect_at = None;
+        for n in 0..self.nodes.len() {
+            self.nodes[n].reconnect_at = None;
+            // Parts of a split request that already ran in part are in flight: they wait
+            // for a connection that is being set up, if there is one.
+            let opening = self.nodes[n]
+                .conn
+                .and_then(|c| self.conn_index(c))
+                .is_some();
+            let queue = std::mem::take(&mut self.nodes[n].queue);
+            for id in queue {
+                if opening && self.is_part_of_written(id) {
+                    self.nodes[n].queue.push_back(id);
+                } else {
+                    waiting.push(id);
+                }
+            }
         }
         if let Some(cluster) = &mut self.cluster {
             waiting.extend(cluster.take_waiting());
@@ -385,11 +398,12 @@ impl Client {
                 self.ensure_connection(n, now);
             }
         }
-        if self.cluster.is_some() {
-            self.cluster_timeout(now);
-        }
         while let Some(id) = self.deadlines.pop_due(now, &self.requests) {
             self.request_timed_out(id, now);
+        }
+        // After the deadlines: a topology read that just timed out may make one due now.
+        if self.cluster.is_some() {
+            self.cluster_timeout(now);
         }
         // After quit, a connection kept open for replies that timed out is done with.
         self.close_idle_when_quitting();
@@ -466,8 +480,9 @@ impl Client {
     fn open_connection(&mut self, role: Role, node: usize, now: Instant) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        self.conns
-            .push(Connection::new(conn, role, node, &self.config, now));
+        let mut c = Connection::new(conn, role, node, &self.config, now);
+        c.read_only = self.cluster.is_some() && self.is_replica_reader(node);
+        self.conns.push(c);
         self.events.push_back(Event::Connect {
             conn,
             server: self.nodes[node].server.clone(),
@@ -544,6 +559,20 @@ impl Client {
             (0..state.expected_replies() as u32).map(|index| Waiter::Request { id, index });
         let was_empty = c.queue(|out| state.encode_into(out), waiters) || was_empty;
         state.phase = Phase::Sent(c.id);
+        state.written = true;
+        // A split request has run (in part) once any of its parts is written.
+        let mut owner = match &state.owner {
+            Owner::Child { parent, .. } => Some(*parent),
+            _ => None,
+        };
+        while let Some(parent) = owner.and_then(|p| self.requests.get_mut(p)) {
+            parent.written = true;
+            owner = match &parent.owner {
+                Owner::Child { parent, .. } => Some(*parent),
+                _ => None,
+            };
+        }
+        let c = &self.conns[i];
         if was_empty {
             self.events.push_back(Event::Transmit { conn: c.id });
         }
@@ -639,7 +668,6 @@ impl Client {
         {
             let fallback = fallback.clone();
             state.fallbacks_pending += 1;
-            state.store(index, Frame::Null);
             let c = &mut self.conns[i];
             if c.push(
                 &fallback,
@@ -740,6 +768,21 @@ impl Client {
         self.events.push_back(Event::Response { id, result });
     }
 
+    /// Whether `id` is a part of a split request another part of which was written.
+    fn is_part_of_written(&self, id: RequestId) -> bool {
+        let mut owner = self.requests.get(id).map(|s| &s.owner);
+        while let Some(Owner::Child { parent, .. }) = owner {
+            let Some(state) = self.requests.get(*parent) else {
+                return false;
+            };
+            if state.written {
+                return true;
+            }
+            owner = Some(&state.owner);
+        }
+        false
+    }
+
     /// Removes a child request (and its children) whose parent completed: replies to it are
     /// dropped when they come.
     fn forget(&mut self, id: RequestId) {
@@ -763,7 +806,11 @@ impl Client {
                     self.requests.contains(*id)
                 }
                 Waiter::Handshake(_) | Waiter::Discard => false,
-            });
+            }) || (self.nodes[c.node].conn == Some(c.id)
+                && self.nodes[c.node]
+                    .queue
+                    .iter()
+                    .any(|&id| self.requests.contains(id)));
             if owes_replies {
                 i += 1;
                 continue;

@@ -440,7 +440,8 @@ pub trait Commands {
     }
 
     /// `SCAN cursor`: the next cursor and a batch of keys, as `(u64, Vec<String>)`; cursor 0
-    /// starts and ends a scan.
+    /// starts and ends a scan. On a cluster client this scans one node; the tokio client's
+    /// `scan_cluster` walks every primary (or route each call with `Request::to_slot`).
     fn scan<'a, T: FromValue + 'a>(&'a self, cursor: u64) -> Self::Output<'a, T> {
         self.command(cmd("SCAN").arg(cursor))
     }
@@ -1826,6 +1827,8 @@ pub trait Commands {
     }
 
     /// `INFO [section]`: the server's report as text (`# Section` headers, `name:value` lines).
+    /// On a cluster client every primary answers, and the reply is a map from each node's
+    /// address to its report (read it as `HashMap<String, String>`).
     fn info<'a, T: FromValue + 'a>(&'a self, section: Option<&str>) -> Self::Output<'a, T> {
         self.command(cmd("INFO").arg_if(section))
     }
