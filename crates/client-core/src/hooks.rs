@@ -4,30 +4,72 @@
 //! none installed, each event costs one branch. `otel-hooks` implements it with OpenTelemetry;
 //! implement it yourself for anything else. Hooks run inside the core's calls, so they must be
 //! quick and must not block.
+//!
+//! Request ids are unique within one [`Client`](crate::Client) only. An observer that keeps
+//! state per request returns a fresh instance for each client from
+//! [`Hooks::for_client`], so that one `Config` (and its hooks) can serve several clients.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::ServerAddr;
+use crate::command::Command;
+use crate::config::{Config, ServerAddr};
 use crate::event::{ConnId, RequestId};
 
 /// Called by the core as things happen. Every method has an empty default.
+///
+/// The request ids given to [`retry`](Self::retry), [`redirected`](Self::redirected) and
+/// [`reconnect_scheduled`](Self::reconnect_scheduled) are those that
+/// [`request_start`](Self::request_start) saw: when the cluster router splits a request into
+/// parts, events of a part name the request it belongs to.
 pub trait Hooks: Send + Sync + 'static {
+    /// Called once by [`Client::new`](crate::Client::new) with the client's configuration.
+    /// Return an observer for that client alone (`None`, the default, keeps this one): request
+    /// and connection ids are unique per client, so an observer that keeps state by id needs
+    /// one instance per client.
+    fn for_client(&self, _config: &Config) -> Option<Arc<dyn Hooks>> {
+        None
+    }
     /// A request was accepted by `submit`.
     fn request_start(&self, _request: &RequestStart<'_>) {}
     /// A request completed, successfully or not.
     fn request_end(&self, _request: &RequestEnd<'_>) {}
+    /// The core asked the driver to open connection `conn` to `server` (dial, then handshake).
+    fn connecting(&self, _conn: ConnId, _server: &ServerAddr) {}
     /// A connection finished its handshake.
     fn connected(&self, _conn: ConnId, _server: &ServerAddr) {}
-    /// A connection closed or failed; `reason` says why.
+    /// A connection closed or failed, or could not be opened; `reason` says why. Called once
+    /// for every connection [`connecting`](Self::connecting) announced, including those closed
+    /// after `quit`.
     fn disconnected(&self, _conn: ConnId, _server: &ServerAddr, _reason: &str) {}
-    /// A request is sent again after a connection failure.
+    /// A request is sent again after a connection failure; `attempt` counts from 1.
     fn retry(&self, _request: RequestId, _attempt: u32, _reason: &str) {}
     /// A cluster node redirected a request (`MOVED`, `ASK`) or asked for a retry
     /// (`TRYAGAIN`, `CLUSTERDOWN`, ...): `reply` is the error line.
     fn redirected(&self, _request: RequestId, _from: &ServerAddr, _reply: &str) {}
+    /// A server's shared connection failed while requests wait for it: it will be dialled
+    /// again after a backoff.
+    fn reconnect_scheduled(&self, _reconnect: &Reconnect<'_>) {}
     /// A new cluster topology was read and differs from the last one.
     fn topology_changed(&self, _topology: &TopologyChange<'_>) {}
+}
+
+/// What [`Hooks::reconnect_scheduled`] sees.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Reconnect<'a> {
+    /// The server whose shared connection is dialled again.
+    pub server: &'a ServerAddr,
+    /// Which attempt in a row the coming dial is: 1 after a working connection was lost, more
+    /// after dials or handshakes that failed.
+    pub attempt: u32,
+    /// The backoff before the dial.
+    pub delay: Duration,
+    /// Why the last connection or attempt failed.
+    pub reason: &'a str,
+    /// The requests waiting for the connection, each once.
+    pub waiting: &'a [RequestId],
 }
 
 /// What [`Hooks::topology_changed`] sees.
@@ -52,6 +94,9 @@ pub struct RequestStart<'a> {
     pub operation: &'a str,
     /// Commands in the request (1 for a single command).
     pub batch_size: usize,
+    /// The commands, in the caller's order (`MULTI`/`EXEC` not included), for observers that
+    /// record them. Their arguments may hold secrets: mask them.
+    pub commands: &'a [Command],
     /// The database index.
     pub db: u32,
     /// When it was submitted.
@@ -68,7 +113,11 @@ pub struct RequestEnd<'a> {
     pub operation: &'a str,
     /// Commands in the request.
     pub batch_size: usize,
-    /// The server that answered (after any redirection), if one did.
+    /// The commands, as in [`RequestStart::commands`].
+    pub commands: &'a [Command],
+    /// The server it was last sent to, or waited for (after any redirection): the one that
+    /// answered, when one did. `None` for a request split across cluster nodes, and for one
+    /// that ended before it was routed.
     pub server: Option<&'a ServerAddr>,
     /// How it ended.
     pub outcome: Outcome<'a>,

@@ -198,6 +198,8 @@ pub(crate) struct RequestState {
     pub(crate) timeout: Duration,
     pub(crate) started: Instant,
     pub(crate) retries: u32,
+    /// The node it was last written to, or queued at when hooks are installed: for hooks.
+    pub(crate) node: Option<usize>,
     /// Replies collected so far, in command order (for pipelines and transactions).
     pub(crate) replies: Replies,
     /// `NOSCRIPT` fallbacks sent and not answered yet.
@@ -248,6 +250,7 @@ impl RequestState {
             timeout: deadline.map_or(base, |d| d - now),
             started: now,
             retries: 0,
+            node: None,
             fallbacks_pending: 0,
             retry_safe,
             replies: Replies::Single(None),

@@ -297,10 +297,121 @@ impl Client {
             Route::Any => self.any_node(),
             Route::Slot(slot) => self.slot_node(slot, read_only),
         };
+        // A part sent to a node that has left the cluster goes anywhere instead (what is
+        // left of it after `settle_fan_parts`: keyless commands).
+        let node = match (route, node) {
+            (Route::Node(n), Some(_)) if self.is_child(id) && !self.in_topology(n) => self
+                .settle_fan_parts(id, n, now)
+                .then(|| self.any_node())
+                .flatten(),
+            (_, Some(n)) => self.settle_fan_parts(id, n, now).then_some(n),
+            (_, None) => {
+                self.wait_for_topology(id, now);
+                return;
+            }
+        };
         match ask.or(node) {
             Some(n) => self.send_to_node(n, id, now),
-            None => self.wait_for_topology(id, now),
+            None if self.requests.contains(id) => self.wait_for_topology(id, now),
+            None => {}
         }
+    }
+
+    fn is_child(&self, id: RequestId) -> bool {
+        self.requests
+            .get(id)
+            .is_some_and(|s| matches!(s.owner, Owner::Child { .. }))
+    }
+
+    /// Whether node `n` is a node of the current topology.
+    fn in_topology(&self, n: usize) -> bool {
+        self.cluster_ref()
+            .shards
+            .iter()
+            .any(|s| s.primary == n || s.replicas.contains(&n))
+    }
+
+    /// A child about to go to node `n` may carry parts of commands fanned out to every
+    /// shard. A part is dropped when its shard left the cluster: `n` is no longer a node of
+    /// the topology, or another part of the same command already goes to `n` (the shard's
+    /// slots moved there), so that no shard answers twice and none is waited for in vain.
+    /// Otherwise `n` is recorded as the part's node. Returns false when nothing is left to
+    /// send (the child is gone).
+    fn settle_fan_parts(&mut self, id: RequestId, n: usize, now: Instant) -> bool {
+        let Some(state) = self.requests.get(id) else {
+            return false;
+        };
+        let Owner::Child { parent, dest } = &state.owner else {
+            return true;
+        };
+        if !dest.0.iter().any(|t| matches!(t, Target::Part { .. })) {
+            return true;
+        }
+        let (parent, targets) = (*parent, dest.0.clone());
+        let in_topology = self.in_topology(n);
+        let Some(parent_state) = self.requests.get_mut(parent) else {
+            return false;
+        };
+        let mut moot = Vec::new();
+        for (j, target) in targets.iter().enumerate() {
+            let Target::Part { index, part } = *target else {
+                continue;
+            };
+            let Some((_, fan)) = parent_state.fan_ins.iter_mut().find(|(i, _)| *i == index) else {
+                continue;
+            };
+            if fan.nodes.is_empty() {
+                continue;
+            }
+            let part = part as usize;
+            let taken = fan
+                .nodes
+                .iter()
+                .enumerate()
+                .any(|(p, &node)| p != part && node == Some(n));
+            if taken || !in_topology {
+                moot.push(j);
+                if fan.skip(part) {
+                    let at = parent_state.fan_ins.iter().position(|(i, _)| *i == index);
+                    if let Some(at) = at {
+                        let (_, fan) = parent_state.fan_ins.swap_remove(at);
+                        parent_state.store(index as usize, fan.combine());
+                    }
+                }
+            } else if let Some(node) = fan.nodes.get_mut(part) {
+                *node = Some(n);
+            }
+        }
+        if moot.is_empty() {
+            return true;
+        }
+        let left = match self.requests.get_mut(id) {
+            Some(state) => {
+                if let Owner::Child { dest, .. } = &mut state.owner {
+                    for &j in moot.iter().rev() {
+                        dest.0.remove(j);
+                    }
+                }
+                let body = std::mem::replace(&mut state.body, Body::Pipeline(Vec::new()));
+                let mut commands: Vec<Command> = match body {
+                    Body::Single(command) => vec![command],
+                    Body::Pipeline(commands) | Body::Transaction(commands) => commands,
+                };
+                for &j in moot.iter().rev() {
+                    commands.remove(j);
+                }
+                let left = commands.len();
+                state.body = Body::Pipeline(commands);
+                state.reset_replies();
+                left
+            }
+            None => 0,
+        };
+        if left == 0 {
+            self.requests.remove(id);
+        }
+        self.complete_if_done(parent, now);
+        left > 0
     }
 
     /// Requests whose node is unreachable: routed again after the next topology read.
@@ -324,7 +435,14 @@ impl Client {
             self.complete(id, Err(RequestError::Closed), now);
             return;
         }
-        self.cluster_mut().waiting.push_back(id);
+        let cluster = self.cluster_mut();
+        if !cluster.known && cluster.waiting.is_empty() && cluster.refresh.is_none() {
+            // Discovery starts over: failures of an earlier attempt do not count.
+            cluster.failures = 0;
+            cluster.bad.clear();
+            cluster.last_failed = None;
+        }
+        cluster.waiting.push_back(id);
         self.want_refresh(now);
     }
 
@@ -484,6 +602,7 @@ impl Client {
                         .iter()
                         .map(|&(n, _)| self.nodes[n].server.to_string())
                         .collect();
+                    fan.nodes = nodes.iter().map(|&(n, _)| Some(n)).collect();
                     for (part, &(node, route)) in nodes.iter().enumerate() {
                         let target = Target::Part {
                             index,
@@ -664,7 +783,11 @@ impl Client {
         now: Instant,
     ) {
         if let Some(hooks) = &self.config.hooks {
-            hooks.redirected(id, &self.nodes[node].server, &error_text(&frame));
+            hooks.redirected(
+                self.caller_of(id),
+                &self.nodes[node].server,
+                &error_text(&frame),
+            );
         }
         let redirect = parse_redirect(&frame, &self.nodes[node].server);
         if let Redirect::Moved { slot, to } = &redirect {
@@ -867,8 +990,8 @@ impl Client {
 
     /// The node to read the topology from, in this order of preference: a node of the
     /// topology with a working connection; one of the topology; any other known node (the
-    /// seeds); skipping nodes whose read failed since the last good one, unless every node
-    /// has failed, then anyone but the last to fail.
+    /// seeds); skipping nodes whose read failed since the last good one. When every node has
+    /// failed: one with a working connection, else anyone but the last to fail.
     fn refresh_node(&mut self) -> usize {
         let count = self.nodes.len();
         let cluster = self.cluster.as_mut().expect("cluster mode");
@@ -897,6 +1020,8 @@ impl Client {
         pick(&|n| in_topology(n) && ready(n))
             .or_else(|| pick(&in_topology))
             .or_else(|| pick(&|_| true))
+            // Every node failed lately: one with a working connection is the best bet.
+            .or_else(|| order.iter().copied().find(|&n| ready(n)))
             .or_else(|| {
                 order
                     .iter()
@@ -984,7 +1109,9 @@ impl Client {
             cluster.bad.push(node);
         }
         cluster.last_error = last_error;
-        if !cluster.known && max.is_some_and(|max| cluster.failures >= max) {
+        // Every seed gets a chance, whatever the policy's attempts.
+        let give_up = max.map(|max| max.max(seeds.len() as u32));
+        if !cluster.known && give_up.is_some_and(|limit| cluster.failures >= limit) {
             // Nobody could describe the cluster: what waits for it fails now, and the next
             // request starts over.
             let attempts = cluster.failures;
@@ -1079,6 +1206,9 @@ impl Client {
                     server: self.nodes[node].server.clone(),
                     tls: self.nodes[node].tls.clone(),
                 });
+                if let Some(hooks) = &self.config.hooks {
+                    hooks.connecting(conn, &self.nodes[node].server);
+                }
             }
         }
         // Requests that waited for a topology, and, if it changed, those queued for a node

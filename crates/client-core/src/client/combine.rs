@@ -13,11 +13,16 @@ pub(crate) struct FanIn {
     /// One reply per part, in part order.
     pub(crate) parts: Vec<Option<Frame>>,
     pub(crate) missing: usize,
+    /// Parts dropped with [`skip`](Self::skip): they have no reply.
+    pub(crate) skipped: Vec<usize>,
     /// For a command split by key (`MGET`, ...): which of the original key groups each part
     /// took, so that array replies go back in the caller's order. Empty otherwise.
     pub(crate) positions: Vec<Vec<u32>>,
     /// For [`ResponsePolicy::Special`]: the node each part went to, which labels its reply.
     pub(crate) labels: Vec<String>,
+    /// For a command fanned out to nodes: the node each part is routed to, so that no node
+    /// answers twice when a topology change moves a part.
+    pub(crate) nodes: Vec<Option<usize>>,
 }
 
 impl FanIn {
@@ -26,9 +31,23 @@ impl FanIn {
             policy,
             parts: (0..parts).map(|_| None).collect(),
             missing: parts,
+            skipped: Vec::new(),
             positions: Vec::new(),
             labels: Vec::new(),
+            nodes: Vec::new(),
         }
+    }
+
+    /// Drops part `part`: its shard left the cluster (its data is with shards that answer
+    /// anyway). True when it was the last one missing.
+    pub(crate) fn skip(&mut self, part: usize) -> bool {
+        if let Some(slot) = self.parts.get_mut(part)
+            && slot.is_none()
+        {
+            self.missing -= 1;
+            self.skipped.push(part);
+        }
+        self.missing == 0
     }
 
     /// Stores part `part`'s reply; true when it was the last one missing.
@@ -44,11 +63,20 @@ impl FanIn {
 
     /// The caller's reply, once every part is in.
     pub(crate) fn combine(self) -> Frame {
-        let parts: Vec<Frame> = self
-            .parts
-            .into_iter()
-            .map(|p| p.unwrap_or(Frame::Null))
-            .collect();
+        let skipped = self.skipped;
+        let mut labels = self.labels;
+        let mut parts = Vec::with_capacity(self.parts.len());
+        let mut kept_labels = Vec::with_capacity(labels.len());
+        for (i, part) in self.parts.into_iter().enumerate() {
+            if skipped.contains(&i) {
+                continue;
+            }
+            parts.push(part.unwrap_or(Frame::Null));
+            if let Some(label) = labels.get_mut(i) {
+                kept_labels.push(std::mem::take(label));
+            }
+        }
+        let labels = kept_labels;
         if !self.positions.is_empty() {
             if let Some(error) = parts.iter().find(|p| p.is_error()) {
                 return error.clone();
@@ -57,7 +85,7 @@ impl FanIn {
                 return in_key_order(parts, &self.positions);
             }
         }
-        combine(self.policy, parts, &self.labels)
+        combine(self.policy, parts, &labels)
     }
 }
 
@@ -252,6 +280,15 @@ mod tests {
             panic!("a map");
         };
         assert_eq!(pairs[1].0, Frame::BulkString(Bytes::from_static(b"b:2")));
+    }
+
+    #[test]
+    fn skipped_parts_count_as_answered_and_add_nothing() {
+        let mut fan = FanIn::new(ResponsePolicy::AggSum, 3);
+        assert!(!fan.store(0, Frame::Integer(2)));
+        assert!(!fan.skip(1));
+        assert!(fan.store(2, Frame::Integer(3)));
+        assert_eq!(fan.combine(), Frame::Integer(5));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::Client;
 use crate::conn::{Role, Waiter};
 use crate::error::RequestError;
 use crate::event::{Event, RequestId};
+use crate::hooks::Reconnect;
 use crate::request::Phase;
 
 impl Client {
@@ -83,8 +84,9 @@ impl Client {
                 self.complete(id, Err(error), now);
             } else {
                 state.retries += 1;
+                let attempt = state.retries;
                 if let Some(hooks) = &self.config.hooks {
-                    hooks.retry(id, state.retries, reason);
+                    hooks.retry(self.caller_of(id), attempt, reason);
                 }
                 requeue.push(id);
             }
@@ -156,6 +158,23 @@ impl Client {
         }
         let delay = policy.delay(node.failures.saturating_sub(1), self.rng.unit());
         node.reconnect_at = Some(now + delay);
+        if let Some(hooks) = &self.config.hooks {
+            let node = &self.nodes[n];
+            let mut waiting: Vec<RequestId> = Vec::with_capacity(node.queue.len());
+            for &id in &node.queue {
+                let caller = self.caller_of(id);
+                if !waiting.contains(&caller) {
+                    waiting.push(caller);
+                }
+            }
+            hooks.reconnect_scheduled(&Reconnect {
+                server: &node.server,
+                attempt: node.failures + 1,
+                delay,
+                reason: &node.last_error,
+                waiting: &waiting,
+            });
+        }
     }
 
     /// The server refused the handshake of connection `i`: every request waiting for it fails

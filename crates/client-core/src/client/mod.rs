@@ -91,7 +91,11 @@ pub struct Client {
 impl Client {
     /// A client for `config`. It connects when the first request is submitted (or a dedicated
     /// connection is opened).
-    pub fn new(config: Config) -> Self {
+    pub fn new(mut config: Config) -> Self {
+        // An observer that keeps state by request id gets one instance per client.
+        if let Some(own) = config.hooks.as_ref().and_then(|h| h.for_client(&config)) {
+            config.hooks = Some(own);
+        }
         let cluster = config.cluster.as_ref().map(|_| Box::new(Cluster::new()));
         let mut client = Self {
             rng: Rng::new(config.seed),
@@ -188,6 +192,7 @@ impl Client {
                 id,
                 operation: state.operation(),
                 batch_size: state.body_len(),
+                commands: state.body.commands(),
                 db: self.config.db,
                 now,
             });
@@ -488,6 +493,9 @@ impl Client {
             server: self.nodes[node].server.clone(),
             tls: self.nodes[node].tls.clone(),
         });
+        if let Some(hooks) = &self.config.hooks {
+            hooks.connecting(conn, &self.nodes[node].server);
+        }
         conn
     }
 
@@ -530,6 +538,11 @@ impl Client {
     /// Writes request `id` on node `n`'s shared connection, or queues it there until the
     /// connection is ready.
     fn send_to_node(&mut self, n: usize, id: RequestId, now: Instant) {
+        if self.config.hooks.is_some()
+            && let Some(state) = self.requests.get_mut(id)
+        {
+            state.node = Some(n);
+        }
         let node = &self.nodes[n];
         match node.conn.and_then(|c| self.conn_index(c)) {
             Some(i) if self.conns[i].is_ready() && node.queue.is_empty() => self.write(i, id),
@@ -548,6 +561,7 @@ impl Client {
             return;
         };
         let c = &mut self.conns[i];
+        state.node = Some(c.node);
         let asking = state.ask.take().is_some();
         let was_empty = if asking {
             let asking = crate::command::cmd("ASKING");
@@ -737,13 +751,8 @@ impl Client {
                 return;
             }
         }
-        let server = match state.phase {
-            Phase::Sent(conn) => self
-                .conn_index(conn)
-                .map(|i| &self.nodes[self.conns[i].node].server),
-            Phase::Queued => None,
-        };
         if let Some(hooks) = &self.config.hooks {
+            let server = state.node.map(|n| &self.nodes[n].server);
             let code = match &result {
                 Ok(Reply::Single(frame)) => frame.error_code(),
                 _ => None,
@@ -759,6 +768,7 @@ impl Client {
                 id,
                 operation: state.operation(),
                 batch_size: state.body_len(),
+                commands: state.body.commands(),
                 server,
                 outcome,
                 duration: now.saturating_duration_since(state.started),
@@ -766,6 +776,18 @@ impl Client {
             });
         }
         self.events.push_back(Event::Response { id, result });
+    }
+
+    /// The caller's request that `id` is (a part of), as hooks know it.
+    fn caller_of(&self, mut id: RequestId) -> RequestId {
+        while let Some(RequestState {
+            owner: Owner::Child { parent, .. },
+            ..
+        }) = self.requests.get(id)
+        {
+            id = *parent;
+        }
+        id
     }
 
     /// Whether `id` is a part of a split request another part of which was written.
@@ -817,9 +839,13 @@ impl Client {
             }
             let conn = c.id;
             let n = c.node;
+            let dialled = !c.is_unresolved();
             self.conns.remove(i);
             if self.nodes[n].conn == Some(conn) {
                 self.nodes[n].conn = None;
+            }
+            if dialled && let Some(hooks) = &self.config.hooks {
+                hooks.disconnected(conn, &self.nodes[n].server, "closed after quit");
             }
             self.events.push_back(Event::Disconnect { conn });
         }

@@ -1,5 +1,5 @@
-//! Deterministic simulation: the core against a fake Redis node on a seeded, faulty network,
-//! on a virtual clock.
+//! Deterministic simulation: the core against a fake Redis node, or a fake Redis Cluster, on a
+//! seeded, faulty network, on a virtual clock.
 //!
 //! Everything here is sans-IO like the core itself, so a whole run (client, network and
 //! server) is a pure function of its seed: a failing seed replays exactly, with a trace.
@@ -15,12 +15,56 @@
 //!   `MULTI`/`EXEC`/`DISCARD` and a script cache (`EVAL`/`EVALSHA`/`SCRIPT LOAD` of
 //!   `return <integer>` and of an `INCR` script), and answers anything else with
 //!   `-ERR unknown command`. [`NodeConfig`] makes it an older server (no `HELLO`, no RESP3, no
-//!   `CLIENT SETINFO`) or one that requires a password. Its [`ExecutionLog`] counts, per key,
-//!   how many times each command ran, which is how tests tell "ran at most once".
+//!   `CLIENT SETINFO`, no `CLUSTER SHARDS`) or one that requires a password. Its
+//!   [`ExecutionLog`] counts, per key, how many times each command ran (each key of a
+//!   multi-key command once), which is how tests tell "ran at most once". It also knows
+//!   `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` of several keys.
+//! - [`FakeCluster`] is a Redis 7 cluster of `FakeNode`s. Node `n` listens on
+//!   [`node_addr(n)`](node_addr) (`node-<n>:<7000 + n>`, also reachable by its IP address
+//!   [`node_ip(n)`](node_ip)), has its own keyspace, and holds its own [`ClusterView`]: the
+//!   nodes and their roles (a shard is a primary and 0 to 2 replicas), the owner of each
+//!   slot, and its own `MIGRATING`/`IMPORTING` slots. From that view it answers as Redis's
+//!   `getNodeByQuery` does (`node/cluster.rs`): a keyed command for a slot it does not serve
+//!   gets `-MOVED <slot> <host>:<port>`; keys in several slots `-CROSSSLOT`; on a migrating
+//!   source, a command runs if its keys are all there, gets `-ASK` if none is, `-TRYAGAIN`
+//!   if some are; an importing target runs a command only right after `ASKING` (one-shot, or
+//!   for a whole `MULTI`...`EXEC`), `-TRYAGAIN` for several keys not all there; a replica
+//!   serves reads of its primary's slots on a connection that sent `READONLY` (until
+//!   `READWRITE`), and redirects the rest to the primary; with full coverage required (the
+//!   default), a slot owned by a node marked failed makes every keyed command
+//!   `-CLUSTERDOWN`. A queued command is checked when queued (a redirect makes `EXEC` answer
+//!   `EXECABORT`), and `EXEC` checks the whole transaction again (a redirect discards it).
+//!   `CLUSTER SHARDS` (maps in RESP3, the fields in Redis's order: `id`, `port`, `ip`,
+//!   `endpoint`, `hostname`, `role`, `replication-offset`, `health`), `CLUSTER SLOTS` (host
+//!   names as the preferred endpoint), `CLUSTER KEYSLOT`, `MYID` and `INFO` describe the
+//!   node's view; `HELLO` says `mode: cluster`; `SELECT` of another database is refused. A
+//!   primary's writes go to its replicas synchronously (a replication stream the cluster
+//!   applies right after each read), so a failover loses no acknowledged write. Nodes are up,
+//!   crashed (dials refused and connections reset, or for a vanished host dials never
+//!   answered and connections silent), or retired (no new connections; each open one closed
+//!   once nothing is in transit on it). The cluster also keeps the operator's record of what
+//!   it should look like ([`FakeCluster::truth`]), which answers where a key lives now.
+//! - [`Chaos`] is what happens to a cluster under load, planned per seed and run one action
+//!   at a time on the cluster's own agenda (`cluster/chaos.rs`). A migration sets
+//!   `IMPORTING` on the target, then `MIGRATING` on the source, moves the keys one at a time
+//!   over virtual time (a key is in exactly one shard at any instant, replicas included), and
+//!   gives each slot to the target as soon as its last key has moved, as `redis-cli` does:
+//!   the target learns first, then the source, then every other node after its own gossip
+//!   delay, so views disagree for a while. A failover crashes a primary that has a replica,
+//!   has every node mark it failed after a detection delay, promotes the replica (which has
+//!   the same data) on itself, then on the others one by one, and sometimes brings the old
+//!   primary back as a replica (a fresh process with a full copy). A node joins as a
+//!   primary and receives slots by migration (sometimes with a replica of its own); a shard
+//!   leaves by migrating all its slots away, then every node forgets it and it shuts down.
+//!   Migrations prefer the slots of the workload's keys, and one seed node of the client is
+//!   never crashed nor removed, so that it can always find the cluster again.
 //! - [`Clock`] is the virtual clock: a base [`Instant`] plus an offset only the simulation
 //!   advances.
-//! - [`Sim`] is the network and the scheduler, and plays the adapter. It reacts to
-//!   [`Event::Connect`](crate::Event::Connect) (dialing after a random latency),
+//! - [`Sim`] is the network and the scheduler, and plays the adapter, between a client and its
+//!   [`Servers`]: a `FakeNode` answering every address, or a `FakeCluster` whose nodes each
+//!   answer their own. It reacts to [`Event::Connect`](crate::Event::Connect) (dialing
+//!   `server` after a random latency; a dial to no node, or to one that is down, is refused;
+//!   one to a vanished host is never answered),
 //!   [`Event::Transmit`](crate::Event::Transmit) (draining
 //!   [`poll_transmit`](crate::Client::poll_transmit) into a pipe to the server, at once or a
 //!   little later) and [`Event::Disconnect`](crate::Event::Disconnect), and carries bytes both
@@ -30,8 +74,13 @@
 //!   `handle_input` and `handle_closed`, draining [`poll_event`](crate::Client::poll_event)
 //!   after every input as the crate docs say; when nothing is due before
 //!   [`poll_timeout`](crate::Client::poll_timeout), time jumps there and `handle_timeout`
-//!   runs. Tests can also steer it by hand: hold replies back and release them byte by byte,
-//!   drop a connection, take the server down, restart it.
+//!   runs. The servers' own changes (a cluster's agenda) go first among things due at the same
+//!   time, and what they do to connections ([`Outage`]: reset, silenced, closed once quiet)
+//!   reaches every link to that node. Tests can also steer it by hand: hold replies back and
+//!   release them byte by byte, drop a connection, take a server down, restart it, change a
+//!   cluster and apply it at once ([`Sim::sync_servers`]). A cluster client refreshes its
+//!   topology forever, so it is never idle: [`Sim::run_until_quiet_within`] runs until no
+//!   request is pending and nothing is in transit or planned.
 //! - [`Faults`] are what a seed's network and server do wrong, each with its own
 //!   probability: refused dials, dials never answered (the connect timeout must fire),
 //!   connections dropped with requests in transit (lost before the server ran them) or with
@@ -74,17 +123,55 @@
 //! - once the faults stop, requests succeed again, and `quit` ends with every connection
 //!   closed.
 //!
+//! # The cluster seed sweep
+//!
+//! [`run_cluster_seed`] runs the same kind of workload against a [`FakeCluster`] of 1 to 4
+//! shards with 0 to 2 replicas each (full coverage required or not, `CLUSTER SHARDS` known
+//! or not), a client in cluster mode started from 1 to 3 of its nodes (RESP2 or RESP3,
+//! `ReadFrom::Primary`, `PreferReplica` or `RoundRobinReplicas`, random refresh intervals,
+//! timeouts, reconnect policy, retries and replay), and a [`Chaos`] of up to four
+//! migrations, failovers, nodes joining and shards leaving for nine seeds in ten. Three
+//! seeds in ten have no network faults (no restarts, and their failovers leave a silent
+//! host: requests to it time out, none learns its connection broke); the others have
+//! random [`Faults`], and sometimes a node restart. The workload's keys are unique to their
+//! request and fall in random slots: single commands, pipelines whose independent commands
+//! span slots (so the client splits them per node), transactions whose keys share the hash
+//! tag `{t<i>}` (one slot), `MGET` and `EXISTS` of earlier keys and missing ones across
+//! slots, `DEL` of keys set earlier for it, `DBSIZE` and `PING` (sent to every primary),
+//! scripts with and without keys. The checks are the standalone ones, with what a cluster
+//! changes:
+//!
+//! - the execution log is summed over every node that ever ran (crashed and replaced
+//!   processes included), and an acknowledged write is looked up in the shard that owns the
+//!   key's slot at the end; every key is in exactly one shard, each replica holding exactly
+//!   its primary's keys;
+//! - an acknowledged `DEL` removed every key whose `SET` was acknowledged before it; `MGET`
+//!   sees the acknowledged values; `EXISTS` and `DEL` count between the keys surely there
+//!   and the keys that may be;
+//! - a read served by a replica may miss keys of a slot migrating at the time (a source's
+//!   replica no longer has the keys that moved, as in Redis), but nothing else;
+//! - a pipeline is sent as parts, each retried on its own terms, so `RetriesExhausted` may
+//!   come from a part that may be resent; after `quit`, a split request some parts of which
+//!   never left fails with `MayHaveExecuted` when another part was sent; `CROSSSLOT` never
+//!   happens (the workload's transactions use one slot);
+//! - without network faults nothing fails, except requests that overlap a failover (from the
+//!   crash until the client could have found the new primary), which may fail as a network
+//!   fault allows; `TooManyRedirects` only happens there.
+//!
 //! # Reproducing a failure
 //!
-//! `cargo test -p client-core` sweeps 10,000 seeds. A failing seed panics with its settings,
-//! the broken property, and a one-line command that replays just that seed with a trace of
-//! every step, e.g.
+//! `cargo test -p client-core` sweeps 10,000 standalone seeds and 2,000 cluster seeds. A
+//! failing seed panics with its settings, the broken property, and a one-line command that
+//! replays just that seed with a trace of every step, e.g.
 //!
 //! ```text
 //! REDWIRE_SIM_SEED=4711 cargo test -p client-core --lib sim::tests::random_seeds -- --nocapture
+//! REDWIRE_SIM_SEED=98 cargo test -p client-core --lib sim::tests::cluster::random_cluster_seeds -- --nocapture
 //! ```
 //!
-//! `REDWIRE_SIM_SEEDS=<n>` sweeps `n` seeds instead (e.g. 100000 for a soak).
+//! `REDWIRE_SIM_SEEDS=<n>` sweeps `n` seeds instead (e.g. 100000 for a soak), and
+//! `REDWIRE_SIM_FROM=<first>` starts the sweep at seed `first`. The trace names
+//! the request each op of the workload became.
 //!
 //! # Example
 //!
@@ -101,7 +188,32 @@
 //! assert_eq!(sim.take_response(set).unwrap(), Ok(Reply::Single(ok)));
 //! assert_eq!(sim.take_response(get).unwrap(), Ok(Reply::Single(Frame::BulkString("v".into()))));
 //! ```
+//!
+//! The same against three shards with a replica each, one of them failing over:
+//!
+//! ```
+//! use client_core::sim::{ClusterConfig, FakeCluster, Faults, Sim, ViewChange};
+//! use client_core::{Config, Frame, Reply, cmd};
+//!
+//! let cluster = FakeCluster::new(ClusterConfig::new(3, 1));
+//! let config = Config::cluster(cluster.seeds());
+//! let mut sim = Sim::with_servers(config, cluster, Faults::none(), 7);
+//! let set = sim.submit(cmd("SET").key("k").arg("v").into()).unwrap();
+//! assert!(sim.run_until_quiet_within(100_000));
+//! let ok = Frame::SimpleString("OK".into());
+//! assert_eq!(sim.take_response(set).unwrap(), Ok(Reply::Single(ok)));
+//! // The primary of "k" dies and its replica takes over, with the same data.
+//! let primary = sim.cluster().truth().owner(resp_core::slot(b"k")).unwrap();
+//! let replica = sim.cluster().truth().replicas_of(primary)[0];
+//! sim.cluster_mut().crash(primary, false);
+//! sim.cluster_mut().change_everywhere(&ViewChange::Promote { node: replica });
+//! sim.sync_servers();
+//! let get = sim.submit(cmd("GET").key("k").into()).unwrap();
+//! assert!(sim.run_until_quiet_within(100_000));
+//! assert_eq!(sim.take_response(get).unwrap(), Ok(Reply::Single(Frame::BulkString("v".into()))));
+//! ```
 
+mod cluster;
 mod faults;
 mod net;
 mod node;
@@ -111,10 +223,16 @@ mod workload;
 
 use std::time::{Duration, Instant};
 
+pub use self::cluster::{
+    Chaos, ChaosAction, ChaosTiming, ClusterConfig, ClusterView, Episode, EpisodeKind, FakeCluster,
+    NodeState, Peer, SLOTS, ViewChange, node_addr, node_host, node_id, node_ip, node_port,
+};
 pub use self::faults::Faults;
-pub use self::net::Sim;
+pub use self::net::{Dial, Outage, Servers, Sim};
 pub use self::node::{ExecutionLog, FakeNode, NodeConfig, NodeConnId, StoredValue, script_sha};
-pub use self::workload::{SeedReport, run_seed, run_seed_traced};
+pub use self::workload::{
+    SeedReport, run_cluster_seed, run_cluster_seed_traced, run_seed, run_seed_traced,
+};
 
 /// The virtual clock: a base instant plus an offset that only the simulation moves.
 ///

@@ -1,21 +1,149 @@
-//! [`Sim`]: the seeded network and scheduler, playing the adapter between a [`Client`] and a
-//! [`FakeNode`].
+//! [`Sim`]: the seeded network and scheduler, playing the adapter between a [`Client`] and
+//! its [`Servers`]: one [`FakeNode`], or the nodes of a [`FakeCluster`].
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use resp_core::SendBuffer;
 
+use super::cluster::FakeCluster;
 use super::faults::Faults;
-use super::node::{FakeNode, NodeConnId};
+use super::node::{FakeNode, NodeConnId, StoredValue};
 use super::{Clock, SimRng};
 use crate::client::Client;
-use crate::config::Config;
+use crate::config::{Config, ServerAddr};
 use crate::error::{RequestError, SubmitError};
 use crate::event::{ConnId, Event, Reply, RequestId};
 use crate::request::Request;
+
+/// Where a dial lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dial {
+    /// Node number `n` accepts it.
+    Accept(u16),
+    /// Connection refused: no such server, or it is down.
+    Refuse,
+    /// Nothing answers (a host that is gone): the dialer's connect timeout must fire.
+    Ignore,
+}
+
+/// What servers do to the network on their own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outage {
+    /// The node's process died, or its host is back without it: its connections, silent
+    /// ones included, are reset.
+    Reset {
+        /// The node.
+        node: u16,
+        /// What the client is told.
+        reason: &'static str,
+    },
+    /// The node's host is gone: its connections go silent, nobody is told.
+    Silence {
+        /// The node.
+        node: u16,
+    },
+    /// The node shuts down gracefully: it accepts no new connections, and each of its
+    /// connections is closed once nothing is in transit on it.
+    Retire {
+        /// The node.
+        node: u16,
+    },
+}
+
+/// The server side of a [`Sim`]: what dials reach, and the state machines that answer.
+///
+/// [`FakeNode`] is one server answering every address; [`FakeCluster`] is many, each under
+/// its own address, that also change on their own schedule (migrations, failovers).
+pub trait Servers: fmt::Debug {
+    /// Where a dial to `server` lands now.
+    fn dial(&self, server: &ServerAddr) -> Dial;
+    /// Whether node `node` takes a connection now (the dial may be older than a crash).
+    fn reachable(&self, node: u16) -> Dial;
+    /// Node `node` accepts a connection.
+    fn accept(&mut self, node: u16) -> NodeConnId;
+    /// Bytes reach `conn` of `node`: see [`FakeNode::receive`].
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are not commands.
+    fn receive(
+        &mut self,
+        node: u16,
+        conn: NodeConnId,
+        data: &[u8],
+        now: Instant,
+        out: &mut BytesMut,
+    ) -> Result<usize, String>;
+    /// `conn` of `node` closed.
+    fn close(&mut self, node: u16, conn: NodeConnId);
+    /// The protocol `conn` of `node` speaks.
+    fn protocol_of(&self, node: u16, conn: NodeConnId) -> Option<u8>;
+    /// Node `node` restarts: its connections are gone, its data stays.
+    fn restart(&mut self, node: u16);
+    /// How many times `command` ran on `key`, on every node.
+    fn executions(&self, command: &str, key: &[u8]) -> u32;
+    /// The value of `key` in database `db`, wherever it lives.
+    fn stored(&mut self, db: usize, key: &[u8], now: Instant) -> Option<StoredValue>;
+    /// When the servers next change on their own, if ever.
+    fn next_change(&self) -> Option<Instant> {
+        None
+    }
+    /// Applies every change due at `now`; returns what the network must do about them.
+    fn change(&mut self, now: Instant) -> Vec<Outage> {
+        let _ = now;
+        Vec::new()
+    }
+}
+
+/// One server under every address, as node 0.
+impl Servers for FakeNode {
+    fn dial(&self, _server: &ServerAddr) -> Dial {
+        Dial::Accept(0)
+    }
+
+    fn reachable(&self, _node: u16) -> Dial {
+        Dial::Accept(0)
+    }
+
+    fn accept(&mut self, _node: u16) -> NodeConnId {
+        Self::accept(self)
+    }
+
+    fn receive(
+        &mut self,
+        _node: u16,
+        conn: NodeConnId,
+        data: &[u8],
+        now: Instant,
+        out: &mut BytesMut,
+    ) -> Result<usize, String> {
+        Self::receive(self, conn, data, now, out)
+    }
+
+    fn close(&mut self, _node: u16, conn: NodeConnId) {
+        Self::close(self, conn);
+    }
+
+    fn protocol_of(&self, _node: u16, conn: NodeConnId) -> Option<u8> {
+        Self::protocol_of(self, conn)
+    }
+
+    fn restart(&mut self, _node: u16) {
+        Self::restart(self);
+    }
+
+    fn executions(&self, command: &str, key: &[u8]) -> u32 {
+        self.log().count(command, key)
+    }
+
+    fn stored(&mut self, db: usize, key: &[u8], now: Instant) -> Option<StoredValue> {
+        self.value(db, key, now).cloned()
+    }
+}
 
 #[derive(Debug)]
 enum Action {
@@ -35,8 +163,10 @@ enum Action {
     Drop(ConnId, &'static str),
     /// The server sees the client's close (after the bytes sent before it).
     ServerClose(ConnId),
-    /// The server restarts and stays down for a while.
-    Restart(Duration),
+    /// A server restarts and stays down for a while.
+    Restart(u16, Duration),
+    /// A retiring server closes its connections once they are quiet.
+    Retire(u16, u32),
 }
 
 #[derive(Debug)]
@@ -67,6 +197,8 @@ impl Ord for Scheduled {
 /// One connection as the network sees it.
 #[derive(Debug)]
 struct Link {
+    /// The node the dial reached, if any.
+    node: Option<u16>,
     node_conn: Option<NodeConnId>,
     /// The client still has it: no `Disconnect` from the core, no close reported to it.
     client_open: bool,
@@ -85,26 +217,38 @@ struct Link {
     silent: bool,
     /// Replies held back by [`Sim::hold_replies`].
     held: VecDeque<Bytes>,
+    /// Pieces scheduled either way that have not arrived yet.
+    in_transit: u32,
 }
 
-/// The network, the scheduler and the adapter: drives a [`Client`] against a [`FakeNode`] on
-/// a virtual clock, with the faults of a seed.
+impl Link {
+    /// Nothing is on its way either way, or waiting at the server.
+    fn quiet(&self) -> bool {
+        self.in_transit == 0 && self.stalled.is_empty() && self.held.is_empty()
+    }
+}
+
+/// The network, the scheduler and the adapter: drives a [`Client`] against its [`Servers`]
+/// (a [`FakeNode`] by default, or a [`FakeCluster`]) on a virtual clock, with the faults of a
+/// seed.
 ///
 /// Inputs to the client happen one at a time, in virtual-time order (ties in the order they
 /// were scheduled), and after each one every event the client raised is handled at once:
 /// dials, writes, closes and responses. When nothing is scheduled before the client's
-/// [`poll_timeout`](Client::poll_timeout), time jumps there and `handle_timeout` runs.
+/// [`poll_timeout`](Client::poll_timeout), time jumps there and `handle_timeout` runs. The
+/// servers' own changes ([`Servers::next_change`]) go first among things due at the same time.
 #[derive(Debug)]
-pub struct Sim {
+pub struct Sim<S: Servers = FakeNode> {
     client: Client,
-    node: FakeNode,
+    servers: S,
     clock: Clock,
     faults: Faults,
     rng: SimRng,
     queue: BinaryHeap<Scheduled>,
     next_seq: u64,
     links: BTreeMap<ConnId, Link>,
-    node_down_until: Option<Instant>,
+    /// Nodes refusing connections until a time, after a restart.
+    down_until: BTreeMap<u16, Instant>,
     submitted: BTreeSet<RequestId>,
     completed: BTreeSet<RequestId>,
     responses: BTreeMap<RequestId, (Instant, Result<Reply, RequestError>)>,
@@ -118,20 +262,60 @@ pub struct Sim {
     out: SendBuffer,
 }
 
-impl Sim {
+impl Sim<FakeNode> {
     /// A simulation of a client with `config` against `node`, with `faults`; `seed` drives
     /// every random choice of the network.
     pub fn new(config: Config, node: FakeNode, faults: Faults, seed: u64) -> Self {
+        Self::with_servers(config, node, faults, seed)
+    }
+
+    /// The server.
+    pub fn node(&self) -> &FakeNode {
+        &self.servers
+    }
+
+    /// The server, to look at its data or change it.
+    pub fn node_mut(&mut self) -> &mut FakeNode {
+        &mut self.servers
+    }
+
+    /// Restarts the server in `after`; it refuses connections for `down_for`.
+    pub fn schedule_restart(&mut self, after: Duration, down_for: Duration) {
+        self.schedule_restart_of(0, after, down_for);
+    }
+
+    /// Makes the server refuse connections until `until`.
+    pub fn set_node_down_until(&mut self, until: Instant) {
+        self.down_until.insert(0, until);
+    }
+}
+
+impl Sim<FakeCluster> {
+    /// The cluster.
+    pub fn cluster(&self) -> &FakeCluster {
+        &self.servers
+    }
+
+    /// The cluster, to look at its nodes or change them.
+    pub fn cluster_mut(&mut self) -> &mut FakeCluster {
+        &mut self.servers
+    }
+}
+
+impl<S: Servers> Sim<S> {
+    /// A simulation of a client with `config` against `servers`, with `faults`; `seed` drives
+    /// every random choice of the network.
+    pub fn with_servers(config: Config, servers: S, faults: Faults, seed: u64) -> Self {
         Self {
             client: Client::new(config),
-            node,
+            servers,
             clock: Clock::new(),
             faults,
             rng: SimRng::new(seed),
             queue: BinaryHeap::new(),
             next_seq: 0,
             links: BTreeMap::new(),
-            node_down_until: None,
+            down_until: BTreeMap::new(),
             submitted: BTreeSet::new(),
             completed: BTreeSet::new(),
             responses: BTreeMap::new(),
@@ -155,6 +339,11 @@ impl Sim {
         self.clock.now()
     }
 
+    /// Adds a line to the trace, when tracing.
+    pub fn note(&self, what: impl FnOnce() -> String) {
+        self.log(what);
+    }
+
     /// Virtual time since the start.
     pub fn elapsed(&self) -> Duration {
         self.clock.elapsed()
@@ -165,14 +354,23 @@ impl Sim {
         &self.client
     }
 
-    /// The server.
-    pub fn node(&self) -> &FakeNode {
-        &self.node
+    /// The servers.
+    pub fn servers(&self) -> &S {
+        &self.servers
     }
 
-    /// The server, to look at its data or change it.
-    pub fn node_mut(&mut self) -> &mut FakeNode {
-        &mut self.node
+    /// The servers, to look at them or change them.
+    pub fn servers_mut(&mut self) -> &mut S {
+        &mut self.servers
+    }
+
+    /// Applies what the servers did since the last step: call it after changing them by
+    /// hand (crashing a cluster node, say), so that the network acts on it now.
+    pub fn sync_servers(&mut self) {
+        let now = self.now();
+        for outage in self.servers.change(now) {
+            self.outage(&outage);
+        }
     }
 
     /// Replaces the faults from now on.
@@ -208,6 +406,11 @@ impl Sim {
     /// The server side of connection `conn`, once it was accepted.
     pub fn node_conn(&self, conn: ConnId) -> Option<NodeConnId> {
         self.links.get(&conn).and_then(|l| l.node_conn)
+    }
+
+    /// The node connection `conn` was dialed to, if the dial reached one.
+    pub fn node_of(&self, conn: ConnId) -> Option<u16> {
+        self.links.get(&conn).and_then(|l| l.node)
     }
 
     /// Submits a request now, and handles what the client does about it.
@@ -254,15 +457,10 @@ impl Sim {
         self.drain();
     }
 
-    /// Restarts the server in `after`; it refuses connections for `down_for`.
-    pub fn schedule_restart(&mut self, after: Duration, down_for: Duration) {
+    /// Restarts node `node` in `after`; it refuses connections for `down_for`.
+    pub fn schedule_restart_of(&mut self, node: u16, after: Duration, down_for: Duration) {
         let at = self.now() + after;
-        self.schedule(at, Action::Restart(down_for));
-    }
-
-    /// Makes the server refuse connections until `until`.
-    pub fn set_node_down_until(&mut self, until: Instant) {
-        self.node_down_until = Some(until);
+        self.schedule(at, Action::Restart(node, down_for));
     }
 
     /// The network drops `conn` now, with whatever is in transit; the client is told.
@@ -346,10 +544,36 @@ impl Sim {
         false
     }
 
-    /// When the next thing happens: a scheduled action or the client's timer.
+    /// Runs until the client has no request pending, nothing is in transit or scheduled on
+    /// the network and the servers plan no change, for at most `max_steps` steps; returns
+    /// whether it got there. Unlike [`run_until_idle`](Self::run_until_idle), it does not
+    /// wait for timers of an idle client (a cluster client refreshes its topology forever).
+    pub fn run_until_quiet_within(&mut self, max_steps: u64) -> bool {
+        let limit = self.steps + max_steps;
+        while self.steps < limit {
+            if self.client.pending() == 0
+                && self.queue.is_empty()
+                && self.servers.next_change().is_none()
+            {
+                return !self.halted;
+            }
+            if !self.step() {
+                return !self.halted;
+            }
+        }
+        false
+    }
+
+    /// When the next thing happens: a scheduled action, a change of the servers or the
+    /// client's timer.
     fn next_due(&self) -> Option<Instant> {
         let event = self.queue.peek().map(|s| s.at);
-        event.into_iter().chain(self.client.poll_timeout()).min()
+        let change = self.servers.next_change();
+        event
+            .into_iter()
+            .chain(change)
+            .chain(self.client.poll_timeout())
+            .min()
     }
 
     /// Does the next thing. False when there is nothing left to do, or when the client
@@ -361,6 +585,17 @@ impl Sim {
         let event = self.queue.peek().map(|s| s.at);
         let timer = self.client.poll_timeout();
         self.steps += 1;
+        if let Some(at) = self.servers.next_change()
+            && event.is_none_or(|event| at <= event)
+            && timer.is_none_or(|timer| at <= timer)
+        {
+            self.clock.advance_to(at);
+            let now = self.now();
+            for outage in self.servers.change(now) {
+                self.outage(&outage);
+            }
+            return true;
+        }
         match (event, timer) {
             (None, None) => return false,
             (event, Some(timer)) if event.is_none_or(|event| timer < event) => {
@@ -369,11 +604,12 @@ impl Sim {
                 self.log(|| "timeout".into());
                 self.client.handle_timeout(now);
                 self.drain();
-                if self.client.poll_timeout().is_some_and(|next| next <= now) {
+                if let Some(next) = self.client.poll_timeout().filter(|&next| next <= now) {
                     self.violations.push(format!(
                         "after handle_timeout at {:?}, poll_timeout still asks to be woken at \
-                         or before that time: a driver would spin",
+                         {:?}: a driver would spin",
                         self.clock.elapsed(),
+                        self.clock.elapsed() - (now - next),
                     ));
                     self.halted = true;
                 }
@@ -410,9 +646,15 @@ impl Sim {
         while let Some(event) = self.client.poll_event() {
             let now = self.now();
             match event {
-                Event::Connect { conn, .. } => {
+                Event::Connect { conn, server, .. } => {
                     self.dials += 1;
+                    let dial = self.servers.dial(&server);
+                    let node = match dial {
+                        Dial::Accept(n) => Some(n),
+                        _ => None,
+                    };
                     let link = Link {
+                        node,
                         node_conn: None,
                         client_open: true,
                         server_open: false,
@@ -424,18 +666,21 @@ impl Sim {
                         stalled: VecDeque::new(),
                         silent: false,
                         held: VecDeque::new(),
+                        in_transit: 0,
                     };
                     self.links.insert(conn, link);
                     let (low, high) = self.faults.connect_latency;
                     let at = now + low + high.saturating_sub(low).mul_f64(self.rng.unit());
-                    let down = self.node_down_until.is_some_and(|until| until > now);
-                    if down || self.rng.chance(self.faults.refuse_connect) {
-                        self.log(|| format!("{conn}: dial (will be refused)"));
+                    let down = node.is_some_and(|n| self.is_down(n));
+                    if dial == Dial::Refuse || down || self.rng.chance(self.faults.refuse_connect) {
+                        self.log(|| format!("{conn}: dial {server} (will be refused)"));
                         self.schedule(at, Action::ConnectFailed(conn));
-                    } else if self.rng.chance(self.faults.unanswered_connect) {
-                        self.log(|| format!("{conn}: dial (will never be answered)"));
+                    } else if dial == Dial::Ignore
+                        || self.rng.chance(self.faults.unanswered_connect)
+                    {
+                        self.log(|| format!("{conn}: dial {server} (will never be answered)"));
                     } else {
-                        self.log(|| format!("{conn}: dial"));
+                        self.log(|| format!("{conn}: dial {server}"));
                         self.schedule(at, Action::Connected(conn));
                     }
                 }
@@ -518,6 +763,7 @@ impl Sim {
             let link = self.links.get_mut(&conn).expect("exists");
             let at = (now + sample).max(link.to_server_at);
             link.to_server_at = at;
+            link.in_transit += 1;
             last = at;
             self.schedule(at, Action::ToServer(conn, piece));
         }
@@ -555,14 +801,29 @@ impl Sim {
                 if !link.client_open {
                     return;
                 }
-                if self.node_down_until.is_some_and(|until| until > now) {
-                    self.apply(Action::ConnectFailed(conn));
+                let Some(node) = link.node else {
                     return;
+                };
+                match self.servers.reachable(node) {
+                    _ if self.is_down(node) => {
+                        self.apply(Action::ConnectFailed(conn));
+                        return;
+                    }
+                    Dial::Refuse => {
+                        self.apply(Action::ConnectFailed(conn));
+                        return;
+                    }
+                    Dial::Ignore => {
+                        self.log(|| format!("{conn}: the dial is never answered"));
+                        return;
+                    }
+                    Dial::Accept(_) => {}
                 }
-                let node_conn = self.node.accept();
+                let node_conn = self.servers.accept(node);
+                let link = self.links.get_mut(&conn).expect("exists");
                 link.node_conn = Some(node_conn);
                 link.server_open = true;
-                self.log(|| format!("{conn}: connected (server conn {})", node_conn.0));
+                self.log(|| format!("{conn}: connected (node {node} conn {})", node_conn.0));
                 self.client.handle_connected(conn, now);
                 self.drain();
             }
@@ -592,6 +853,7 @@ impl Sim {
                 let Some(link) = self.links.get_mut(&conn) else {
                     return;
                 };
+                link.in_transit -= 1;
                 if !link.server_open || link.silent {
                     return;
                 }
@@ -628,6 +890,7 @@ impl Sim {
                 let Some(link) = self.links.get_mut(&conn) else {
                     return;
                 };
+                link.in_transit -= 1;
                 if !link.client_open || link.silent {
                     return;
                 }
@@ -644,24 +907,85 @@ impl Sim {
                 };
                 if link.server_open {
                     link.server_open = false;
-                    if let Some(node_conn) = link.node_conn {
-                        self.node.close(node_conn);
+                    if let (Some(node), Some(node_conn)) = (link.node, link.node_conn) {
+                        self.servers.close(node, node_conn);
                     }
                 }
             }
-            Action::Restart(down_for) => {
-                self.log(|| format!("the server restarts, down for {down_for:?}"));
-                self.node.restart();
-                self.node_down_until = Some(now + down_for);
-                let open: Vec<ConnId> = self.links.keys().copied().collect();
-                for conn in open {
-                    let link = self.links.get_mut(&conn).expect("exists");
-                    link.server_open = false;
-                    link.stalled.clear();
-                    if link.node_conn.is_some() {
-                        self.drop_link(conn, "connection reset by peer (server restart)");
+            Action::Restart(node, down_for) => {
+                self.log(|| format!("node {node} restarts, down for {down_for:?}"));
+                self.servers.restart(node);
+                self.down_until.insert(node, now + down_for);
+                self.reset_links(node, false, "connection reset by peer (server restart)");
+            }
+            Action::Retire(node, tries) => {
+                let busy = self
+                    .links
+                    .values()
+                    .any(|l| l.node == Some(node) && l.server_open && !l.silent && !l.quiet());
+                if busy && tries < 1000 {
+                    self.schedule(
+                        now + Duration::from_millis(1),
+                        Action::Retire(node, tries + 1),
+                    );
+                } else {
+                    self.log(|| format!("node {node} shuts down"));
+                    // A silent link is dead already; nobody will ever hear of it.
+                    self.reset_links(node, true, "connection closed by the server (shutdown)");
+                }
+            }
+        }
+    }
+
+    /// Whether `node` refuses connections after a restart.
+    fn is_down(&self, node: u16) -> bool {
+        self.down_until
+            .get(&node)
+            .is_some_and(|&until| until > self.now())
+    }
+
+    /// Every connection the server `node` holds (but silent ones, with `skip_silent`) is
+    /// reset; the client is told.
+    fn reset_links(&mut self, node: u16, skip_silent: bool, reason: &'static str) {
+        let on_node: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.node == Some(node) && !(skip_silent && l.silent))
+            .map(|(&id, _)| id)
+            .collect();
+        for conn in on_node {
+            let link = self.links.get_mut(&conn).expect("exists");
+            link.server_open = false;
+            link.stalled.clear();
+            if link.node_conn.is_some() {
+                self.drop_link(conn, reason);
+            }
+        }
+    }
+
+    /// Acts on what the servers did on their own.
+    fn outage(&mut self, outage: &Outage) {
+        match *outage {
+            Outage::Reset { node, reason } => {
+                self.log(|| format!("node {node} dies: its connections are reset"));
+                self.reset_links(node, false, reason);
+            }
+            Outage::Silence { node } => {
+                self.log(|| format!("node {node} vanishes: its connections go silent"));
+                for link in self.links.values_mut() {
+                    if link.node == Some(node) {
+                        // The process behind it is gone: closing the link later must not
+                        // touch the node's next process.
+                        link.silent = true;
+                        link.server_open = false;
+                        link.stalled.clear();
                     }
                 }
+            }
+            Outage::Retire { node } => {
+                self.log(|| format!("node {node} retires"));
+                let now = self.now();
+                self.schedule(now, Action::Retire(node, 0));
             }
         }
     }
@@ -671,8 +995,9 @@ impl Sim {
         let now = self.now();
         let link = self.links.get_mut(&conn).expect("exists");
         let node_conn = link.node_conn.expect("accepted");
+        let node = link.node.expect("accepted");
         let mut out = BytesMut::new();
-        let ran = match self.node.receive(node_conn, data, now, &mut out) {
+        let ran = match self.servers.receive(node, node_conn, data, now, &mut out) {
             Ok(ran) => ran,
             Err(e) => {
                 // The client wrote something that is not a command: its encoding is broken.
@@ -685,7 +1010,7 @@ impl Sim {
         if out.is_empty() {
             return;
         }
-        let pushes = self.node.protocol_of(node_conn) == Some(3);
+        let pushes = self.servers.protocol_of(node, node_conn) == Some(3);
         if pushes && self.rng.chance(self.faults.push) {
             self.log(|| format!("{conn}: an invalidation push comes first"));
             let mut with_push =
@@ -712,6 +1037,7 @@ impl Sim {
                 let link = self.links.get_mut(&conn).expect("exists");
                 let at = (now + sample).max(link.to_client_at);
                 link.to_client_at = at;
+                link.in_transit += 1;
                 last = at;
                 self.schedule(at, Action::ToClient(conn, piece));
             }
@@ -743,8 +1069,8 @@ impl Sim {
         };
         if link.server_open {
             link.server_open = false;
-            if let Some(node_conn) = link.node_conn {
-                self.node.close(node_conn);
+            if let (Some(node), Some(node_conn)) = (link.node, link.node_conn) {
+                self.servers.close(node, node_conn);
             }
         }
         link.stalled.clear();
@@ -769,11 +1095,11 @@ fn describe(result: &Result<Reply, RequestError>) -> String {
 fn show(data: &[u8]) -> String {
     let text: String = data
         .iter()
-        .take(96)
+        .take(400)
         .flat_map(|&b| std::ascii::escape_default(b))
         .map(char::from)
         .collect();
-    if data.len() > 96 {
+    if data.len() > 400 {
         format!("{} bytes: {text}...", data.len())
     } else {
         format!("{} bytes: {text}", data.len())

@@ -25,15 +25,16 @@ pub enum StoredValue {
     Hash(BTreeMap<Bytes, Bytes>),
 }
 
+/// A key's value and expiry, as a migration moves it from node to node.
 #[derive(Clone, Debug)]
-struct Entry {
+pub(crate) struct Entry {
     value: StoredValue,
     expires_at: Option<Instant>,
 }
 
 /// Every database of a node. Ordered maps, so that replies listing several items come out
 /// the same way on every run.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Keyspace {
     dbs: Vec<BTreeMap<Bytes, Entry>>,
 }
@@ -74,6 +75,39 @@ impl Keyspace {
         self.live(db, key, now).map(|e| &e.value)
     }
 
+    /// Removes `key` and returns its entry, unless it is missing or expired.
+    pub(super) fn take(&mut self, db: usize, key: &[u8], now: Instant) -> Option<Entry> {
+        self.live(db, key, now)?;
+        self.dbs[db].remove(key)
+    }
+
+    /// Stores `entry` under `key`, replacing what was there.
+    pub(super) fn put(&mut self, db: usize, key: Bytes, entry: Entry) {
+        self.dbs[db].insert(key, entry);
+    }
+
+    /// The first live key of `db` (in key order) that `wanted` accepts.
+    pub(super) fn find(
+        &mut self,
+        db: usize,
+        wanted: impl Fn(&[u8]) -> bool,
+        now: Instant,
+    ) -> Option<Bytes> {
+        self.dbs[db]
+            .iter()
+            .find(|(k, e)| wanted(k) && e.expires_at.is_none_or(|at| at > now))
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Every live key of `db`, in key order.
+    pub(super) fn keys(&self, db: usize, now: Instant) -> Vec<Bytes> {
+        self.dbs[db]
+            .iter()
+            .filter(|(_, e)| e.expires_at.is_none_or(|at| at > now))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     pub(super) fn flush(&mut self) {
         self.dbs.iter_mut().for_each(BTreeMap::clear);
     }
@@ -85,7 +119,29 @@ impl Keyspace {
             "SET" => self.set(db, args, now),
             "INCR" => self.incr_by(db, &args[1], 1, now),
             "INCRBY" => int_arg(&args[2]).and_then(|by| self.incr_by(db, &args[1], by, now)),
-            "DEL" => {
+            "MGET" => Ok(Frame::Array(
+                args[1..]
+                    .iter()
+                    .map(|k| match self.live(db, k, now).map(|e| &e.value) {
+                        Some(StoredValue::String(s)) => Frame::BulkString(s.clone()),
+                        _ => Frame::Null,
+                    })
+                    .collect(),
+            )),
+            "MSET" if args.len().is_multiple_of(2) => {
+                Err(error("ERR wrong number of arguments for 'mset' command"))
+            }
+            "MSET" => {
+                for pair in args[1..].chunks(2) {
+                    let entry = Entry {
+                        value: StoredValue::String(pair[1].clone()),
+                        expires_at: None,
+                    };
+                    self.dbs[db].insert(pair[0].clone(), entry);
+                }
+                Ok(ok())
+            }
+            "DEL" | "UNLINK" => {
                 let mut removed = 0;
                 for key in &args[1..] {
                     if self.live(db, key, now).is_some() {
@@ -95,7 +151,7 @@ impl Keyspace {
                 }
                 Ok(Frame::Integer(removed))
             }
-            "EXISTS" => Ok(Frame::Integer(
+            "EXISTS" | "TOUCH" => Ok(Frame::Integer(
                 args[1..]
                     .iter()
                     .filter(|k| self.live(db, k, now).is_some())

@@ -1,5 +1,6 @@
 //! [`FakeNode`]: a small Redis server as a sans-IO state machine.
 
+mod cluster;
 mod keyspace;
 #[cfg(test)]
 mod tests;
@@ -10,6 +11,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use resp_core::{Decoder, Frame};
 
+use self::cluster::ClusterRole;
 pub use self::keyspace::StoredValue;
 use self::keyspace::{Keyspace, parse_i64};
 
@@ -32,6 +34,9 @@ pub struct NodeConfig {
     pub resp3: bool,
     /// Whether the node knows `CLIENT SETINFO` (Redis 7.2 and later).
     pub setinfo: bool,
+    /// Whether a cluster node knows `CLUSTER SHARDS` (Redis 7 and later); without it, only
+    /// `CLUSTER SLOTS`.
+    pub cluster_shards: bool,
     /// Users and their passwords. When not empty, connections must authenticate first
     /// (`NOAUTH` otherwise). `AUTH <password>` logs in as `default`.
     pub users: Vec<(String, String)>,
@@ -47,6 +52,7 @@ impl Default for NodeConfig {
             hello: true,
             resp3: true,
             setinfo: true,
+            cluster_shards: true,
             users: Vec::new(),
             databases: 16,
             record_commands: false,
@@ -75,8 +81,10 @@ pub struct NodeConnId(pub u64);
 /// How many times each command ran, per key: the evidence for "ran at most once".
 ///
 /// A command counts when it executes (inside `EXEC` for a transaction, not when queued),
-/// under its first key (or the empty key for commands without one). A script that increments
-/// a key also counts as an `INCR` of that key.
+/// once under each of its keys (or the empty key for commands without one): `DEL a b` counts
+/// a `DEL` of `a` and one of `b`. A script that increments a key also counts as an `INCR` of
+/// that key. Writes a replica copies from its primary do not count: they ran once, on the
+/// primary.
 #[derive(Clone, Debug, Default)]
 pub struct ExecutionLog {
     counts: BTreeMap<(&'static str, Bytes), u32>,
@@ -124,6 +132,11 @@ struct NodeConn {
     db: usize,
     name: Option<Bytes>,
     multi: Option<Multi>,
+    /// `ASKING` was sent: the next command (or the next transaction) may use an importing
+    /// slot.
+    asking: bool,
+    /// `READONLY` was sent: a replica serves reads of its primary's slots.
+    readonly: bool,
 }
 
 /// A Redis server as a state machine: connections in, bytes in, bytes out.
@@ -131,6 +144,11 @@ struct NodeConn {
 /// It reads no clock (time is an argument, for expiry) and does no I/O; the [`Sim`](super::Sim)
 /// carries bytes to and from it. The keyspace is shared by all connections and survives
 /// [`restart`](Self::restart), like a server with persistence; the script cache does not.
+///
+/// A node of a [`FakeCluster`](super::FakeCluster) also holds a
+/// [`ClusterView`](super::ClusterView) and answers
+/// like a Redis 7 cluster node: `-MOVED`, `-ASK`, `-TRYAGAIN`, `-CROSSSLOT`, `-CLUSTERDOWN`,
+/// `ASKING`, `READONLY`, `READWRITE` and `CLUSTER SHARDS|SLOTS|KEYSLOT|MYID|INFO`.
 #[derive(Debug)]
 pub struct FakeNode {
     config: NodeConfig,
@@ -141,6 +159,7 @@ pub struct FakeNode {
     scripts: BTreeMap<String, Bytes>,
     log: ExecutionLog,
     history: Vec<(NodeConnId, Vec<Bytes>)>,
+    cluster: Option<ClusterRole>,
 }
 
 /// The digest under which [`FakeNode`] caches a script for `EVALSHA`: its SHA-1, in hex, as
@@ -199,12 +218,34 @@ const COMMANDS: &[(&str, i32)] = &[
     ("SCRIPT", -2),
     ("DBSIZE", 1),
     ("FLUSHALL", -1),
+    ("MGET", -2),
+    ("MSET", -3),
+    ("UNLINK", -2),
+    ("TOUCH", -2),
+    ("CLUSTER", -2),
+    ("ASKING", 1),
+    ("READONLY", 1),
+    ("READWRITE", 1),
 ];
 
 /// Commands that take no key: logged under the empty key.
 const KEYLESS: &[&str] = &[
-    "PING", "ECHO", "HELLO", "AUTH", "SELECT", "CLIENT", "MULTI", "EXEC", "DISCARD", "SCRIPT",
-    "DBSIZE", "FLUSHALL",
+    "PING",
+    "ECHO",
+    "HELLO",
+    "AUTH",
+    "SELECT",
+    "CLIENT",
+    "MULTI",
+    "EXEC",
+    "DISCARD",
+    "SCRIPT",
+    "DBSIZE",
+    "FLUSHALL",
+    "CLUSTER",
+    "ASKING",
+    "READONLY",
+    "READWRITE",
 ];
 
 impl FakeNode {
@@ -218,6 +259,7 @@ impl FakeNode {
             scripts: BTreeMap::new(),
             log: ExecutionLog::default(),
             history: Vec::new(),
+            cluster: None,
         }
     }
 
@@ -238,6 +280,8 @@ impl FakeNode {
             db: 0,
             name: None,
             multi: None,
+            asking: false,
+            readonly: false,
         };
         self.conns.insert(id, conn);
         NodeConnId(id)
@@ -335,6 +379,19 @@ impl FakeNode {
         &self.history
     }
 
+    /// Takes over from `old`, an earlier process of this node: what ran there stays in the
+    /// execution log and history, and connection ids go on from where it stopped (a close of
+    /// one of its connections must not hit one of this process's).
+    pub(crate) fn inherit(&mut self, old: Self) {
+        for (key, n) in old.log.counts {
+            *self.log.counts.entry(key).or_default() += n;
+        }
+        let mut history = old.history;
+        history.append(&mut self.history);
+        self.history = history;
+        self.next_conn = self.next_conn.max(old.next_conn);
+    }
+
     /// The protocol (2 or 3) `conn` speaks.
     pub fn protocol_of(&self, conn: NodeConnId) -> Option<u8> {
         self.conns.get(&conn.0).map(|c| c.protocol)
@@ -355,7 +412,20 @@ impl FakeNode {
         self.conns.get(&conn.0).and_then(|c| c.name.as_deref())
     }
 
+    /// Runs one command received on `conn`. `ASKING` covers only the command after it, or the
+    /// whole transaction when that command is `MULTI`.
     fn execute(&mut self, conn: NodeConnId, args: &[Bytes], now: Instant) -> Frame {
+        let reply = self.execute_command(conn, args, now);
+        if let Some(c) = self.conns.get_mut(&conn.0)
+            && c.multi.is_none()
+            && !args[0].eq_ignore_ascii_case(b"ASKING")
+        {
+            c.asking = false;
+        }
+        reply
+    }
+
+    fn execute_command(&mut self, conn: NodeConnId, args: &[Bytes], now: Instant) -> Frame {
         let upper = args[0].to_ascii_uppercase();
         let known = COMMANDS
             .iter()
@@ -392,6 +462,18 @@ impl FakeNode {
             }
             return error("NOAUTH Authentication required.");
         }
+        // A cluster node checks a command's keys before it queues or runs it; EXEC checks
+        // those of the whole transaction.
+        if self.cluster.is_some()
+            && !matches!(name, "MULTI" | "EXEC" | "DISCARD")
+            && let Some(redirect) = self.route(conn, &[(name, args)], now)
+        {
+            if let Some(multi) = &mut self.conns.get_mut(&conn.0).expect("open").multi {
+                multi.dirty = true;
+            }
+            return redirect;
+        }
+        let c = self.conns.get_mut(&conn.0).expect("open");
         if let Some(multi) = &mut c.multi {
             match name {
                 "EXEC" | "DISCARD" => {}
@@ -411,33 +493,41 @@ impl FakeNode {
                 Some(_) => ok(),
                 None => error("ERR DISCARD without MULTI"),
             },
-            "EXEC" => match c.multi.take() {
-                None => error("ERR EXEC without MULTI"),
-                Some(Multi { dirty: true, .. }) => {
-                    error("EXECABORT Transaction discarded because of previous errors.")
+            "EXEC" => {
+                let Some(Multi { queued, dirty }) = c.multi.take() else {
+                    return error("ERR EXEC without MULTI");
+                };
+                // A redirection discards the transaction, before EXECABORT is considered.
+                if let Some(redirect) = self.route_transaction(conn, &queued, now) {
+                    return redirect;
                 }
-                Some(Multi { queued, .. }) => Frame::Array(
+                if dirty {
+                    return error("EXECABORT Transaction discarded because of previous errors.");
+                }
+                Frame::Array(
                     queued
                         .iter()
                         .map(|(name, args)| self.run(conn, name, args, now))
                         .collect(),
-                ),
-            },
+                )
+            }
             _ => self.run(conn, name, args, now),
         }
     }
 
     /// Runs one command now (not queued), and logs it.
     fn run(&mut self, conn: NodeConnId, name: &'static str, args: &[Bytes], now: Instant) -> Frame {
-        let key = match name {
-            _ if KEYLESS.contains(&name) => Bytes::new(),
-            "EVAL" | "EVALSHA" => match parse_i64(&args[2]) {
-                Some(n) if n >= 1 && args.len() > 3 => args[3].clone(),
-                _ => Bytes::new(),
-            },
-            _ => args[1].clone(),
+        let keys = if KEYLESS.contains(&name) {
+            Vec::new()
+        } else {
+            cluster::key_positions(name, args)
         };
-        self.log.record(name, key);
+        if keys.is_empty() {
+            self.log.record(name, Bytes::new());
+        }
+        for i in keys {
+            self.log.record(name, args[i].clone());
+        }
         let c = self.conns.get_mut(&conn.0).expect("open");
         match name {
             "PING" => match args.get(1) {
@@ -457,6 +547,9 @@ impl FakeNode {
             },
             "SELECT" => match parse_i64(&args[1]) {
                 None => error("ERR value is not an integer or out of range"),
+                Some(db) if db != 0 && self.cluster.is_some() => {
+                    error("ERR SELECT is not allowed in cluster mode")
+                }
                 Some(db) if db < 0 || db as usize >= self.keyspace.databases() => {
                     error("ERR DB index is out of range")
                 }
@@ -498,9 +591,23 @@ impl FakeNode {
                     _ => error("ERR unknown subcommand or wrong number of arguments for 'script'"),
                 }
             }
+            "CLUSTER" => self.cluster_command(args),
+            "ASKING" | "READONLY" | "READWRITE" if self.cluster.is_none() => {
+                error("ERR This instance has cluster support disabled")
+            }
+            "ASKING" => {
+                c.asking = true;
+                ok()
+            }
+            "READONLY" | "READWRITE" => {
+                c.readonly = name == "READONLY";
+                ok()
+            }
             _ => {
                 let db = c.db;
-                self.keyspace.run(db, name, args, now)
+                let reply = self.keyspace.run(db, name, args, now);
+                self.replicate_out(db, name, args);
+                reply
             }
         }
     }
@@ -595,7 +702,14 @@ impl FakeNode {
             (field("version"), field("7.2.0")),
             (field("proto"), Frame::Integer(i64::from(c.protocol))),
             (field("id"), Frame::Integer(conn.0 as i64)),
-            (field("mode"), field("standalone")),
+            (
+                field("mode"),
+                field(if self.cluster.is_some() {
+                    "cluster"
+                } else {
+                    "standalone"
+                }),
+            ),
             (field("role"), field("master")),
             (field("modules"), Frame::Array(Vec::new())),
         ])
@@ -635,9 +749,18 @@ impl FakeNode {
                 return error("ERR user_script:1: Script attempted to access nonexistent key");
             };
             self.log.record("INCR", key.clone());
+            if self
+                .cluster
+                .as_ref()
+                .is_some_and(|c| !c.view.i_am_primary())
+            {
+                return error("READONLY You can't write against a read only replica.");
+            }
             let db = self.conns.get(&conn.0).map_or(0, |c| c.db);
             let incr = [Bytes::from_static(b"INCR"), key.clone()];
-            return self.keyspace.run(db, "INCR", &incr, now);
+            let reply = self.keyspace.run(db, "INCR", &incr, now);
+            self.replicate_out(db, "INCR", &incr);
+            return reply;
         }
         error("ERR user_script:1: the fake node only runs `return <integer>` and INCR scripts")
     }

@@ -21,16 +21,21 @@ use crate::request::Request;
 /// Seeds the sweep runs unless `REDWIRE_SIM_SEEDS` says otherwise.
 const DEFAULT_SEEDS: u64 = 10_000;
 
-fn repro(seed: u64) -> String {
+/// The command that replays `seed` of the sweep `test` with a trace.
+fn repro(test: &str, seed: u64) -> String {
     format!(
-        "REDWIRE_SIM_SEED={seed} cargo test -p client-core --lib sim::tests::random_seeds -- \
+        "REDWIRE_SIM_SEED={seed} cargo test -p client-core --lib sim::tests::{test} -- \
          --nocapture"
     )
 }
 
 /// Runs one seed, turning a panic inside the core or the harness into a failure too.
-fn run_caught(seed: u64, trace: bool) -> Result<SeedReport, String> {
-    match std::panic::catch_unwind(|| run_seed_traced(seed, trace)) {
+fn run_caught(
+    run: fn(u64, bool) -> Result<SeedReport, String>,
+    seed: u64,
+    trace: bool,
+) -> Result<SeedReport, String> {
+    match std::panic::catch_unwind(|| run(seed, trace)) {
         Ok(result) => result,
         Err(panic) => {
             let message = panic
@@ -43,11 +48,15 @@ fn run_caught(seed: u64, trace: bool) -> Result<SeedReport, String> {
     }
 }
 
-#[test]
-fn random_seeds() {
+/// A seed sweep: `default_seeds` seeds of `run` (or `REDWIRE_SIM_SEEDS`, starting at
+/// `REDWIRE_SIM_FROM`) on up to 8 threads,
+/// stopping at the first failure and naming the smallest failing seed seen with the command
+/// that replays it; or just the seed `REDWIRE_SIM_SEED`, with a trace. `test` is the test's
+/// path under `sim::tests`.
+fn sweep(test: &str, default_seeds: u64, run: fn(u64, bool) -> Result<SeedReport, String>) {
     if let Ok(seed) = std::env::var("REDWIRE_SIM_SEED") {
         let seed: u64 = seed.trim().parse().expect("REDWIRE_SIM_SEED is a number");
-        match run_caught(seed, true) {
+        match run_caught(run, seed, true) {
             Ok(report) => eprintln!("seed {seed} passed: {report:?}"),
             Err(e) => panic!("simulation seed {seed} failed: {e}"),
         }
@@ -56,14 +65,19 @@ fn random_seeds() {
     let seeds: u64 = std::env::var("REDWIRE_SIM_SEEDS")
         .ok()
         .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(DEFAULT_SEEDS);
+        .unwrap_or(default_seeds);
+    let first: u64 = std::env::var("REDWIRE_SIM_FROM")
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
     let workers = std::thread::available_parallelism()
         .map_or(2, usize::from)
         .min(8) as u64;
-    let next = AtomicU64::new(0);
+    let next = AtomicU64::new(first);
     let stop = AtomicBool::new(false);
     let failure: Mutex<Option<(u64, String)>> = Mutex::new(None);
     let totals = Mutex::new((0usize, 0usize, 0u64, std::collections::BTreeMap::new()));
+    let redirects = Mutex::new(std::collections::BTreeMap::new());
     #[allow(clippy::disallowed_methods)] // the test harness reads the real clock for its timing
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -71,10 +85,10 @@ fn random_seeds() {
             scope.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
                     let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= seeds {
+                    if seed >= first + seeds {
                         break;
                     }
-                    match run_caught(seed, false) {
+                    match run_caught(run, seed, false) {
                         Ok(report) => {
                             let mut t = totals.lock().unwrap();
                             t.0 += report.requests;
@@ -82,6 +96,10 @@ fn random_seeds() {
                             t.2 += report.steps;
                             for (kind, n) in report.errors {
                                 *t.3.entry(kind).or_insert(0usize) += n;
+                            }
+                            let mut r = redirects.lock().unwrap();
+                            for (kind, n) in report.redirects {
+                                *r.entry(kind).or_insert(0usize) += n;
                             }
                         }
                         Err(e) => {
@@ -100,7 +118,7 @@ fn random_seeds() {
     if let Some((seed, e)) = failure.into_inner().unwrap() {
         panic!(
             "simulation seed {seed} failed: {e}\n\nreproduce with: {}\n",
-            repro(seed)
+            repro(test, seed)
         );
     }
     let elapsed = started.elapsed();
@@ -110,6 +128,15 @@ fn random_seeds() {
          {elapsed:.2?}: {:.0} seeds/s\nfailures and refusals by kind: {errors:?}",
         seeds as f64 / elapsed.as_secs_f64()
     );
+    let redirects = redirects.into_inner().unwrap();
+    if !redirects.is_empty() {
+        eprintln!("cluster redirections and refusals the nodes sent: {redirects:?}");
+    }
+}
+
+#[test]
+fn random_seeds() {
+    sweep("random_seeds", DEFAULT_SEEDS, run_seed_traced);
 }
 
 #[test]
@@ -124,6 +151,7 @@ fn a_seed_replays_exactly() {
     }
 }
 
+mod cluster;
 mod regressions;
 mod scenarios;
 

@@ -1,32 +1,51 @@
 //! The properties a seed's run must have, checked on what happened to each request and on
-//! the node's keyspace and execution log at the end.
+//! the servers' keyspaces and execution logs at the end.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use resp_core::Frame;
 
-use super::ops::Sub;
+use super::ops::{Item, Sub};
 use super::{Op, Outcome, Shape};
 use crate::error::{RequestError, SubmitError};
 use crate::event::Reply;
-use crate::sim::{Sim, StoredValue};
+use crate::sim::{Servers, Sim, StoredValue};
 
 impl Sub {
-    /// Checks the reply. With `replay`, a write may have run more than once.
-    pub(super) fn check(&self, frame: &Frame, replay: bool) -> Result<(), String> {
+    /// Checks the reply. With `replay`, a write may have run more than once; `stale(key)`
+    /// says a read of `key` may have missed an acknowledged write (a replica read during a
+    /// migration of its slot).
+    pub(super) fn check(
+        &self,
+        frame: &Frame,
+        replay: bool,
+        stale: &dyn Fn(&str) -> bool,
+    ) -> Result<(), String> {
         let bulk = |want: &str| matches!(frame, Frame::BulkString(b) if b == want.as_bytes());
         let int = match frame {
             Frame::Integer(n) => Some(*n),
             _ => None,
         };
+        // An item's value: the written one, or null when it may not be there (yet).
+        let item_fine = |item: &Item, got: &Frame| match &item.value {
+            Some(value) => {
+                matches!(got, Frame::BulkString(b) if b == value.as_bytes())
+                    || (got.is_null() && (!item.acked || stale(&item.key)))
+            }
+            None => got.is_null(),
+        };
+        let written = |items: &[Item]| items.iter().filter(|i| i.value.is_some()).count() as i64;
         let fine = match self {
             Self::Set { nx, .. } => {
                 matches!(frame, Frame::SimpleString(s) if s == "OK")
                     || (*nx && replay && frame.is_null())
             }
-            Self::Get { value, acked, .. } => bulk(value) || (!acked && frame.is_null()),
+            Self::Get {
+                key, value, acked, ..
+            } => bulk(value) || (frame.is_null() && (!acked || stale(key))),
             Self::GetMissing { .. } => frame.is_null(),
             Self::Incr { .. } | Self::EvalIncr { .. } => {
                 int == Some(1) || (replay && int.is_some_and(|n| n > 1))
@@ -52,6 +71,32 @@ impl Sub {
                 _ => false,
             },
             Self::Eval { n } => int == Some(*n),
+            Self::Mget { items } => match frame {
+                Frame::Array(got) => {
+                    got.len() == items.len() && items.iter().zip(got).all(|(i, g)| item_fine(i, g))
+                }
+                _ => false,
+            },
+            Self::Exists { items } => {
+                let sure = items
+                    .iter()
+                    .filter(|i| i.value.is_some() && i.acked && !stale(&i.key))
+                    .count() as i64;
+                int.is_some_and(|n| (sure..=written(items)).contains(&n))
+            }
+            Self::Del { items } => {
+                // With replay, a part that ran twice counts 0 the second time.
+                let sure = if replay {
+                    0
+                } else {
+                    items
+                        .iter()
+                        .filter(|i| i.value.is_some() && i.acked)
+                        .count() as i64
+                };
+                int.is_some_and(|n| (sure..=written(items)).contains(&n))
+            }
+            Self::Dbsize => int.is_some_and(|n| n >= 0),
         };
         if fine {
             Ok(())
@@ -65,11 +110,53 @@ impl Sub {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Rules {
     pub(super) replay: bool,
+    /// Pipelines may be split into parts that fail on their own (cluster mode).
+    pub(super) split: bool,
     pub(super) calm: bool,
     pub(super) quitted: Option<Instant>,
     pub(super) max_attempts: Option<u32>,
+    /// Cluster discovery gives up after `max(max_attempts, seeds)` failed reads: every seed
+    /// is tried. 0 outside cluster mode.
+    pub(super) seeds: u32,
     pub(super) max_retries: u32,
     pub(super) default_timeout: Duration,
+}
+
+/// Times when the cluster did things a caller may notice.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Windows {
+    /// Failovers and restarts, from the crash until the client may have found the new
+    /// primary: a request that overlaps one may fail as a network fault allows, even in a
+    /// run without faults, and may run out of redirections.
+    pub(super) disrupted: Vec<(Instant, Instant)>,
+    /// Slot migrations, from the start until every node learned the new owner.
+    pub(super) migrations: Vec<(RangeInclusive<u16>, Instant, Instant)>,
+    /// Reads may go to replicas.
+    pub(super) replica_reads: bool,
+}
+
+impl Windows {
+    fn disrupted(&self, from: Instant, to: Instant) -> bool {
+        self.disrupted.iter().any(|&(a, b)| a <= to && from <= b)
+    }
+
+    /// Whether any slot was migrating between `from` and `to`.
+    fn any_migration(&self, from: Instant, to: Instant) -> bool {
+        self.migrations
+            .iter()
+            .any(|(_, a, b)| *a <= to && from <= *b)
+    }
+
+    /// Whether a read of `key` between `from` and `to` may have gone to a replica of a
+    /// migration's source, which no longer has the keys that moved.
+    fn stale(&self, key: &str, from: Instant, to: Instant) -> bool {
+        let slot = resp_core::slot(key.as_bytes());
+        self.replica_reads
+            && self
+                .migrations
+                .iter()
+                .any(|(slots, a, b)| slots.contains(&slot) && *a <= to && from <= *b)
+    }
 }
 
 /// What the requests' outcomes add up to.
@@ -86,6 +173,7 @@ pub(super) fn outcomes(
     subs: &[Vec<Sub>],
     outcomes: &[Outcome],
     rules: Rules,
+    windows: &Windows,
 ) -> Result<Tally, String> {
     let mut tally = Tally::default();
     for (i, (op, outcome)) in ops.iter().zip(outcomes).enumerate() {
@@ -103,16 +191,23 @@ pub(super) fn outcomes(
         let Some((done_at, result)) = &outcome.result else {
             return Err(ctx("never completed".into()));
         };
+        let submitted = outcome.submitted_at.expect("submitted");
         match result {
             Ok(reply) => {
                 tally.succeeded += 1;
-                check_reply(op.shape, &subs[i], reply, rules.replay).map_err(ctx)?;
+                let stale = |key: &str| windows.stale(key, submitted, *done_at);
+                check_reply(op.shape, &subs[i], reply, rules.replay, &stale).map_err(ctx)?;
             }
             Err(error) => {
                 tally.failed += 1;
                 *tally.errors.entry(error_kind(error)).or_default() += 1;
                 let timeout = op.timeout.unwrap_or(rules.default_timeout);
-                check_error(error, outcome, *done_at, timeout, rules).map_err(ctx)?;
+                // A transaction in a slot under migration gets TRYAGAIN (multi-key, keys on
+                // both sides) until the migration ends, and may run out of time meanwhile.
+                let migrating = matches!(op.shape, Shape::Transaction)
+                    && windows.any_migration(submitted, *done_at);
+                let disrupted = windows.disrupted(submitted, *done_at) || migrating;
+                check_error(error, outcome, *done_at, timeout, rules, disrupted).map_err(ctx)?;
             }
         }
     }
@@ -121,8 +216,8 @@ pub(super) fn outcomes(
 
 /// Acknowledged writes are in the keyspace; without replay none ran twice; and a request
 /// that failed in a way that says it never ran, did not.
-pub(super) fn writes(
-    sim: &mut Sim,
+pub(super) fn writes<S: Servers>(
+    sim: &mut Sim<S>,
     db: usize,
     ops: &[Op],
     subs: &[Vec<Sub>],
@@ -147,24 +242,41 @@ pub(super) fn writes(
             );
         let resendable = !outcome.pinned && (replay || outcome.retry_safe);
         for (k, sub) in subs[i].iter().enumerate() {
-            let Some((command, key)) = sub.write() else {
-                continue;
-            };
-            let runs = sim.node().log().count(command, key.as_bytes());
-            if !replay && runs > 1 {
-                return Err(ctx(format!(
-                    "{command} {key} ran {runs} times without replay"
-                )));
-            }
-            if (claims_unsent || (unsent && !resendable)) && runs > 0 {
-                return Err(ctx(format!(
-                    "{command} {key} ran {runs} times, yet the request failed with {failure:?}"
-                )));
+            for (command, key) in sub.writes() {
+                let runs = sim.servers().executions(command, key.as_bytes());
+                if !replay && runs > 1 {
+                    return Err(ctx(format!(
+                        "{command} {key} ran {runs} times without replay"
+                    )));
+                }
+                if (claims_unsent || (unsent && !resendable)) && runs > 0 {
+                    return Err(ctx(format!(
+                        "{command} {key} ran {runs} times, yet the request failed with \
+                         {failure:?}"
+                    )));
+                }
             }
             let Some(frame) = acked.as_ref().and_then(|frames| frames.get(k)) else {
                 continue;
             };
-            let stored = sim.node_mut().value(db, key.as_bytes(), now).cloned();
+            if let Sub::Del { items } = sub {
+                // An acknowledged DEL removed every key whose SET it came after.
+                for item in items.iter().filter(|i| i.acked) {
+                    let stored = sim.servers_mut().stored(db, item.key.as_bytes(), now);
+                    if stored.is_some() {
+                        return Err(ctx(format!(
+                            "{} was deleted (acknowledged with {frame:?}) after its SET was \
+                             acknowledged, yet holds {stored:?}",
+                            item.key
+                        )));
+                    }
+                }
+                continue;
+            }
+            let Some((_, key)) = sub.writes().into_iter().next() else {
+                continue;
+            };
+            let stored = sim.servers_mut().stored(db, key.as_bytes(), now);
             check_durable(sub, frame, stored.as_ref()).map_err(ctx)?;
         }
     }
@@ -191,7 +303,13 @@ fn acked_frames(shape: Shape, outcome: &Outcome) -> Option<Vec<Frame>> {
     }
 }
 
-fn check_reply(shape: Shape, subs: &[Sub], reply: &Reply, replay: bool) -> Result<(), String> {
+fn check_reply(
+    shape: Shape,
+    subs: &[Sub],
+    reply: &Reply,
+    replay: bool,
+    stale: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
     let frames: &[Frame] = match (shape, reply) {
         (Shape::Single, Reply::Single(frame)) => std::slice::from_ref(frame),
         (Shape::Pipeline, Reply::Pipeline(frames)) => frames,
@@ -206,7 +324,7 @@ fn check_reply(shape: Shape, subs: &[Sub], reply: &Reply, replay: bool) -> Resul
         ));
     }
     for (sub, frame) in subs.iter().zip(frames) {
-        sub.check(frame, replay)?;
+        sub.check(frame, replay, stale)?;
     }
     Ok(())
 }
@@ -228,15 +346,20 @@ fn error_kind(error: &RequestError) -> &'static str {
     }
 }
 
+/// `disrupted`: the request overlapped a failover or restart, which a caller may notice even
+/// on a perfect network.
 fn check_error(
     error: &RequestError,
     outcome: &Outcome,
     done_at: Instant,
     timeout: Duration,
     rules: Rules,
+    disrupted: bool,
 ) -> Result<(), String> {
     let submitted = outcome.submitted_at.expect("submitted");
     let may_retry = !outcome.pinned && (outcome.retry_safe || rules.replay);
+    // A part of a split pipeline runs out of retries on its own.
+    let part_may_retry = !outcome.pinned && (outcome.part_retry_safe || rules.replay);
     let after_quit = rules.quitted.is_some_and(|at| at <= done_at);
     let fine = match error {
         RequestError::Cancelled => outcome.cancelled_at == Some(done_at),
@@ -250,7 +373,14 @@ fn check_error(
             ));
         }
         RequestError::ConnectionLost { .. } => outcome.pinned,
-        _ if rules.calm => false,
+        // The workload's transactions use one slot, and multi-key commands are split.
+        RequestError::CrossSlot { .. } => false,
+        // Redirections and CLUSTERDOWN retries run out only while a shard has no primary.
+        RequestError::TooManyRedirects { .. } => disrupted,
+        // After quit, a split request some parts of which never left fails as a whole: with
+        // `MayHaveExecuted` when another part was sent.
+        RequestError::MayHaveExecuted { .. } if rules.split && after_quit => !outcome.pinned,
+        _ if rules.calm && !disrupted => false,
         RequestError::Timeout { after, .. } => {
             let deadline = submitted + timeout;
             if *after != timeout {
@@ -266,10 +396,12 @@ fn check_error(
         }
         RequestError::MayHaveExecuted { .. } => !outcome.pinned && !may_retry,
         RequestError::RetriesExhausted { attempts, .. } => {
-            may_retry && *attempts == rules.max_retries + 1
+            (may_retry || (rules.split && part_may_retry)) && *attempts == rules.max_retries + 1
         }
         RequestError::Unavailable { attempts, .. } => {
-            !outcome.pinned && Some(*attempts) == rules.max_attempts
+            !outcome.pinned
+                && (Some(*attempts) == rules.max_attempts
+                    || Some(*attempts) == rules.max_attempts.map(|max| max.max(rules.seeds)))
         }
         _ => false,
     };
@@ -288,6 +420,7 @@ fn check_durable(sub: &Sub, reply: &Frame, stored: Option<&StoredValue>) -> Resu
         ))
     };
     match (sub, reply) {
+        (Sub::Set { doomed: true, .. }, _) => Ok(()),
         (Sub::Set { value, .. }, Frame::SimpleString(_)) => match stored {
             Some(StoredValue::String(s)) if s == value.as_bytes() => Ok(()),
             _ => lost("SET"),

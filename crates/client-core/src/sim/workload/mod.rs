@@ -2,6 +2,7 @@
 //! driven through a [`Sim`], and (in `check`) the properties its run must have.
 
 mod check;
+mod cluster;
 mod ops;
 
 use std::cmp::Reverse;
@@ -10,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use resp_core::Frame;
 
-use self::check::Rules;
+use self::check::{Rules, Windows};
+pub use self::cluster::{run_cluster_seed, run_cluster_seed_traced};
 use self::ops::{Sub, generate_ops};
 use super::SimRng;
 use super::node::{FakeNode, NodeConfig};
-use super::{Faults, Sim};
+use super::{Faults, Servers, Sim};
 use crate::command::cmd;
 use crate::config::{Config, CredentialSource, Credentials, Protocol, ReconnectPolicy};
 use crate::error::{RequestError, SubmitError};
@@ -44,6 +46,9 @@ pub struct SeedReport {
     /// How many requests failed with each kind of error (`"Timeout"`, `"MayHaveExecuted"`,
     /// ...), and how many `submit` refused (`"Backpressure"`, `"Closed"`).
     pub errors: BTreeMap<&'static str, usize>,
+    /// In a cluster, how many replies of each cluster kind the nodes sent (`"MOVED"`,
+    /// `"ASK"`, `"TRYAGAIN"`, `"CLUSTERDOWN"`, `"CROSSSLOT"`): what the run exercised.
+    pub redirects: BTreeMap<&'static str, usize>,
 }
 
 /// Runs the workload of `seed` and checks its properties.
@@ -99,6 +104,9 @@ struct Outcome {
     submitted_at: Option<Instant>,
     refused: Option<SubmitError>,
     retry_safe: bool,
+    /// Some of its commands may be sent again (a cluster sends a pipeline's parts for
+    /// different nodes as requests of their own, each retried on its own terms).
+    part_retry_safe: bool,
     pinned: bool,
     cancelled_at: Option<Instant>,
     result: Option<(Instant, Result<Reply, RequestError>)>,
@@ -233,9 +241,11 @@ impl Scenario {
         let db = config.db as usize;
         let rules = Rules {
             replay,
+            split: false,
             calm: self.calm,
             quitted: None,
             max_attempts: config.reconnect.max_attempts,
+            seeds: 0,
             max_retries: config.max_retries,
             default_timeout: config.timeouts.command,
         };
@@ -247,15 +257,16 @@ impl Scenario {
             self.seed ^ 0xface_feed,
         );
         sim.set_trace(trace);
-        let mut run = Run {
-            sim,
-            outcomes: self.ops.iter().map(|_| Outcome::default()).collect(),
-            subs: self.ops.iter().map(|op| op.subs.clone()).collect(),
-            by_id: BTreeMap::new(),
-            quitted: None,
-            dedicated: None,
+        for &(at, down_for) in &self.restarts {
+            sim.schedule_restart(at, down_for);
+        }
+        let mut run = Run::new(sim, &self.ops, Sim::run_until_idle_within);
+        let plan = Plan {
+            ops: &self.ops,
+            max_pending: self.config.max_pending,
+            quit_at: self.quit_at,
         };
-        run.drive(&self)?;
+        run.drive(&plan)?;
         let Run {
             mut sim,
             outcomes,
@@ -264,18 +275,13 @@ impl Scenario {
             ..
         } = run;
         let rules = Rules { quitted, ..rules };
-        let tally = check::outcomes(&self.ops, &subs, &outcomes, rules)?;
+        let windows = Windows::default();
+        let tally = check::outcomes(&self.ops, &subs, &outcomes, rules, &windows)?;
         check::writes(&mut sim, db, &self.ops, &subs, &outcomes, replay)?;
         if quitted.is_some() {
-            if !sim.client().is_closed() || !sim.open_connections().is_empty() {
-                return Err(format!(
-                    "after quit, the client is not closed: {} pending, connections {:?}",
-                    sim.client().pending(),
-                    sim.open_connections()
-                ));
-            }
+            closed_after_quit(&sim)?;
         } else {
-            recovers(&mut sim)?;
+            recovers(&mut sim, Sim::run_until_idle_within)?;
         }
         if let Some(v) = sim.violations().first() {
             return Err(v.clone());
@@ -290,13 +296,27 @@ impl Scenario {
             replay,
             calm: self.calm,
             errors: tally.errors,
+            redirects: BTreeMap::new(),
         })
     }
 }
 
+/// What a [`Run`] submits, cancels and quits, and when.
+struct Plan<'a> {
+    ops: &'a [Op],
+    max_pending: usize,
+    quit_at: Option<Duration>,
+}
+
+/// Runs a simulation until it settles, within a number of steps: whether it did.
+type Settle<S> = fn(&mut Sim<S>, u64) -> bool;
+
 /// A seed's run in progress.
-struct Run {
-    sim: Sim,
+struct Run<S: Servers> {
+    sim: Sim<S>,
+    /// How to wait for the run to settle: idle for a standalone client, quiet for a cluster
+    /// client (which refreshes its topology forever).
+    settle: Settle<S>,
     outcomes: Vec<Outcome>,
     /// The ops' commands, with `Sub::Get`'s expectations filled in at submission.
     subs: Vec<Vec<Sub>>,
@@ -312,13 +332,22 @@ const SUBMIT: u8 = 0;
 const CANCEL: u8 = 1;
 const QUIT: u8 = 2;
 
-impl Run {
-    /// Submits, cancels and quits on schedule, then runs until everything settled.
-    fn drive(&mut self, scenario: &Scenario) -> Result<(), String> {
-        let start = self.sim.now();
-        for &(at, down_for) in &scenario.restarts {
-            self.sim.schedule_restart(at, down_for);
+impl<S: Servers> Run<S> {
+    fn new(sim: Sim<S>, ops: &[Op], settle: Settle<S>) -> Self {
+        Self {
+            sim,
+            settle,
+            outcomes: ops.iter().map(|_| Outcome::default()).collect(),
+            subs: ops.iter().map(|op| op.subs.clone()).collect(),
+            by_id: BTreeMap::new(),
+            quitted: None,
+            dedicated: None,
         }
+    }
+
+    /// Submits, cancels and quits on schedule, then runs until everything settled.
+    fn drive(&mut self, scenario: &Plan<'_>) -> Result<(), String> {
+        let start = self.sim.now();
         let mut agenda: BinaryHeap<Reverse<(Duration, u8, usize)>> = scenario
             .ops
             .iter()
@@ -353,7 +382,7 @@ impl Run {
             }
             self.collect();
         }
-        if !self.sim.run_until_idle_within(2_000_000) {
+        if !(self.settle)(&mut self.sim, 2_000_000) {
             if let Some(v) = self.sim.violations().first() {
                 return Err(v.clone());
             }
@@ -373,13 +402,16 @@ impl Run {
     }
 
     /// Submits op `i` now.
-    fn submit(&mut self, scenario: &Scenario, i: usize) -> Result<(), String> {
+    fn submit(&mut self, scenario: &Plan<'_>, i: usize) -> Result<(), String> {
         let op = &scenario.ops[i];
-        // A GET of an earlier SET must see it if that SET was acknowledged already.
+        // A read of an earlier SET must see it if that SET was acknowledged already.
+        let outcomes = &self.outcomes;
+        let acked = |j: usize, k: usize| check::set_acked(&outcomes[j], &scenario.ops[j], k);
         for (sub, read) in self.subs[i].iter_mut().zip(&op.reads) {
-            if let (Sub::Get { acked, .. }, Some((j, k))) = (sub, read) {
-                *acked = check::set_acked(&self.outcomes[*j], &scenario.ops[*j], *k);
+            if let (Sub::Get { acked: a, .. }, Some((j, k))) = (&mut *sub, read) {
+                *a = acked(*j, *k);
             }
+            sub.mark_acked(acked);
         }
         let subs = &self.subs[i];
         let build = |conn: Option<ConnId>| {
@@ -400,6 +432,8 @@ impl Run {
         let outcome = &mut self.outcomes[i];
         outcome.retry_safe =
             op.shape != Shape::Transaction && subs.iter().all(|sub| sub.command().is_retry_safe());
+        outcome.part_retry_safe =
+            op.shape != Shape::Transaction && subs.iter().any(|sub| sub.command().is_retry_safe());
         outcome.pinned = op.pinned;
         outcome.submitted_at = Some(self.sim.now());
         let pending = self.sim.client().pending();
@@ -415,12 +449,14 @@ impl Run {
             self.dedicated = Some(self.sim.open_dedicated());
             result = self.sim.submit(build(self.dedicated));
         }
-        let max_pending = scenario.config.max_pending;
+        let max_pending = scenario.max_pending;
         let outcome = &mut self.outcomes[i];
         match result {
             Ok(id) => {
                 outcome.id = Some(id);
                 self.by_id.insert(id, i);
+                self.sim
+                    .note(|| format!("op {i} is request {}: {:?}", id.0, self.subs[i]));
             }
             Err(SubmitError::Backpressure { limit })
                 if limit == max_pending && pending >= max_pending =>
@@ -451,8 +487,20 @@ impl Run {
     }
 }
 
+/// After `quit`, the client is closed and holds no connection.
+fn closed_after_quit<S: Servers>(sim: &Sim<S>) -> Result<(), String> {
+    if !sim.client().is_closed() || !sim.open_connections().is_empty() {
+        return Err(format!(
+            "after quit, the client is not closed: {} pending, connections {:?}",
+            sim.client().pending(),
+            sim.open_connections()
+        ));
+    }
+    Ok(())
+}
+
 /// Liveness: once the faults stop, requests succeed again, and `quit` closes everything.
-fn recovers(sim: &mut Sim) -> Result<(), String> {
+fn recovers<S: Servers>(sim: &mut Sim<S>, settle: Settle<S>) -> Result<(), String> {
     sim.set_faults(Faults::none());
     // Outlast stalls and server downtime.
     sim.run_for(Duration::from_secs(10));
@@ -462,7 +510,7 @@ fn recovers(sim: &mut Sim) -> Result<(), String> {
         let id = sim
             .submit(request)
             .map_err(|e| format!("probe refused: {e}"))?;
-        if !sim.run_until_idle_within(1_000_000) {
+        if !settle(sim, 1_000_000) {
             return Err("the probe did not settle".into());
         }
         match sim.take_response(id) {
@@ -482,7 +530,7 @@ fn recovers(sim: &mut Sim) -> Result<(), String> {
         return Err("the client did not recover after the faults ended".into());
     }
     sim.quit();
-    if !sim.run_until_idle_within(100_000) || !sim.client().is_closed() {
+    if !settle(sim, 100_000) || !sim.client().is_closed() {
         return Err("quit did not close the client".into());
     }
     if !sim.open_connections().is_empty() {

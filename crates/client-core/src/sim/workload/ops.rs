@@ -11,6 +11,18 @@ use crate::sim::{SimRng, script_sha};
 /// The script that increments `KEYS[1]`, which the fake node runs.
 const INCR_SCRIPT: &str = "return redis.call('INCR', KEYS[1])";
 
+/// One key a multi-key command names: a key an earlier `SET` wrote, or one never written.
+#[derive(Clone, Debug)]
+pub(super) struct Item {
+    pub(super) key: String,
+    /// The value the earlier `SET` wrote; `None` for a key nobody writes.
+    pub(super) value: Option<String>,
+    /// That `SET`: (op, sub).
+    pub(super) source: Option<(usize, usize)>,
+    /// The `SET` was acknowledged before this request was submitted.
+    pub(super) acked: bool,
+}
+
 /// One command of a request, with what its reply must be.
 #[derive(Clone, Debug)]
 pub(super) enum Sub {
@@ -19,6 +31,8 @@ pub(super) enum Sub {
         value: String,
         nx: bool,
         ex: bool,
+        /// A later `DEL` may remove the key: its presence at the end is not checked.
+        doomed: bool,
     },
     /// A key an earlier request set; `acked` when that `SET` was acknowledged before this
     /// request was submitted.
@@ -61,12 +75,28 @@ pub(super) enum Sub {
     EvalIncr {
         key: String,
     },
+    /// `MGET` of keys in any slots.
+    Mget {
+        items: Vec<Item>,
+    },
+    /// `EXISTS` of keys in any slots.
+    Exists {
+        items: Vec<Item>,
+    },
+    /// `DEL` of doomed keys (and keys never written) in any slots.
+    Del {
+        items: Vec<Item>,
+    },
+    /// `DBSIZE`: summed over the shards in a cluster.
+    Dbsize,
 }
 
 impl Sub {
     pub(super) fn command(&self) -> Command {
         match self {
-            Self::Set { key, value, nx, ex } => {
+            Self::Set {
+                key, value, nx, ex, ..
+            } => {
                 // Large values go by reference, in their own chunks of the write.
                 let mut c = cmd("SET").key(key.as_str()).arg(Bytes::from(value.clone()));
                 if *nx {
@@ -103,17 +133,59 @@ impl Sub {
                 .arg(1)
                 .key(key.as_str())
                 .on_noscript(cmd("EVAL").arg(INCR_SCRIPT).arg(1).key(key.as_str())),
+            Self::Mget { items } => items
+                .iter()
+                .fold(cmd("MGET"), |c, item| c.key(item.key.as_str())),
+            Self::Exists { items } => items
+                .iter()
+                .fold(cmd("EXISTS"), |c, item| c.key(item.key.as_str())),
+            Self::Del { items } => items
+                .iter()
+                .fold(cmd("DEL"), |c, item| c.key(item.key.as_str())),
+            Self::Dbsize => cmd("DBSIZE"),
         }
     }
 
-    /// The write this command does, as the node logs it: (command, key).
-    pub(super) fn write(&self) -> Option<(&'static str, &str)> {
+    /// The writes this command does, as the nodes log them: (command, key) for each key.
+    pub(super) fn writes(&self) -> Vec<(&'static str, &str)> {
         match self {
-            Self::Set { key, .. } => Some(("SET", key)),
-            Self::Incr { key } | Self::EvalIncr { key } => Some(("INCR", key)),
-            Self::Hset { key, .. } => Some(("HSET", key)),
-            Self::Rpush { key, .. } => Some(("RPUSH", key)),
-            _ => None,
+            Self::Set { key, .. } => vec![("SET", key)],
+            Self::Incr { key } | Self::EvalIncr { key } => vec![("INCR", key)],
+            Self::Hset { key, .. } => vec![("HSET", key)],
+            Self::Rpush { key, .. } => vec![("RPUSH", key)],
+            Self::Del { items } => items.iter().map(|i| ("DEL", i.key.as_str())).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The keys this command names.
+    pub(super) fn keys(&self) -> Vec<&str> {
+        match self {
+            Self::Set { key, .. }
+            | Self::Get { key, .. }
+            | Self::GetMissing { key }
+            | Self::Incr { key }
+            | Self::Hset { key, .. }
+            | Self::Hget { key, .. }
+            | Self::Rpush { key, .. }
+            | Self::Lrange { key, .. }
+            | Self::EvalIncr { key } => vec![key],
+            Self::Mget { items } | Self::Exists { items } | Self::Del { items } => {
+                items.iter().map(|i| i.key.as_str()).collect()
+            }
+            Self::Echo { .. } | Self::Ping | Self::Eval { .. } | Self::Dbsize => Vec::new(),
+        }
+    }
+
+    /// Notes, for each key an earlier `SET` wrote, whether that `SET` was acknowledged by
+    /// now (`acked(op, sub)`).
+    pub(super) fn mark_acked(&mut self, acked: impl Fn(usize, usize) -> bool) {
+        if let Self::Mget { items } | Self::Exists { items } | Self::Del { items } = self {
+            for item in items {
+                if let Some((op, sub)) = item.source {
+                    item.acked = acked(op, sub);
+                }
+            }
         }
     }
 }
@@ -157,6 +229,7 @@ pub(super) fn generate_ops(rng: &mut SimRng, count: usize, calm: bool, dedicated
                     },
                     nx: rng.chance(0.2),
                     ex: rng.chance(0.2),
+                    doomed: false,
                 },
                 2 => Sub::Incr { key: name("c") },
                 3 => Sub::Echo { text: name("e") },
