@@ -795,3 +795,5 @@ async fn sentinel_primary_serves_commands_and_sentinels_name_it() {
 
 #[path = "tokio/cluster.rs"]
 mod cluster;
+#[path = "tokio/otel.rs"]
+mod otel;
