@@ -181,6 +181,8 @@ pub(crate) struct RequestState {
     pub(crate) read_only: bool,
     /// Send `ASKING` first, to this node, on the next write only.
     pub(crate) ask: Option<usize>,
+    /// The last write went with `ASKING` (a `NOSCRIPT` fallback needs it too).
+    pub(crate) asking: bool,
     /// `MOVED`/`ASK`/`TRYAGAIN`/`CLUSTERDOWN` answers so far, and the nodes they came from.
     pub(crate) redirects: u32,
     pub(crate) hops: Vec<usize>,
@@ -240,6 +242,7 @@ impl RequestState {
             route: Route::Unplanned,
             read_only,
             ask: None,
+            asking: false,
             redirects: 0,
             hops: Vec::new(),
             tx_redirect: None,

@@ -156,7 +156,7 @@ impl Cluster {
 pub(super) fn is_redirect(code: &[u8]) -> bool {
     matches!(
         code,
-        b"MOVED" | b"ASK" | b"TRYAGAIN" | b"CLUSTERDOWN" | b"LOADING" | b"MASTERDOWN"
+        b"MOVED" | b"ASK" | b"TRYAGAIN" | b"CLUSTERDOWN" | b"LOADING" | b"MASTERDOWN" | b"READONLY"
     )
 }
 
@@ -892,9 +892,13 @@ impl Client {
                 self.route(id, now);
             }
             Redirect::Retry => {
+                // A write that reached a replica (READONLY) or a shard without a primary
+                // (CLUSTERDOWN): the topology may have changed. Wait, read it, go again.
+                state.read_only = false;
                 let attempt = state.redirects.saturating_sub(1);
                 let delay = self.config.reconnect.delay(attempt, self.rng.unit());
                 self.cluster_mut().delayed.push((now + delay, id));
+                self.want_refresh(now);
             }
         }
     }
@@ -1184,6 +1188,21 @@ impl Client {
                     .collect(),
                 uncovered_slots: cluster.slots.iter().filter(|&&s| s == NO_SHARD).count(),
             });
+        }
+        // Shared connections opened before their node was known to be a replica (the seeds'
+        // connections, for a start) serve replica reads from now on.
+        for i in 0..self.conns.len() {
+            let c = &self.conns[i];
+            if c.role != Role::Multiplexed || c.read_only || !self.is_replica_reader(c.node) {
+                continue;
+            }
+            let c = &mut self.conns[i];
+            c.read_only = true;
+            if !matches!(c.state, ConnState::Connecting | ConnState::Unresolved(_))
+                && c.push(&cmd("READONLY"), crate::conn::Waiter::Discard)
+            {
+                self.events.push_back(Event::Transmit { conn: c.id });
+            }
         }
         // Dedicated connections that waited for their node.
         let unresolved: Vec<(ConnId, Option<u16>)> = self

@@ -563,6 +563,7 @@ impl Client {
         let c = &mut self.conns[i];
         state.node = Some(c.node);
         let asking = state.ask.take().is_some();
+        state.asking = asking;
         let was_empty = if asking {
             let asking = crate::command::cmd("ASKING");
             c.push(&asking, Waiter::Discard)
@@ -683,13 +684,17 @@ impl Client {
             let fallback = fallback.clone();
             state.fallbacks_pending += 1;
             let c = &mut self.conns[i];
+            // Sent to an importing node after ASK: the fallback needs ASKING too, or the node
+            // answers MOVED and the script is never loaded there.
+            let asked = state.asking && c.push(&crate::command::cmd("ASKING"), Waiter::Discard);
             if c.push(
                 &fallback,
                 Waiter::Fallback {
                     id,
                     index: index as u32,
                 },
-            ) {
+            ) || asked
+            {
                 self.events.push_back(Event::Transmit { conn: c.id });
             }
             return;

@@ -406,3 +406,17 @@ fn a_cluster_seed_replays_exactly() {
         );
     }
 }
+
+/// Seeds past the default sweep that found bugs, replayed on every run: 5773 (a transaction
+/// in a slot under migration retries TRYAGAIN until its deadline: the harness now allows
+/// that) and 7608 (the `NOSCRIPT` fallback of an `EVALSHA` sent after `ASK` went without
+/// `ASKING`, so the importing node answered `MOVED`, the source `ASK` again, and the script
+/// was never loaded: 16 redirections, then `TooManyRedirects`).
+#[test]
+fn cluster_seeds_that_found_bugs_past_the_sweep() {
+    for seed in [5773, 7608] {
+        if let Err(e) = run_cluster_seed_traced(seed, false) {
+            panic!("cluster seed {seed} failed: {e}");
+        }
+    }
+}
