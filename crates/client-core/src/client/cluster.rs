@@ -1220,14 +1220,7 @@ impl Client {
             if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
                 c.node = node;
                 c.state = ConnState::Connecting;
-                self.events.push_back(Event::Connect {
-                    conn,
-                    server: self.nodes[node].server.clone(),
-                    tls: self.nodes[node].tls.clone(),
-                });
-                if let Some(hooks) = &self.config.hooks {
-                    hooks.connecting(conn, &self.nodes[node].server);
-                }
+                self.dial(conn, node);
             }
         }
         // Requests that waited for a topology, and, if it changed, those queued for a node

@@ -488,6 +488,12 @@ impl Client {
         let mut c = Connection::new(conn, role, node, &self.config, now);
         c.read_only = self.cluster.is_some() && self.is_replica_reader(node);
         self.conns.push(c);
+        self.dial(conn, node);
+        conn
+    }
+
+    /// Asks the adapter to open `conn` to node `node`.
+    fn dial(&mut self, conn: ConnId, node: usize) {
         self.events.push_back(Event::Connect {
             conn,
             server: self.nodes[node].server.clone(),
@@ -496,7 +502,6 @@ impl Client {
         if let Some(hooks) = &self.config.hooks {
             hooks.connecting(conn, &self.nodes[node].server);
         }
-        conn
     }
 
     /// Makes sure node `n`'s shared connection exists or is being (re)established.
