@@ -51,15 +51,18 @@ pub enum RequestError {
     /// The connection dropped after a write was sent and before its reply: it may or may not
     /// have run, so it was not sent again.
     #[error(
-        "the connection to {server} was lost after {command} was sent; it may have executed. \
-         It was not retried because it is not known to be idempotent (mark it retry_safe, or \
-         enable Config::at_least_once_replay)"
+        "the connection to {server} was lost after {command} was sent ({reason}); it may have \
+         executed. It was not retried because it is not known to be idempotent (mark it \
+         retry_safe, or enable Config::at_least_once_replay)"
     )]
     MayHaveExecuted {
         /// The command, or `PIPELINE`/`MULTI`.
         command: String,
         /// The server.
         server: String,
+        /// Why the connection went: closed by the server, an I/O error, or closed by the
+        /// client because the server stopped answering.
+        reason: String,
     },
     /// A dedicated connection the request was pinned to was lost.
     #[error("dedicated connection to {server} was lost: {reason}")]

@@ -658,6 +658,7 @@ impl Client {
                         RequestError::MayHaveExecuted {
                             command: p.operation().to_owned(),
                             server: "the cluster".into(),
+                            reason: format!("another part of it could not be sent: {e}"),
                         }
                     }
                     (_, error) => error,

@@ -72,6 +72,7 @@ impl Client {
                 let error = RequestError::MayHaveExecuted {
                     command,
                     server: server.clone(),
+                    reason: reason.to_owned(),
                 };
                 self.complete(id, Err(error), now);
             } else if state.retries >= self.config.max_retries {
@@ -227,7 +228,9 @@ impl Client {
                 && now.saturating_duration_since(self.conns[i].last_input) >= silence_limit
             {
                 self.events.push_back(Event::Disconnect { conn });
-                let reason = format!("no reply for {silence_limit:?}: the server is unresponsive");
+                let reason = format!(
+                    "closed by the client: no reply for {silence_limit:?}, the server is unresponsive"
+                );
                 self.connection_failed(i, &reason, now);
             }
         }
