@@ -78,6 +78,7 @@ mod event;
 pub mod hooks;
 mod request;
 mod rng;
+mod scan;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod value;
@@ -102,6 +103,7 @@ pub use crate::error::{Error, RequestError, ServerError, SubmitError};
 pub use crate::event::{ConnId, Event, Reply, RequestId, frame_into};
 pub use crate::hooks::Hooks;
 pub use crate::request::Request;
+pub use crate::scan::ClusterScan;
 pub use crate::value::{ConversionError, FromValue};
 #[cfg(feature = "serde")]
 pub use crate::value::{FrameDeserializer, Json, Serde};

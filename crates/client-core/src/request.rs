@@ -27,6 +27,9 @@ pub struct Request {
     pub(crate) conn: Option<ConnId>,
     pub(crate) server: Option<ServerAddr>,
     pub(crate) slot: Option<u16>,
+    /// The `n`th shard of the topology (for [`ClusterScan`](crate::ClusterScan)'s first
+    /// request, before any topology is known).
+    pub(crate) shard: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -52,6 +55,7 @@ impl Request {
             conn: None,
             server: None,
             slot: None,
+            shard: None,
         }
     }
 
@@ -63,6 +67,7 @@ impl Request {
             conn: None,
             server: None,
             slot: None,
+            shard: None,
         }
     }
 
@@ -74,6 +79,7 @@ impl Request {
             conn: None,
             server: None,
             slot: None,
+            shard: None,
         }
     }
 
@@ -161,6 +167,8 @@ pub(crate) enum Route {
     Unplanned,
     /// The owner of this slot (or one of its replicas, for reads).
     Slot(u16),
+    /// The primary of the `n`th shard, once a topology is known.
+    Shard(u32),
     /// Any node.
     Any,
     /// This node.
@@ -272,6 +280,7 @@ impl RequestState {
                 conn: None,
                 server: None,
                 slot: None,
+                shard: None,
             },
             now,
             Duration::ZERO,

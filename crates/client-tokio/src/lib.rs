@@ -192,47 +192,11 @@ impl Client {
         pattern: Option<&str>,
         count: Option<u64>,
     ) -> Result<Vec<bytes::Bytes>, Error> {
-        // The first request reads the topology if it is not known yet.
-        let shards = match self.shared().lock_and(|core| core.cluster_shards()) {
-            shards
-                if shards.is_empty()
-                    && self
-                        .shared()
-                        .lock_and(|core| core.config().cluster.is_some()) =>
-            {
-                self.command::<()>(cmd("PING")).await?;
-                self.shared().lock_and(|core| core.cluster_shards())
-            }
-            shards => shards,
-        };
-        let targets: Vec<Option<u16>> = if shards.is_empty() {
-            vec![None]
-        } else {
-            shards.iter().map(|s| Some(s.first_slot)).collect()
-        };
+        let mut scan = client_core::ClusterScan::new(pattern, count);
         let mut keys = Vec::new();
-        for slot in targets {
-            let mut cursor = bytes::Bytes::from_static(b"0");
-            loop {
-                let mut scan = cmd("SCAN").arg(cursor.clone());
-                if let Some(pattern) = pattern {
-                    scan = scan.arg("MATCH").arg(pattern);
-                }
-                if let Some(count) = count {
-                    scan = scan.arg("COUNT").arg(count);
-                }
-                let request = match slot {
-                    Some(slot) => Request::single(scan).to_slot(slot),
-                    None => Request::single(scan),
-                };
-                let (next, page): (bytes::Bytes, Vec<bytes::Bytes>) =
-                    self.send(request).await.and_then(client_core::frame_into)?;
-                keys.extend(page);
-                if &next[..] == b"0" {
-                    break;
-                }
-                cursor = next;
-            }
+        while let Some(request) = scan.next_request() {
+            let reply = self.send(request).await?;
+            keys.extend(self.shared().lock_and(|core| scan.advance(reply, core))?);
         }
         Ok(keys)
     }

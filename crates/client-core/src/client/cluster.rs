@@ -294,6 +294,7 @@ impl Client {
         let node = match route {
             Route::Unplanned | Route::Split => return,
             Route::Node(n) => Some(n),
+            Route::Shard(k) => self.shard_node(k),
             Route::Any => self.any_node(),
             Route::Slot(slot) => self.slot_node(slot, read_only),
         };
@@ -467,8 +468,17 @@ impl Client {
             self.set_route(id, route);
             return;
         }
+        // The common case, a single command for one slot (or none), allocates nothing here.
+        if let Body::Single(command) = &state.body {
+            match plan_command(command) {
+                Plan::Slot(slot) => self.set_route(id, Route::Slot(slot)),
+                Plan::Any => self.set_route(id, Route::Any),
+                plan => self.split(id, vec![plan], now),
+            }
+            return;
+        }
         let plans: Vec<Plan> = state.body.commands().iter().map(plan_command).collect();
-        // The common case: everything on one node, sent whole.
+        // A pipeline whose commands are all on one node is sent whole.
         let mut whole = Some(Route::Any);
         let mut node = None;
         for plan in &plans {
@@ -710,6 +720,13 @@ impl Client {
         ready.or_else(|| primaries.clone().next())
     }
 
+    /// The primary of the `k`th shard, if the topology is known and has that many.
+    fn shard_node(&self, k: u32) -> Option<usize> {
+        let cluster = self.cluster_ref();
+        let shard = cluster.shards.get(k as usize).filter(|_| cluster.known)?;
+        Some(shard.primary)
+    }
+
     /// The node for `slot`: its primary, or for reads with replica reads on, a replica that
     /// is not failing.
     fn slot_node(&mut self, slot: u16, read_only: bool) -> Option<usize> {
@@ -762,11 +779,10 @@ impl Client {
 
     /// A dedicated connection whose node is not known until the topology is.
     pub(super) fn open_unresolved(&mut self, slot: Option<u16>, now: Instant) -> ConnId {
-        let conn = ConnId(self.next_conn);
-        self.next_conn += 1;
-        let mut c = Connection::new(conn, Role::Dedicated, 0, &self.config, now);
-        c.state = ConnState::Unresolved(slot);
-        self.conns.push(c);
+        let conn = self.new_connection(Role::Dedicated, 0, now);
+        if let Some(c) = self.conns.last_mut() {
+            c.state = ConnState::Unresolved(slot);
+        }
         self.want_refresh(now);
         conn
     }

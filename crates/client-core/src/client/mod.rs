@@ -175,11 +175,14 @@ impl Client {
             Some(server) => return Err(SubmitError::UnknownServer(server.to_string())),
         };
         let slot = request.slot.filter(|_| self.cluster.is_some());
+        let shard = request.shard.filter(|_| self.cluster.is_some());
         let mut state = RequestState::new(request, now, self.config.timeouts.command);
         if let Some(node) = target {
             state.route = Route::Node(node);
         } else if let Some(slot) = slot {
             state.route = Route::Slot(slot);
+        } else if let Some(shard) = shard {
+            state.route = Route::Shard(shard);
         }
         let deadline = state.deadline;
         let id = self.requests.insert(state);
@@ -483,12 +486,18 @@ impl Client {
     }
 
     fn open_connection(&mut self, role: Role, node: usize, now: Instant) -> ConnId {
+        let conn = self.new_connection(role, node, now);
+        self.dial(conn, node);
+        conn
+    }
+
+    /// A connection to node `node`, not dialled yet (it is pushed last in `conns`).
+    fn new_connection(&mut self, role: Role, node: usize, now: Instant) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let mut c = Connection::new(conn, role, node, &self.config, now);
         c.read_only = self.cluster.is_some() && self.is_replica_reader(node);
         self.conns.push(c);
-        self.dial(conn, node);
         conn
     }
 
