@@ -376,7 +376,10 @@ impl Client {
                     let at = parent_state.fan_ins.iter().position(|(i, _)| *i == index);
                     if let Some(at) = at {
                         let (_, fan) = parent_state.fan_ins.swap_remove(at);
-                        parent_state.store(index as usize, fan.combine());
+                        parent_state.store(
+                            index as usize,
+                            fan.combine(&|n| self.nodes[n].server.to_string()),
+                        );
                     }
                 }
             } else if let Some(node) = fan.nodes.get_mut(part) {
@@ -608,10 +611,6 @@ impl Client {
                 Plan::Fan { all_nodes } => {
                     let nodes = if all_nodes { &everyone } else { &primaries };
                     let mut fan = FanIn::new(response_policy(command), nodes.len());
-                    fan.labels = nodes
-                        .iter()
-                        .map(|&(n, _)| self.nodes[n].server.to_string())
-                        .collect();
                     fan.nodes = nodes.iter().map(|&(n, _)| Some(n)).collect();
                     for (part, &(node, route)) in nodes.iter().enumerate() {
                         let target = Target::Part {
@@ -693,7 +692,10 @@ impl Client {
                     };
                     if state.fan_ins[at].1.store(part as usize, frame) {
                         let (_, fan) = state.fan_ins.swap_remove(at);
-                        state.store(index as usize, fan.combine());
+                        state.store(
+                            index as usize,
+                            fan.combine(&|n| self.nodes[n].server.to_string()),
+                        );
                     }
                 }
             }

@@ -6,22 +6,27 @@ use resp_core::Frame;
 
 use crate::command::ResponsePolicy;
 
+/// One part of a fanned-out command.
+#[derive(Debug)]
+enum Part {
+    Waiting,
+    Done(Frame),
+    /// Dropped: its shard left the cluster (its data is with shards that answer anyway).
+    Skipped,
+}
+
 /// What a fanned-out command's parent keeps until every part has answered.
 #[derive(Debug)]
 pub(crate) struct FanIn {
     pub(crate) policy: ResponsePolicy,
-    /// One reply per part, in part order.
-    pub(crate) parts: Vec<Option<Frame>>,
-    pub(crate) missing: usize,
-    /// Parts dropped with [`skip`](Self::skip): they have no reply.
-    pub(crate) skipped: Vec<usize>,
+    parts: Vec<Part>,
+    missing: usize,
     /// For a command split by key (`MGET`, ...): which of the original key groups each part
     /// took, so that array replies go back in the caller's order. Empty otherwise.
     pub(crate) positions: Vec<Vec<u32>>,
-    /// For [`ResponsePolicy::Special`]: the node each part went to, which labels its reply.
-    pub(crate) labels: Vec<String>,
     /// For a command fanned out to nodes: the node each part is routed to, so that no node
-    /// answers twice when a topology change moves a part.
+    /// answers twice when a topology change moves a part, and [`ResponsePolicy::Special`]
+    /// replies are labelled by the node that gave them. Empty otherwise.
     pub(crate) nodes: Vec<Option<usize>>,
 }
 
@@ -29,54 +34,50 @@ impl FanIn {
     pub(crate) fn new(policy: ResponsePolicy, parts: usize) -> Self {
         Self {
             policy,
-            parts: (0..parts).map(|_| None).collect(),
+            parts: (0..parts).map(|_| Part::Waiting).collect(),
             missing: parts,
-            skipped: Vec::new(),
             positions: Vec::new(),
-            labels: Vec::new(),
             nodes: Vec::new(),
         }
     }
 
-    /// Drops part `part`: its shard left the cluster (its data is with shards that answer
-    /// anyway). True when it was the last one missing.
-    pub(crate) fn skip(&mut self, part: usize) -> bool {
-        if let Some(slot) = self.parts.get_mut(part)
-            && slot.is_none()
-        {
-            self.missing -= 1;
-            self.skipped.push(part);
-        }
-        self.missing == 0
-    }
-
     /// Stores part `part`'s reply; true when it was the last one missing.
     pub(crate) fn store(&mut self, part: usize, frame: Frame) -> bool {
-        if let Some(slot) = self.parts.get_mut(part) {
-            if slot.is_none() {
-                self.missing -= 1;
-            }
-            *slot = Some(frame);
+        self.settle(part, Part::Done(frame))
+    }
+
+    /// Drops part `part`: its shard left the cluster. True when it was the last one missing.
+    pub(crate) fn skip(&mut self, part: usize) -> bool {
+        self.settle(part, Part::Skipped)
+    }
+
+    fn settle(&mut self, part: usize, to: Part) -> bool {
+        if let Some(slot) = self.parts.get_mut(part)
+            && matches!(slot, Part::Waiting)
+        {
+            *slot = to;
+            self.missing -= 1;
         }
         self.missing == 0
     }
 
-    /// The caller's reply, once every part is in.
-    pub(crate) fn combine(self) -> Frame {
-        let skipped = self.skipped;
-        let mut labels = self.labels;
+    /// The caller's reply, once every part is in; `label` names a node (by index) for
+    /// [`ResponsePolicy::Special`] replies.
+    pub(crate) fn combine(self, label: &dyn Fn(usize) -> String) -> Frame {
         let mut parts = Vec::with_capacity(self.parts.len());
-        let mut kept_labels = Vec::with_capacity(labels.len());
+        let mut labels = Vec::new();
         for (i, part) in self.parts.into_iter().enumerate() {
-            if skipped.contains(&i) {
-                continue;
-            }
-            parts.push(part.unwrap_or(Frame::Null));
-            if let Some(label) = labels.get_mut(i) {
-                kept_labels.push(std::mem::take(label));
+            let frame = match part {
+                Part::Skipped => continue,
+                Part::Waiting => Frame::Null,
+                Part::Done(frame) => frame,
+            };
+            parts.push(frame);
+            if self.policy == ResponsePolicy::Special {
+                let node = self.nodes.get(i).copied().flatten();
+                labels.push(node.map_or_else(|| i.to_string(), label));
             }
         }
-        let labels = kept_labels;
         if !self.positions.is_empty() {
             if let Some(error) = parts.iter().find(|p| p.is_error()) {
                 return error.clone();
@@ -288,7 +289,28 @@ mod tests {
         assert!(!fan.store(0, Frame::Integer(2)));
         assert!(!fan.skip(1));
         assert!(fan.store(2, Frame::Integer(3)));
-        assert_eq!(fan.combine(), Frame::Integer(5));
+        assert_eq!(fan.combine(&|n| n.to_string()), Frame::Integer(5));
+    }
+
+    #[test]
+    fn special_replies_are_labelled_by_the_node_each_part_went_to() {
+        let mut fan = FanIn::new(ResponsePolicy::Special, 3);
+        fan.nodes = vec![Some(3), Some(5), Some(7)];
+        fan.store(0, Frame::Integer(1));
+        fan.skip(1);
+        fan.nodes[2] = Some(9); // the part followed a failover
+        assert!(fan.store(2, Frame::Integer(2)));
+        let Frame::Map(pairs) = fan.combine(&|n| format!("node-{n}")) else {
+            panic!("a map");
+        };
+        let labels: Vec<Frame> = pairs.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            labels,
+            [
+                Frame::BulkString(Bytes::from_static(b"node-3")),
+                Frame::BulkString(Bytes::from_static(b"node-9"))
+            ]
+        );
     }
 
     #[test]
@@ -297,6 +319,9 @@ mod tests {
         fan.positions = vec![vec![0, 2], vec![1]];
         assert!(!fan.store(1, Frame::Array(ints(&[20]))));
         assert!(fan.store(0, Frame::Array(ints(&[10, 30]))));
-        assert_eq!(fan.combine(), Frame::Array(ints(&[10, 20, 30])));
+        assert_eq!(
+            fan.combine(&|n| n.to_string()),
+            Frame::Array(ints(&[10, 20, 30]))
+        );
     }
 }
