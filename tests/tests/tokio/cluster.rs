@@ -95,6 +95,18 @@ fn owner<'v>(view: &'v SlotView, key: &str) -> &'v str {
         .unwrap_or_else(|| panic!("slot {slot} of {key} has no owner"))
 }
 
+/// One key per load task (64), spread over the primaries `p` in turn, each with whether it
+/// lives on `victim`.
+fn keys_per_task(view: &SlotView, p: &[String], victim: &str, name: &str) -> Vec<(String, bool)> {
+    (0..64)
+        .map(|t| {
+            let node = &p[t % p.len()];
+            let k = keys_on(view, node, &key(&format!("{name}:{t}")), 1).remove(0);
+            (k, node == victim)
+        })
+        .collect()
+}
+
 /// The first `n` keys `{prefix}:{i}` whose slot `primary` owns.
 fn keys_on(view: &SlotView, primary: &str, prefix: &str, n: usize) -> Vec<String> {
     (0..)
@@ -1283,13 +1295,7 @@ async fn killed_primary_under_load_fails_over_and_keeps_every_acknowledged_write
     config.timeouts.connect = Duration::from_secs(1);
     let client = connect(config).await;
     let run = unique_run();
-    let keys: Vec<(String, bool)> = (0..64)
-        .map(|t| {
-            let node = &p[t % 3];
-            let k = keys_on(&view, node, &key(&format!("cluster:kill:{run}:{t}")), 1).remove(0);
-            (k, *node == victim)
-        })
-        .collect();
+    let keys = keys_per_task(&view, &p, &victim, &format!("cluster:kill:{run}"));
 
     let load = Arc::new(Load::default());
     let _stop = StopOnDrop(load.clone());
@@ -1414,13 +1420,7 @@ async fn paused_primary_times_out_only_its_own_slots_and_recovers() {
     config.timeouts.connect = Duration::from_millis(500);
     let client = connect(config).await;
     let run = unique_run();
-    let keys: Vec<(String, bool)> = (0..64)
-        .map(|t| {
-            let node = &p[t % 3];
-            let k = keys_on(&view, node, &key(&format!("cluster:pause:{run}:{t}")), 1).remove(0);
-            (k, *node == victim)
-        })
-        .collect();
+    let keys = keys_per_task(&view, &p, &victim, &format!("cluster:pause:{run}"));
 
     let load = Arc::new(Load::default());
     let _stop = StopOnDrop(load.clone());
