@@ -55,6 +55,60 @@ pub struct Config {
     /// Redis Cluster mode: `None` talks to `server` alone; `Some` discovers the cluster from
     /// `server` and the settings' other seeds and routes every command by its slot.
     pub cluster: Option<ClusterSettings>,
+    /// Redis Sentinel mode: `None` talks to `server`; `Some` asks the sentinels for the
+    /// primary of a service, follows its failovers and (opt-in) reads from its replicas.
+    /// [`server`](Self::server) is then the first sentinel.
+    pub sentinel: Option<SentinelSettings>,
+}
+
+/// How to find a primary through Redis Sentinel.
+///
+/// ```
+/// use std::time::Duration;
+/// use client_core::{Config, Credentials, CredentialSource, ReadFrom, ServerAddr};
+/// let mut config = Config::sentinel("orders", [
+///     ServerAddr::Tcp { host: "10.0.0.1".into(), port: 26379 },
+///     ServerAddr::Tcp { host: "10.0.0.2".into(), port: 26379 },
+/// ]);
+/// // The data nodes and the sentinels authenticate separately.
+/// config.credentials = Some(CredentialSource::Static(Credentials::new(None, "data-pw")));
+/// let sentinel = config.sentinel.as_mut().unwrap();
+/// sentinel.credentials = Some(CredentialSource::Static(Credentials::new(None, "sentinel-pw")));
+/// sentinel.read_from = ReadFrom::RoundRobinReplicas;
+/// sentinel.timeout = Duration::from_millis(200);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SentinelSettings {
+    /// The name the sentinels monitor the primary under (`sentinel monitor <name> ...`).
+    pub service: String,
+    /// The sentinels, asked in this order. Those that `SENTINEL SENTINELS` names are added.
+    pub sentinels: Vec<ServerAddr>,
+    /// How to authenticate with the sentinels, if they require it. The data nodes use
+    /// [`Config::credentials`].
+    pub credentials: Option<CredentialSource>,
+    /// How long one sentinel gets to answer a query, connecting included, before the next
+    /// one is asked (default 500 ms): a dead or paused sentinel never stalls discovery.
+    pub timeout: Duration,
+    /// Where read-only commands go: the primary (the default), or replicas that
+    /// `SENTINEL REPLICAS` lists as healthy.
+    pub read_from: ReadFrom,
+    /// How often to re-read the sentinel list and the replicas (default 30 s).
+    pub refresh_interval: Duration,
+}
+
+impl SentinelSettings {
+    /// Settings for `service` monitored by `sentinels`, with the defaults.
+    pub fn new(service: &str, sentinels: impl IntoIterator<Item = ServerAddr>) -> Self {
+        Self {
+            service: service.to_owned(),
+            sentinels: sentinels.into_iter().collect(),
+            credentials: None,
+            timeout: Duration::from_millis(500),
+            read_from: ReadFrom::Primary,
+            refresh_interval: Duration::from_secs(30),
+        }
+    }
 }
 
 /// How to run against a Redis Cluster.
@@ -132,6 +186,7 @@ impl fmt::Debug for Config {
             .field("hooks", &self.hooks.as_ref().map(|_| ".."))
             .field("limits", &self.limits)
             .field("cluster", &self.cluster)
+            .field("sentinel", &self.sentinel)
             .finish()
     }
 }
@@ -304,8 +359,10 @@ pub enum ConfigError {
         reason: String,
     },
     /// The scheme is not one of `redis`, `rediss`, `redis+unix`, `unix`, `redis+cluster`,
-    /// `rediss+cluster`.
-    #[error("unsupported scheme {0:?}: use redis://, rediss://, redis+unix:// or redis+cluster://")]
+    /// `rediss+cluster`, `redis+sentinel`, `rediss+sentinel`.
+    #[error(
+        "unsupported scheme {0:?}: use redis://, rediss://, redis+unix://, redis+cluster:// or redis+sentinel://"
+    )]
     UnsupportedScheme(String),
     /// A query parameter has a value that cannot be used.
     #[error("invalid value {value:?} for {name}: {expected}")]
@@ -347,7 +404,27 @@ impl Config {
             hooks: None,
             limits: resp_core::Limits::default(),
             cluster: None,
+            sentinel: None,
         }
+    }
+
+    /// A Sentinel configuration: the primary of `service`, as the `sentinels` name it (the
+    /// first becomes [`server`](Self::server)), with the defaults of
+    /// [`for_server`](Self::for_server) and [`SentinelSettings::new`].
+    ///
+    /// # Panics
+    ///
+    /// When `sentinels` is empty.
+    pub fn sentinel(service: &str, sentinels: impl IntoIterator<Item = ServerAddr>) -> Self {
+        let settings = SentinelSettings::new(service, sentinels);
+        let first = settings
+            .sentinels
+            .first()
+            .expect("Sentinel mode needs at least one sentinel")
+            .clone();
+        let mut config = Self::for_server(first);
+        config.sentinel = Some(settings);
+        config
     }
 
     /// A cluster configuration discovering the topology from `seeds` (the first becomes
@@ -370,10 +447,16 @@ impl Config {
         config
     }
 
-    /// Every node given to start from: `server`, then the cluster seeds.
+    /// Every node given to start from: `server`, then the cluster seeds; in Sentinel mode,
+    /// the sentinels.
     pub fn seed_nodes(&self) -> impl Iterator<Item = &ServerAddr> {
         let more = self.cluster.iter().flat_map(|c| c.seeds.iter());
-        std::iter::once(&self.server).chain(more)
+        let start = match &self.sentinel {
+            Some(s) if !s.sentinels.is_empty() => None,
+            _ => Some(&self.server),
+        };
+        let sentinels = self.sentinel.iter().flat_map(|s| s.sentinels.iter());
+        start.into_iter().chain(more).chain(sentinels)
     }
 
     /// Parses `redis://[user:password@]host[:port][/db][?protocol=2|3&client_name=..]`,
@@ -387,6 +470,11 @@ impl Config {
             && let Some(base) = scheme.strip_suffix("+cluster")
         {
             return Self::from_cluster_url(text, base, rest);
+        }
+        if let Some((scheme, rest)) = text.split_once("://")
+            && let Some(base) = scheme.strip_suffix("+sentinel")
+        {
+            return Self::from_sentinel_url(text, base, rest);
         }
         let url = url::Url::parse(text).map_err(|e| ConfigError::InvalidUrl {
             url: redact(text),
@@ -513,6 +601,87 @@ impl Config {
             seeds,
             ..ClusterSettings::default()
         });
+        Ok(config)
+    }
+}
+
+impl Config {
+    /// `redis+sentinel://[user:pw@]host:port,host:port/service[/db][?..]`: the sentinels,
+    /// the service, and for the data nodes the credentials, database and the parameters of
+    /// `redis://`. `sentinel_username`, `sentinel_password`, `sentinel_timeout` (ms) and
+    /// `read_from` (`primary`, `replica`, `round_robin`) set [`SentinelSettings`].
+    fn from_sentinel_url(text: &str, base: &str, rest: &str) -> Result<Self, ConfigError> {
+        if base != "redis" && base != "rediss" {
+            return Err(ConfigError::UnsupportedScheme(format!("{base}+sentinel")));
+        }
+        let invalid = |reason: String| ConfigError::InvalidUrl {
+            url: redact(text),
+            reason,
+        };
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (userinfo, hosts) = match authority.rfind('@') {
+            Some(at) => (&authority[..=at], &authority[at + 1..]),
+            None => ("", authority),
+        };
+        let mut segments = path.split('/').filter(|s| !s.is_empty());
+        let service = segments
+            .next()
+            .map(|s| percent_decode(s).ok_or_else(|| invalid("bad service name".into())))
+            .transpose()?
+            .ok_or_else(|| invalid("no service name: use redis+sentinel://host:port/<service>".into()))?;
+        let db = segments.next().unwrap_or_default();
+        if segments.next().is_some() {
+            return Err(invalid("the path is /<service>[/<db>]".into()));
+        }
+        let mut sentinels = Vec::new();
+        for host in hosts.split(',') {
+            let parsed = Self::from_url(&format!("{base}://{host}"))
+                .map_err(|e| invalid(format!("sentinel {host:?}: {e}")))?;
+            sentinels.push(parsed.server);
+        }
+        let mut settings = SentinelSettings::new(&service, sentinels);
+        let (mut user, mut password) = (None, None);
+        let mut passed = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded = percent_decode(value)
+                .ok_or_else(|| invalid(format!("{name} is not valid percent-encoded UTF-8")))?;
+            match name {
+                "sentinel_username" | "sentinel_user" => user = Some(decoded),
+                "sentinel_password" => password = Some(decoded),
+                "sentinel_timeout" => {
+                    let ms: u64 = parse_param(name, &decoded, "milliseconds")?;
+                    settings.timeout = Duration::from_millis(ms);
+                }
+                "read_from" => {
+                    settings.read_from = match &*decoded {
+                        "primary" | "master" => ReadFrom::Primary,
+                        "replica" | "prefer_replica" => ReadFrom::PreferReplica,
+                        "round_robin" | "round_robin_replicas" => ReadFrom::RoundRobinReplicas,
+                        _ => return Err(bad_param(name, &decoded, "primary, replica or round_robin")),
+                    }
+                }
+                _ => passed.push(pair),
+            }
+        }
+        if let Some(password) = password {
+            settings.credentials = Some(CredentialSource::Static(Credentials {
+                username: user,
+                password,
+            }));
+        } else if user.is_some() {
+            return Err(invalid("sentinel_username needs sentinel_password".into()));
+        }
+        let first = settings.sentinels[0].to_string();
+        let db = if db.is_empty() { String::new() } else { format!("/{db}") };
+        let query = if passed.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", passed.join("&"))
+        };
+        let mut config = Self::from_url(&format!("{base}://{userinfo}{first}{db}{query}"))?;
+        config.sentinel = Some(settings);
         Ok(config)
     }
 }
@@ -661,6 +830,43 @@ mod tests {
         let err = Config::from_url("redis+cluster://a:1,b:x").unwrap_err();
         assert!(err.to_string().contains("seed node"), "{err}");
         assert!(Config::from_url("redis://a:1").unwrap().cluster.is_none());
+    }
+
+    #[test]
+    fn sentinel_urls_name_the_service_and_keep_the_two_credentials_apart() {
+        let c = Config::from_url(
+            "redis+sentinel://app:data-pw@s1:26379,[::1]:26380/orders?db=2&sentinel_password=s%2Fpw&sentinel_timeout=150&read_from=round_robin&protocol=2",
+        )
+        .unwrap();
+        let s = c.sentinel.as_ref().unwrap();
+        assert_eq!(s.service, "orders");
+        let sentinels: Vec<String> = c.seed_nodes().map(ToString::to_string).collect();
+        assert_eq!(sentinels, ["s1:26379", "[::1]:26380"]);
+        assert_eq!(c.server.to_string(), "s1:26379");
+        assert_eq!((c.db, c.protocol), (2, Protocol::Resp2));
+        assert_eq!(s.timeout, Duration::from_millis(150));
+        assert_eq!(s.read_from, ReadFrom::RoundRobinReplicas);
+        let Some(CredentialSource::Static(data)) = &c.credentials else {
+            panic!("data credentials")
+        };
+        assert_eq!(*data, Credentials::new(Some("app"), "data-pw"));
+        let Some(CredentialSource::Static(sentinel)) = &s.credentials else {
+            panic!("sentinel credentials")
+        };
+        assert_eq!(*sentinel, Credentials::new(None, "s/pw"));
+        assert!(!format!("{c:?}").contains("s/pw"));
+
+        let c = Config::from_url("redis+sentinel://s1/orders/3").unwrap();
+        assert_eq!(c.db, 3);
+        assert_eq!(c.sentinel.unwrap().read_from, ReadFrom::Primary);
+        let err = Config::from_url("redis+sentinel://s1:1,s2:2").unwrap_err();
+        assert!(err.to_string().contains("service"), "{err}");
+        let err = Config::from_url("redis+sentinel://s1:x/orders").unwrap_err();
+        assert!(err.to_string().contains("sentinel"), "{err}");
+        let err = Config::from_url("redis+sentinel://s1/orders?read_from=any").unwrap_err();
+        assert!(err.to_string().contains("round_robin"), "{err}");
+        let err = Config::from_url("redis+sentinel://s1/orders?bogus=1").unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
     }
 
     #[test]

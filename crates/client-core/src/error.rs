@@ -147,6 +147,22 @@ pub enum RequestError {
         /// The last error reply.
         last: String,
     },
+    /// Sentinel mode: the request's deadline passed while the client had no confirmed
+    /// primary to send it to, because the primary was failing over (or the sentinels could
+    /// not name one that answers as a primary). It was not sent.
+    #[error(
+        "{command} timed out after {after:?} waiting for a primary of {service}: a failover          was in progress ({detail}); it was not sent"
+    )]
+    FailoverInProgress {
+        /// The command, or `PIPELINE`/`MULTI`.
+        command: String,
+        /// The timeout that ran out.
+        after: Duration,
+        /// The Sentinel service.
+        service: String,
+        /// What the discovery saw last, e.g. the sentinels naming a node that is a replica.
+        detail: String,
+    },
     /// The caller cancelled the request.
     #[error("the request was cancelled")]
     Cancelled,

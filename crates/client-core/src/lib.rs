@@ -97,7 +97,7 @@ pub use crate::commands::{
 };
 pub use crate::config::{
     ClusterSettings, Config, ConfigError, CredentialSource, Credentials, Protocol, ReadFrom,
-    ReconnectPolicy, ServerAddr, Timeouts, TlsSettings,
+    ReconnectPolicy, SentinelSettings, ServerAddr, Timeouts, TlsSettings,
 };
 pub use crate::error::{Error, RequestError, ServerError, SubmitError};
 pub use crate::event::{ConnId, Event, Reply, RequestId, frame_into};
