@@ -80,6 +80,32 @@ fn is_allowed_failure(error: &Error) -> bool {
     )
 }
 
+/// The name of an error's kind, for the evidence line: `Timeout`, `MayHaveExecuted`, ...
+fn kind(error: &Error) -> String {
+    match error {
+        Error::Request(e) => match e {
+            RequestError::Timeout { .. } => "Timeout",
+            RequestError::MayHaveExecuted { .. } => "MayHaveExecuted",
+            RequestError::ConnectionLost { .. } => "ConnectionLost",
+            RequestError::Unavailable { .. } => "Unavailable",
+            RequestError::Auth { .. } => "Auth",
+            RequestError::Handshake { .. } => "Handshake",
+            RequestError::RetriesExhausted { .. } => "RetriesExhausted",
+            RequestError::CrossSlot { .. } => "CrossSlot",
+            RequestError::TooManyRedirects { .. } => "TooManyRedirects",
+            RequestError::FailoverInProgress { .. } => "FailoverInProgress",
+            RequestError::Cancelled => "Cancelled",
+            RequestError::Closed => "Closed",
+            _ => "OtherRequestError",
+        }
+        .to_owned(),
+        Error::Server(e) => format!("Server_{}", e.code()),
+        Error::Submit(_) => "Submit".to_owned(),
+        Error::Conversion(_) => "Conversion".to_owned(),
+        _ => "Other".to_owned(),
+    }
+}
+
 fn debug_sleep(seconds: &str) -> Request {
     Request::single(cmd("DEBUG").arg("SLEEP").arg(seconds))
 }
