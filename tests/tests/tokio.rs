@@ -4,7 +4,9 @@
 //! Every test uses its own keys under `redwire:tokio:`, deletes them first, and returns early
 //! when the topology does not apply. The three single-server topologies (TCP, TLS, Unix socket)
 //! get the typed commands, concurrency, pipelines, transactions, deadlines, cancellation,
-//! authentication and faults; the cluster and sentinel topologies get one node each.
+//! authentication and faults. The cluster gets its router and faults under load
+//! (`tokio/cluster.rs`); the sentinel topology gets discovery through the sentinels, failovers
+//! under load and replica reads (`tokio/sentinel.rs`); OpenTelemetry is in `tokio/otel.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -823,3 +825,5 @@ async fn sentinel_primary_serves_commands_and_sentinels_name_it() {
 mod cluster;
 #[path = "tokio/otel.rs"]
 mod otel;
+#[path = "tokio/sentinel.rs"]
+mod sentinel;
