@@ -3,18 +3,19 @@
 //! it finds the primary through the sentinels and has to follow its failovers by itself.
 //!
 //! The fault tests put one client under load ([`TASKS`] tasks, each writing a new key again
-//! and again), move the primary (`SENTINEL FAILOVER`, or SIGKILL of the primary), and check
-//! what a user would notice: how soon after the sentinels announce `+switch-master` writes
-//! reach the new primary, that every confirmed write is readable afterwards, and that every
-//! request ended within its deadline, failing only with an error that says why.
+//! and again, see [`load`]), move the primary (`SENTINEL FAILOVER`, or SIGKILL of the
+//! primary), and check what a user would notice: how soon after the sentinels announce
+//! `+switch-master` writes reach the new primary, that every acknowledged write is readable
+//! afterwards, and that every request ended within its deadline, failing only with an error
+//! that says why.
 //!
 //! What "acknowledged" means. Redis replicates asynchronously: the old primary may acknowledge
 //! a write its replica never receives (just before it dies, or while it still takes writes
 //! after its replica was promoted), and Redis itself loses those, whatever the client does. So
-//! each write is a pipeline `SET k v` + `WAIT 1 <ms>` on one connection: it is *acknowledged*
-//! when `WAIT` counted a replica, and only *set* when `SET` answered `OK` but `WAIT` counted
-//! none. Acknowledged writes must all be readable; set-only writes that were lost are
-//! reported, and must all have been answered by the old primary.
+//! a write counts as *acknowledged* only once a `WAIT 1` on the same connection counted a
+//! replica after it, and as *set-only* when `SET` answered `OK` and no such `WAIT` followed.
+//! Acknowledged writes must all be readable; set-only writes that were lost are reported, and
+//! must all have been answered by the old primary.
 //!
 //! Every test returns early unless the topology is the sentinel one. The fault tests leave it
 //! healthy, pass or fail ([`Heal`]), and print one line (see it with `--nocapture`):
@@ -25,20 +26,24 @@
 //! published; `first_new_primary_write_ms_after_switch` from that announcement to the end of
 //! the first write the new primary answered (negative if it came first).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
 
-use client_core::frame_into;
 use client_core::hooks::{Hooks, Outcome, RequestEnd};
-use client_tokio::{Client, Commands, Config, Error, Frame, cmd};
+use client_core::{ConnId, ServerAddr};
+use client_tokio::{Client, Commands, Config, Request, cmd};
 use redwire_tests::{RawConn, Target, TestEnv, TopologyKind, is_timeout};
-use tokio::task::JoinHandle;
 use xtask::Faults;
 
-use super::{key, kind, unique_run};
+use super::{key, unique_run};
+
+#[path = "sentinel/load.rs"]
+mod load;
+
+use load::{Load, Run, delete, read_back, signed_ms};
 
 /// Load tasks, each with one request in flight at a time.
 const TASKS: usize = 32;
@@ -47,8 +52,9 @@ const TASKS: usize = 32;
 /// `down-after-milliseconds` (3 s), so that requests made while the primary is dead must fail.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long each write's `WAIT 1` waits for the replica.
-const WAIT_MS: u64 = 250;
+/// How long each `WAIT 1` of the load waits for the replica. Short: while no replica answers,
+/// each `WAIT` holds up the writes behind it on the primary's connection that long.
+const WAIT_MS: u64 = 10;
 
 /// How much later than its deadline a request may complete (scheduling on a busy machine).
 const MARGIN: Duration = Duration::from_millis(500);
@@ -61,10 +67,11 @@ const AFTER_SWITCH: Duration = Duration::from_millis(2500);
 
 /// Errors a write may fail with while the primary moves, and why each is right:
 /// - `FailoverInProgress`: it waited for a primary until its deadline and was not sent;
-/// - `MayHaveExecuted`: it was in flight on the primary's connection when that dropped;
-/// - `Server_READONLY`: the pipeline reached the old primary after the sentinels had made it a
-///   replica, which refused it (the core resends only single commands, not pipelines).
-const ALLOWED_FAILURES: [&str; 3] = ["FailoverInProgress", "MayHaveExecuted", "Server_READONLY"];
+/// - `MayHaveExecuted`: it was in flight on the primary's connection when that dropped.
+///
+/// Also `Timeout` (sent, no reply in time), for a write that waited for a primary through the
+/// switch and was sent to the new one just before its deadline (see `load::Run::check`).
+const ALLOWED_FAILURES: [&str; 2] = ["FailoverInProgress", "MayHaveExecuted"];
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -190,44 +197,84 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
-/// Records, from the core's hooks, which server answered each write (by its key) and each
-/// `GET`.
+/// A server and which of the connections to it (counted as they complete their handshake).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Via {
+    server: String,
+    connection: u32,
+}
+
+/// Records, from the core's hooks, the server and connection that answered each `SET` (by its
+/// key) and each `WAIT` (in the order they end), and the server of each `GET`.
 #[derive(Debug, Default)]
 struct Observer {
-    writes: Mutex<HashMap<String, String>>,
+    /// Connections to each server that completed their handshake so far.
+    connections: Mutex<HashMap<String, u32>>,
+    /// Whether each `SET` succeeded, and where it went last.
+    sets: Mutex<HashMap<String, (bool, Via)>>,
+    /// Whether each `WAIT` succeeded, and where it went.
+    waits: Mutex<Vec<(bool, Option<Via>)>>,
     gets: Mutex<Vec<Option<String>>>,
 }
 
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Observer {
-    fn server_of(&self, key: &str) -> Option<String> {
-        let writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
-        writes.get(key).cloned()
+    /// Where a successful `SET` of `key` went.
+    fn set_via(&self, key: &str) -> Option<Via> {
+        locked(&self.sets)
+            .get(key)
+            .and_then(|(ok, via)| ok.then(|| via.clone()))
+    }
+
+    /// Where a `SET` of `key` was last sent, or waited to be, successful or not.
+    fn set_sent_to(&self, key: &str) -> Option<String> {
+        locked(&self.sets)
+            .get(key)
+            .map(|(_, via)| via.server.clone())
+    }
+
+    fn set_server(&self, key: &str) -> Option<String> {
+        self.set_via(key).map(|v| v.server)
+    }
+
+    fn waits(&self) -> Vec<(bool, Option<Via>)> {
+        locked(&self.waits).clone()
+    }
+
+    fn gets(&self) -> Vec<Option<String>> {
+        locked(&self.gets).clone()
     }
 }
 
 impl Hooks for Observer {
+    fn connected(&self, _conn: ConnId, server: &ServerAddr) {
+        *locked(&self.connections)
+            .entry(server.to_string())
+            .or_default() += 1;
+    }
+
     fn request_end(&self, request: &RequestEnd<'_>) {
-        if !matches!(request.outcome, Outcome::Ok) {
-            return;
-        }
-        let server = request.server.map(ToString::to_string);
-        if request.operation.eq_ignore_ascii_case("GET") {
-            self.gets
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(server);
-            return;
-        }
-        let first = request.commands.first();
-        if request.operation.eq_ignore_ascii_case("PIPELINE")
-            && first.is_some_and(|c| c.name().eq_ignore_ascii_case("SET"))
-            && let (Some(key), Some(server)) = (first.and_then(|c| c.arg_bytes(1)), server)
-        {
-            let key = String::from_utf8_lossy(key).into_owned();
-            self.writes
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key, server);
+        let ok = matches!(request.outcome, Outcome::Ok);
+        let via = request.server.map(|s| {
+            let server = s.to_string();
+            let connection = locked(&self.connections).get(&server).copied().unwrap_or(0);
+            Via { server, connection }
+        });
+        let operation = request.operation.to_ascii_uppercase();
+        match operation.as_str() {
+            "GET" if ok => locked(&self.gets).push(via.map(|v| v.server)),
+            "SET" => {
+                let key = request.commands.first().and_then(|c| c.arg_bytes(1));
+                if let (Some(key), Some(via)) = (key, via) {
+                    let key = String::from_utf8_lossy(key).into_owned();
+                    locked(&self.sets).insert(key, (ok, via));
+                }
+            }
+            "WAIT" => locked(&self.waits).push((ok, via)),
+            _ => {}
         }
     }
 }
@@ -445,444 +492,47 @@ impl Drop for Heal {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Load: tasks writing new keys
-// ---------------------------------------------------------------------------------------------
-
-/// How one write ended.
-#[derive(Debug)]
-enum Ack {
-    /// `SET` answered `OK` and `WAIT` counted a replica.
-    Acknowledged,
-    /// `SET` answered `OK`; `WAIT` counted no replica (or failed).
-    SetOnly,
-    /// The request failed, or `SET` answered an error: the kind and the message.
-    Failed(String, String),
-}
-
-/// One `SET k v` + `WAIT 1` pipeline of a load task.
-#[derive(Debug)]
-struct Write {
-    key: String,
-    value: String,
-    start: Instant,
-    end: Instant,
-    ack: Ack,
-}
-
-impl Write {
-    fn succeeded(&self) -> bool {
-        !matches!(self.ack, Ack::Failed(..))
-    }
-}
-
-/// Shared by the load tasks and the test.
-#[derive(Debug, Default)]
-struct Load {
-    stop: AtomicBool,
-    /// Tasks that have had at least one write acknowledged.
-    started: AtomicUsize,
-}
-
-impl Load {
-    async fn wait_started(&self) {
-        let start = Instant::now();
-        while self.started.load(Ordering::Relaxed) < TASKS {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "only {} of {TASKS} load tasks got a write acknowledged in 10 s",
-                self.started.load(Ordering::Relaxed)
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-/// Sets `stop` when dropped, so load tasks end even when the test fails.
-struct StopOnDrop(Arc<Load>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Reads a `SET` + `WAIT` pipeline's outcome.
-fn ack_of(result: Result<Vec<Frame>, Error>) -> Ack {
-    let frames = match result {
-        Ok(frames) => frames,
-        Err(e) => return Ack::Failed(kind(&e), e.to_string()),
-    };
-    let Some(set) = frames.first() else {
-        return Ack::Failed("Empty".into(), format!("{frames:?}"));
-    };
-    match frame_into::<String>(set.clone()) {
-        Ok(ok) if ok == "OK" => {}
-        Ok(other) => return Ack::Failed("UnexpectedReply".into(), other),
-        Err(e) => return Ack::Failed(kind(&e), e.to_string()),
-    }
-    match frames.get(1).map(|w| frame_into::<i64>(w.clone())) {
-        Some(Ok(replicas)) if replicas >= 1 => Ack::Acknowledged,
-        _ => Ack::SetOnly,
-    }
-}
-
-/// `TASKS` tasks writing `SET <prefix>:<task>:<seq> <task>:<seq>` + `WAIT 1` until
-/// `load.stop`, one at a time each.
-fn spawn_load(client: &Client, prefix: &str, load: &Arc<Load>) -> Vec<JoinHandle<Vec<Write>>> {
-    (0..TASKS)
-        .map(|task| {
-            let (client, load, prefix) = (client.clone(), load.clone(), prefix.to_owned());
-            tokio::spawn(async move {
-                let mut writes = Vec::new();
-                let mut counted = false;
-                for seq in 0u64.. {
-                    if load.stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let key = format!("{prefix}:{task}:{seq}");
-                    let value = format!("{task}:{seq}");
-                    let start = Instant::now();
-                    let pipe = client.pipeline();
-                    pipe.set::<()>(&key, &value)
-                        .cmd::<i64>(cmd("WAIT").arg(1).arg(WAIT_MS));
-                    let ack = ack_of(pipe.run().await);
-                    let end = Instant::now();
-                    if matches!(ack, Ack::Acknowledged) && !counted {
-                        counted = true;
-                        load.started.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let failed = matches!(ack, Ack::Failed(..));
-                    writes.push(Write {
-                        key,
-                        value,
-                        start,
-                        end,
-                        ack,
-                    });
-                    if failed {
-                        // Do not spin on a client that fails fast.
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-                writes
-            })
-        })
-        .collect()
-}
-
-/// Stops the load and collects every write. A task that does not end means a request future
-/// that never completed.
-async fn finish(load: &Load, tasks: Vec<JoinHandle<Vec<Write>>>) -> Vec<Write> {
-    load.stop.store(true, Ordering::Relaxed);
-    let mut writes = Vec::new();
-    for task in tasks {
-        let log = tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .expect("a load task did not end in 30 s: a request future never completed")
-            .expect("a load task panicked");
-        writes.extend(log);
-    }
-    writes
-}
-
-/// What each written key holds now (through the client, from the primary).
-async fn read_back(client: &Client, writes: &[Write]) -> Vec<Option<String>> {
-    let mut values = Vec::with_capacity(writes.len());
-    for chunk in writes.chunks(500) {
-        let keys: Vec<&str> = chunk.iter().map(|w| w.key.as_str()).collect();
-        let read: Vec<Option<String>> = client
-            .mget(keys.as_slice())
-            .await
-            .unwrap_or_else(|e| panic!("MGET of {} written keys: {e}", keys.len()));
-        values.extend(read);
-    }
-    values
-}
-
-async fn delete(client: &Client, writes: &[Write]) {
-    for chunk in writes.chunks(500) {
-        let keys: Vec<&str> = chunk.iter().map(|w| w.key.as_str()).collect();
-        let _: Result<i64, Error> = client.del(keys.as_slice()).await;
-    }
-}
-
-/// Counts of a load run.
-#[derive(Debug, Default)]
-struct Tally {
-    acknowledged: usize,
-    /// Acknowledged and not readable.
-    lost: usize,
-    set_only: usize,
-    set_only_lost: usize,
-    /// Set-only writes lost that the old primary had not answered: not Redis's doing.
-    set_only_lost_elsewhere: Vec<String>,
-    failed: usize,
-    kinds: BTreeMap<String, usize>,
-    /// The first error of each kind, as the caller reads it.
-    first: BTreeMap<String, String>,
-    /// A few lost writes, for failure messages.
-    examples: Vec<String>,
-}
-
-impl Tally {
-    fn of(writes: &[Write], values: &[Option<String>], observer: &Observer, old: &str) -> Self {
-        let mut tally = Self::default();
-        for (write, value) in writes.iter().zip(values) {
-            let present = value.as_deref() == Some(write.value.as_str());
-            let server = observer.server_of(&write.key);
-            match &write.ack {
-                Ack::Acknowledged => {
-                    tally.acknowledged += 1;
-                    if !present {
-                        tally.lost += 1;
-                        if tally.examples.len() < 10 {
-                            tally
-                                .examples
-                                .push(format!("{} acknowledged by {server:?}", write.key));
-                        }
-                    }
-                }
-                Ack::SetOnly => {
-                    tally.set_only += 1;
-                    if !present {
-                        tally.set_only_lost += 1;
-                        if server.as_deref() != Some(old) {
-                            tally
-                                .set_only_lost_elsewhere
-                                .push(format!("{} set by {server:?}", write.key));
-                        }
-                    }
-                }
-                Ack::Failed(kind, message) => {
-                    tally.failed += 1;
-                    *tally.kinds.entry(kind.clone()).or_default() += 1;
-                    tally
-                        .first
-                        .entry(kind.clone())
-                        .or_insert_with(|| message.clone());
-                }
-            }
-        }
-        tally
-    }
-
-    fn kinds(&self) -> String {
-        self.kinds
-            .iter()
-            .map(|(k, n)| format!("{k}:{n}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-/// Milliseconds from `from` to `to`, negative when `to` came first.
-fn signed_ms(from: Instant, to: Instant) -> i128 {
-    if to >= from {
-        (to - from).as_millis() as i128
-    } else {
-        -((from - to).as_millis() as i128)
-    }
-}
-
-/// What one fault test measured, checked the same way for both faults.
-struct Run<'a> {
-    fault: &'a str,
-    protocol: u8,
-    old: String,
-    new: String,
-    fault_at: Instant,
-    switch: Announcement,
-    writes: Vec<Write>,
-    values: Vec<Option<String>>,
-    observer: &'a Observer,
-}
-
-impl Run<'_> {
-    /// Writes a replica confirmed that `server` answered.
-    fn acknowledged_by(&self, server: &str) -> usize {
-        self.writes
-            .iter()
-            .filter(|w| matches!(w.ack, Ack::Acknowledged) && self.answered_by(w, server))
-            .count()
-    }
-
-    /// Whether `write` succeeded and `server` answered it.
-    fn answered_by(&self, write: &Write, server: &str) -> bool {
-        write.succeeded() && self.observer.server_of(&write.key).as_deref() == Some(server)
-    }
-
-    /// Prints the evidence, then asserts what the module documentation promises.
-    /// `old_answers_from`: writes that started after it must not be answered by the old
-    /// primary.
-    fn check(&self, old_answers_from: Instant) -> Tally {
-        let tally = Tally::of(&self.writes, &self.values, self.observer, &self.old);
-        let first_new = self
-            .writes
-            .iter()
-            .filter(|w| self.answered_by(w, &self.new))
-            .map(|w| w.end)
-            .min();
-        let first_new_ms = first_new.map(|at| signed_ms(self.switch.at, at));
-        let switch_ms = signed_ms(self.fault_at, self.switch.at);
-        println!(
-            "EVIDENCE sentinel fault={} protocol={} switch_ms={switch_ms} \
-             first_new_primary_write_ms_after_switch={} acknowledged={} lost={} set_only={} \
-             set_only_lost={} failed={} failed_kinds={}",
-            self.fault,
-            self.protocol,
-            first_new_ms.map_or_else(|| "none".to_owned(), |ms| ms.to_string()),
-            tally.acknowledged,
-            tally.lost,
-            tally.set_only,
-            tally.set_only_lost,
-            tally.failed,
-            tally.kinds()
-        );
-        let old_late: Vec<String> = self
-            .writes
-            .iter()
-            .filter(|w| self.answered_by(w, &self.old))
-            .filter(|w| w.start >= old_answers_from)
-            .take(10)
-            .map(|w| format!("{} at +{}ms", w.key, signed_ms(self.switch.at, w.end)))
-            .collect();
-        let old_after_switch = self
-            .writes
-            .iter()
-            .filter(|w| self.answered_by(w, &self.old))
-            .filter(|w| w.start >= self.switch.at)
-            .count();
-        let unknown = self
-            .writes
-            .iter()
-            .filter(|w| w.succeeded() && self.observer.server_of(&w.key).is_none())
-            .count();
-        println!(
-            "{}: {} -> {} (announced first by {}); {} writes; answered by the old primary after \
-             the announcement: {old_after_switch}; successes with no server in the hooks: \
-             {unknown}",
-            self.fault,
-            self.old,
-            self.new,
-            self.switch.sentinel,
-            self.writes.len()
-        );
-        for (kind, message) in &tally.first {
-            println!("{}: first {kind}: {message}", self.fault);
-        }
-
-        let late: Vec<String> = self
-            .writes
-            .iter()
-            .filter(|w| w.end - w.start > TIMEOUT + MARGIN)
-            .take(10)
-            .map(|w| format!("{} took {:?}: {:?}", w.key, w.end - w.start, w.ack))
-            .collect();
-        assert!(late.is_empty(), "requests past their deadline: {late:?}");
-        let unclear: Vec<String> = self
-            .writes
-            .iter()
-            .filter_map(|w| match &w.ack {
-                Ack::Failed(kind, message) if !ALLOWED_FAILURES.contains(&kind.as_str()) => {
-                    Some(format!("{} {kind}: {message}", w.key))
-                }
-                _ => None,
-            })
-            .take(10)
-            .collect();
-        assert!(
-            unclear.is_empty(),
-            "errors other than {ALLOWED_FAILURES:?}: {unclear:?}"
-        );
-        assert_eq!(
-            self.switch.old, self.old,
-            "+switch-master names another old primary"
-        );
-        assert_eq!(
-            self.switch.new, self.new,
-            "+switch-master names another new primary"
-        );
-        let first_new_ms = first_new_ms.unwrap_or_else(|| {
-            panic!(
-                "no write reached the new primary {} in the {AFTER_SWITCH:?} after +switch-master",
-                self.new
-            )
-        });
-        assert!(
-            first_new_ms <= SWITCH_LIMIT.as_millis() as i128,
-            "writes reached the new primary {} only {first_new_ms} ms after +switch-master",
-            self.new
-        );
-        assert!(
-            old_late.is_empty(),
-            "the old primary {} still answered writes that started {} ms after \
-             +switch-master: {old_late:?}",
-            self.old,
-            signed_ms(self.switch.at, old_answers_from)
-        );
-        assert_eq!(
-            tally.lost, 0,
-            "acknowledged writes (a replica had them) are gone: {:?}",
-            tally.examples
-        );
-        assert!(
-            tally.set_only_lost_elsewhere.is_empty(),
-            "set-only writes lost that the old primary had not answered: {:?}",
-            &tally.set_only_lost_elsewhere[..tally.set_only_lost_elsewhere.len().min(10)]
-        );
-        tally
-    }
-}
-
 /// Waits until `deadline`.
 async fn sleep_until(deadline: Instant) {
     tokio::time::sleep_until(deadline.into()).await;
+}
+
+/// Waits until the topology is healthy (quick when it is), so that a test starts from a
+/// primary with its replica in sync.
+async fn healthy(heal: &Arc<Heal>) {
+    let heal = heal.clone();
+    blocking(move || heal.wait_healthy()).await;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Faults under load
 // ---------------------------------------------------------------------------------------------
 
-/// A client under load for a fault test, with its observer, and the `+switch-master` watch.
-async fn loaded_client(
-    env: &TestEnv,
-    fault: &str,
-) -> (
-    Client,
-    Arc<Observer>,
-    SwitchWatch,
-    Arc<Load>,
-    Vec<JoinHandle<Vec<Write>>>,
-) {
+/// A client for the fault tests, with its observer.
+async fn observed_client(env: &TestEnv) -> (Client, Arc<Observer>) {
     let observer = Arc::new(Observer::default());
     let mut config = sentinel_config(env, "");
     config.timeouts.command = TIMEOUT;
     config.timeouts.connect = Duration::from_secs(1);
     config.hooks = Some(observer.clone());
-    let watch = SwitchWatch::start(env);
-    let client = connect(config).await;
-    let load = Arc::new(Load::default());
-    let prefix = key(&format!("sentinel:{fault}:{}", unique_run()));
-    let tasks = spawn_load(&client, &prefix, &load);
-    load.wait_started().await;
-    // Long enough that the replica has every write acknowledged before the fault.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    (client, observer, watch, load, tasks)
+    (connect(config).await, observer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_under_load_moves_writes_to_the_new_primary_and_keeps_acknowledged_ones() {
     let Some(env) = sentinel_env() else { return };
     let heal = Heal::new(&env);
-    blocking({
-        let heal = heal.clone();
-        move || heal.wait_healthy()
-    })
-    .await;
+    healthy(&heal).await;
     let before = primary(&env);
-    let (client, observer, watch, load, tasks) = loaded_client(&env, "failover").await;
-    let _stop = StopOnDrop(load.clone());
+    let watch = SwitchWatch::start(&env);
+    let (client, observer) = observed_client(&env).await;
+    let load = Load::start(
+        &client,
+        &key(&format!("sentinel:failover:{}", unique_run())),
+    )
+    .await;
+    // Long enough for a few WAITs to cover the writes made before the failover.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let fault_at = Instant::now();
     let (old, new) = blocking({
@@ -896,11 +546,13 @@ async fn failover_under_load_moves_writes_to_the_new_primary_and_keeps_acknowled
         .await
         .expect("no sentinel published +switch-master within 10 s of the failover");
     sleep_until(switch.at + AFTER_SWITCH).await;
-    let writes = finish(&load, tasks).await;
-    let spread = watch.spread(switch.at);
+    let (writes, confirms) = load.finish().await;
+    println!(
+        "failover: +switch-master heard from {}",
+        watch.spread(switch.at)
+    );
     drop(watch);
     let values = read_back(&client, &writes).await;
-    println!("failover: +switch-master heard from {spread}");
 
     let run = Run {
         fault: "failover",
@@ -910,14 +562,15 @@ async fn failover_under_load_moves_writes_to_the_new_primary_and_keeps_acknowled
         fault_at,
         switch: switch.clone(),
         writes,
+        confirms,
         values,
         observer: &observer,
     };
-    // The old primary takes writes until it is made a replica; the client has as long as
-    // writes have to reach the new primary to stop sending it any.
+    // The old primary takes writes until it is made a replica; the client has as long to stop
+    // sending it any as writes have to reach the new primary.
     let tally = run.check(switch.at + SWITCH_LIMIT);
     delete(&client, &run.writes).await;
-    // Once the old primary replicates the new one, writes are acknowledged again.
+    // The old primary replicates the new one now, which acknowledges writes again.
     assert!(
         run.acknowledged_by(&run.new) > 0,
         "the new primary {} acknowledged no write with its replica: {tally:?}",
@@ -929,14 +582,12 @@ async fn failover_under_load_moves_writes_to_the_new_primary_and_keeps_acknowled
 async fn killed_primary_under_load_fails_over_and_keeps_acknowledged_writes() {
     let Some(env) = sentinel_env() else { return };
     let heal = Heal::new(&env);
-    blocking({
-        let heal = heal.clone();
-        move || heal.wait_healthy()
-    })
-    .await;
+    healthy(&heal).await;
     let old = primary(&env);
-    let (client, observer, watch, load, tasks) = loaded_client(&env, "kill").await;
-    let _stop = StopOnDrop(load.clone());
+    let watch = SwitchWatch::start(&env);
+    let (client, observer) = observed_client(&env).await;
+    let load = Load::start(&client, &key(&format!("sentinel:kill:{}", unique_run()))).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let fault_at = Instant::now();
     blocking({
@@ -965,15 +616,16 @@ async fn killed_primary_under_load_fails_over_and_keeps_acknowledged_writes() {
         }
     })
     .await;
+    let rejoined_ms = signed_ms(switch.at, Instant::now());
+    // A few WAITs with the replica back.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let writes = finish(&load, tasks).await;
-    let spread = watch.spread(switch.at);
+    let (writes, confirms) = load.finish().await;
+    println!(
+        "kill: +switch-master heard from {}; the old primary rejoined {rejoined_ms} ms after it",
+        watch.spread(switch.at)
+    );
     drop(watch);
     let values = read_back(&client, &writes).await;
-    println!(
-        "kill: +switch-master heard from {spread}; the old primary rejoined {} ms after it",
-        signed_ms(switch.at, Instant::now())
-    );
     assert_eq!(primary(&env), new, "the sentinels name another primary");
 
     let run = Run {
@@ -984,12 +636,13 @@ async fn killed_primary_under_load_fails_over_and_keeps_acknowledged_writes() {
         fault_at,
         switch,
         writes,
+        confirms,
         values,
         observer: &observer,
     };
     let tally = run.check(gone_at);
     delete(&client, &run.writes).await;
-    // No primary for longer than a request's deadline: some must have said so.
+    // No primary for longer than a request's deadline: some requests must have said so.
     assert!(
         tally.kinds.contains_key("FailoverInProgress"),
         "no request failed with FailoverInProgress while there was no primary for {} ms: \
@@ -1020,13 +673,13 @@ async fn replica_reads_are_answered_by_the_replica() {
     let c = connect(config).await;
 
     let k = key(&format!("sentinel:replica:{}", unique_run()));
-    let pipe = c.pipeline();
-    pipe.set::<()>(&k, "from the primary")
-        .cmd::<i64>(cmd("WAIT").arg(1).arg(2000));
-    let ((), replicas): ((), i64) = pipe.run().await.unwrap();
+    let () = c.set(&k, "from the primary").await.unwrap();
+    // On the same connection as the SET, so it waits for it.
+    let wait = Request::single(cmd("WAIT").arg(1).arg(2000));
+    let replicas: i64 = client_core::frame_into(c.send(wait).await.unwrap()).unwrap();
     assert!(replicas >= 1, "WAIT 1 2000 answered {replicas}");
     assert_eq!(
-        observer.server_of(&k).as_deref(),
+        observer.set_server(&k).as_deref(),
         Some(primary.as_str()),
         "the write did not go to the primary"
     );
@@ -1037,11 +690,7 @@ async fn replica_reads_are_answered_by_the_replica() {
         let read: Option<String> = c.get(&k).await.unwrap();
         assert_eq!(read.as_deref(), Some("from the primary"), "GET {k}");
     }
-    let served_by = observer
-        .gets
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
+    let served_by = observer.gets();
     let on_replica = command_calls(&replica, "get") - calls_before;
     let on_primary = command_calls(&primary, "get") - primary_before;
     assert!(
