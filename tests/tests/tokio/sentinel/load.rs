@@ -430,6 +430,21 @@ impl Run<'_> {
             unclear.is_empty(),
             "errors other than {ALLOWED_FAILURES:?}: {unclear:?}"
         );
+        // What the caller reads says why.
+        let unexplained: Vec<&String> = self
+            .writes
+            .iter()
+            .filter_map(|w| match &w.result {
+                Err((kind, message)) if ALLOWED_FAILURES.contains(&kind.as_str()) => Some(message),
+                _ => None,
+            })
+            .filter(|m| !m.contains("failover") && !m.contains("failing over"))
+            .take(5)
+            .collect();
+        assert!(
+            unexplained.is_empty(),
+            "errors that do not mention the failover: {unexplained:?}"
+        );
         assert_eq!(
             (&self.switch.old, &self.switch.new),
             (&self.old, &self.new),
