@@ -34,7 +34,7 @@ use client_core::{
     Request, RequestError, RequestId, SendBuffer, ServerAddr, SubmitError, TlsSettings,
 };
 
-use crate::{TestEnv, TlsFiles, TopologyKind};
+use crate::{TestEnv, TlsFiles};
 
 /// How long [`Driver::wait`] lets one request take before it declares the core stuck. Every
 /// request has a deadline in the core (5 s by default), so reaching this is a bug.
@@ -680,15 +680,12 @@ impl Commands for Pinned<'_> {
 }
 
 impl TestEnv {
-    /// The client configuration for this cell: the env's URL (the primary the sentinels name,
-    /// for the sentinel topology; the seed node for the cluster) and the cell's protocol.
+    /// The client configuration for this cell: the env's URL and the cell's protocol. For the
+    /// sentinel topology that is the `redis+sentinel://` URL, so the client finds the primary
+    /// through the sentinels and follows its failovers; for the cluster, the seed node.
     pub fn client_config(&self) -> Config {
-        let mut config = if self.topology == TopologyKind::Sentinel {
-            let (host, port) = self.sentinel_primary();
-            Config::new(&host, port)
-        } else {
-            Config::from_url(&self.url).unwrap_or_else(|e| panic!("{}: {e}", self.url))
-        };
+        let mut config =
+            Config::from_url(&self.url).unwrap_or_else(|e| panic!("{}: {e}", self.url));
         config.protocol = self.resp_protocol();
         config
     }

@@ -4,7 +4,9 @@
 //! Every test uses its own keys under `redwire:tokio:`, deletes them first, and returns early
 //! when the topology does not apply. The three single-server topologies (TCP, TLS, Unix socket)
 //! get the typed commands, concurrency, pipelines, transactions, deadlines, cancellation,
-//! authentication and faults; the cluster and sentinel topologies get one node each.
+//! authentication and faults. The cluster gets its router and faults under load
+//! (`tokio/cluster.rs`); the sentinel topology gets discovery through the sentinels, failovers
+//! under load and replica reads (`tokio/sentinel.rs`); OpenTelemetry is in `tokio/otel.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,6 +80,32 @@ fn is_allowed_failure(error: &Error) -> bool {
                 | RequestError::RetriesExhausted { .. }
         )
     )
+}
+
+/// The name of an error's kind, for the evidence line: `Timeout`, `MayHaveExecuted`, ...
+fn kind(error: &Error) -> String {
+    match error {
+        Error::Request(e) => match e {
+            RequestError::Timeout { .. } => "Timeout",
+            RequestError::MayHaveExecuted { .. } => "MayHaveExecuted",
+            RequestError::ConnectionLost { .. } => "ConnectionLost",
+            RequestError::Unavailable { .. } => "Unavailable",
+            RequestError::Auth { .. } => "Auth",
+            RequestError::Handshake { .. } => "Handshake",
+            RequestError::RetriesExhausted { .. } => "RetriesExhausted",
+            RequestError::CrossSlot { .. } => "CrossSlot",
+            RequestError::TooManyRedirects { .. } => "TooManyRedirects",
+            RequestError::FailoverInProgress { .. } => "FailoverInProgress",
+            RequestError::Cancelled => "Cancelled",
+            RequestError::Closed => "Closed",
+            _ => "OtherRequestError",
+        }
+        .to_owned(),
+        Error::Server(e) => format!("Server_{}", e.code()),
+        Error::Submit(_) => "Submit".to_owned(),
+        Error::Conversion(_) => "Conversion".to_owned(),
+        _ => "Other".to_owned(),
+    }
 }
 
 fn debug_sleep(seconds: &str) -> Request {
@@ -797,3 +825,5 @@ async fn sentinel_primary_serves_commands_and_sentinels_name_it() {
 mod cluster;
 #[path = "tokio/otel.rs"]
 mod otel;
+#[path = "tokio/sentinel.rs"]
+mod sentinel;

@@ -29,7 +29,7 @@ use redwire_tests::{RawConn, Target, TestEnv, TopologyKind};
 use tokio::task::JoinHandle;
 use xtask::{Faults, SlotView, parse_nodes};
 
-use super::{key, unique_run};
+use super::{key, kind, unique_run};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -156,31 +156,6 @@ fn role(addr: &str) -> String {
         .and_then(|items| items.first())
         .map(|first| first.text())
         .unwrap_or_else(|| panic!("ROLE at {addr} answered {reply:?}"))
-}
-
-/// The name of an error's kind, for the evidence line: `Timeout`, `MayHaveExecuted`, ...
-fn kind(error: &Error) -> String {
-    match error {
-        Error::Request(e) => match e {
-            RequestError::Timeout { .. } => "Timeout",
-            RequestError::MayHaveExecuted { .. } => "MayHaveExecuted",
-            RequestError::ConnectionLost { .. } => "ConnectionLost",
-            RequestError::Unavailable { .. } => "Unavailable",
-            RequestError::Auth { .. } => "Auth",
-            RequestError::Handshake { .. } => "Handshake",
-            RequestError::RetriesExhausted { .. } => "RetriesExhausted",
-            RequestError::CrossSlot { .. } => "CrossSlot",
-            RequestError::TooManyRedirects { .. } => "TooManyRedirects",
-            RequestError::Cancelled => "Cancelled",
-            RequestError::Closed => "Closed",
-            _ => "OtherRequestError",
-        }
-        .to_owned(),
-        Error::Server(e) => format!("Server_{}", e.code()),
-        Error::Submit(_) => "Submit".to_owned(),
-        Error::Conversion(_) => "Conversion".to_owned(),
-        _ => "Other".to_owned(),
-    }
 }
 
 /// Records what the core reports: redirections by code, and the server of every `GET`.
