@@ -343,6 +343,7 @@ fn error_kind(error: &RequestError) -> &'static str {
         RequestError::Closed => "Closed",
         RequestError::CrossSlot { .. } => "CrossSlot",
         RequestError::TooManyRedirects { .. } => "TooManyRedirects",
+        RequestError::FailoverInProgress { .. } => "FailoverInProgress",
     }
 }
 
