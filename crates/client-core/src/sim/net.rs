@@ -52,6 +52,17 @@ pub enum Outage {
         /// The node.
         node: u16,
     },
+    /// The node writes `data` to one of its connections on its own (a pub/sub message): it
+    /// reaches the client after the replies already on their way, with the usual latency,
+    /// if the connection is still open at both ends and not silent.
+    Send {
+        /// The node.
+        node: u16,
+        /// Its connection.
+        conn: NodeConnId,
+        /// The bytes, encoded in the protocol the connection speaks.
+        data: Bytes,
+    },
 }
 
 /// The server side of a [`Sim`]: what dials reach, and the state machines that answer.
@@ -987,7 +998,41 @@ impl<S: Servers> Sim<S> {
                 let now = self.now();
                 self.schedule(now, Action::Retire(node, 0));
             }
+            Outage::Send {
+                node,
+                conn: node_conn,
+                ref data,
+            } => {
+                let found = self.links.iter().find(|(_, l)| {
+                    l.node == Some(node) && l.node_conn == Some(node_conn) && l.server_open
+                });
+                let Some((&conn, link)) = found else {
+                    return;
+                };
+                if link.silent || !link.client_open {
+                    return;
+                }
+                self.log(|| format!("{conn}: node {node} sends {}", show(data)));
+                self.send_to_client(conn, data.clone());
+            }
         }
+    }
+
+    /// Schedules `data` to reach the client on `conn` after what is already on its way, in
+    /// pieces, each after a latency; returns when the last piece arrives.
+    fn send_to_client(&mut self, conn: ConnId, data: Bytes) -> Instant {
+        let now = self.now();
+        let mut last = now;
+        for piece in self.pieces(data) {
+            let sample = self.latency();
+            let link = self.links.get_mut(&conn).expect("exists");
+            let at = (now + sample).max(link.to_client_at);
+            link.to_client_at = at;
+            link.in_transit += 1;
+            last = at;
+            self.schedule(at, Action::ToClient(conn, piece));
+        }
+        last
     }
 
     /// The server reads `data` on `conn` and answers.
@@ -1032,15 +1077,7 @@ impl<S: Servers> Sim<S> {
         }
         let mut last = now;
         if !data.is_empty() {
-            for piece in self.pieces(data) {
-                let sample = self.latency();
-                let link = self.links.get_mut(&conn).expect("exists");
-                let at = (now + sample).max(link.to_client_at);
-                link.to_client_at = at;
-                link.in_transit += 1;
-                last = at;
-                self.schedule(at, Action::ToClient(conn, piece));
-            }
+            last = self.send_to_client(conn, data);
         }
         if lost {
             self.schedule(last, Action::Drop(conn, "connection reset (replies lost)"));
