@@ -229,7 +229,9 @@ pub use self::cluster::{
 };
 pub use self::faults::Faults;
 pub use self::net::{Dial, Outage, Servers, Sim};
-pub use self::node::{ExecutionLog, FakeNode, NodeConfig, NodeConnId, StoredValue, script_sha};
+pub use self::node::{
+    ExecutionLog, FakeNode, NodeConfig, NodeConnId, ReplicationRole, StoredValue, script_sha,
+};
 pub use self::workload::{
     SeedReport, run_cluster_seed, run_cluster_seed_traced, run_seed, run_seed_traced,
 };

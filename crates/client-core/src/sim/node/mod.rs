@@ -2,6 +2,7 @@
 
 mod cluster;
 mod keyspace;
+mod replication;
 #[cfg(test)]
 mod tests;
 
@@ -14,6 +15,8 @@ use resp_core::{Decoder, Frame};
 use self::cluster::ClusterRole;
 pub use self::keyspace::StoredValue;
 use self::keyspace::{Keyspace, parse_i64};
+pub use self::replication::ReplicationRole;
+use self::replication::{READONLY, Replicated, is_write};
 
 /// How a [`FakeNode`] behaves: which server version it mimics, and who may log in.
 ///
@@ -160,6 +163,12 @@ pub struct FakeNode {
     log: ExecutionLog,
     history: Vec<(NodeConnId, Vec<Bytes>)>,
     cluster: Option<ClusterRole>,
+    /// A standalone node's place among replicated data nodes.
+    role: Option<ReplicationRole>,
+    /// Writes run as a primary that the replicas have not copied yet.
+    replication: Vec<Replicated>,
+    /// The replication offset: writes run or copied so far.
+    offset: i64,
 }
 
 /// The digest under which [`FakeNode`] caches a script for `EVALSHA`: its SHA-1, in hex, as
@@ -226,6 +235,7 @@ const COMMANDS: &[(&str, i32)] = &[
     ("ASKING", 1),
     ("READONLY", 1),
     ("READWRITE", 1),
+    ("ROLE", 1),
 ];
 
 /// Commands that take no key: logged under the empty key.
@@ -246,6 +256,7 @@ const KEYLESS: &[&str] = &[
     "ASKING",
     "READONLY",
     "READWRITE",
+    "ROLE",
 ];
 
 impl FakeNode {
@@ -260,6 +271,9 @@ impl FakeNode {
             log: ExecutionLog::default(),
             history: Vec::new(),
             cluster: None,
+            role: None,
+            replication: Vec::new(),
+            offset: 1,
         }
     }
 
@@ -462,6 +476,13 @@ impl FakeNode {
             }
             return error("NOAUTH Authentication required.");
         }
+        // A replica refuses a write before it queues or runs it (EXEC checks the queued ones).
+        if self.read_only() && is_write(name) {
+            if let Some(multi) = &mut self.conns.get_mut(&conn.0).expect("open").multi {
+                multi.dirty = true;
+            }
+            return error(READONLY);
+        }
         // A cluster node checks a command's keys before it queues or runs it; EXEC checks
         // those of the whole transaction.
         if self.cluster.is_some()
@@ -500,6 +521,11 @@ impl FakeNode {
                 // A redirection discards the transaction, before EXECABORT is considered.
                 if let Some(redirect) = self.route_transaction(conn, &queued, now) {
                     return redirect;
+                }
+                if self.read_only() && queued.iter().any(|(name, _)| is_write(name)) {
+                    return error(&format!(
+                        "EXECABORT Transaction discarded because of: {READONLY}"
+                    ));
                 }
                 if dirty {
                     return error("EXECABORT Transaction discarded because of previous errors.");
@@ -592,6 +618,7 @@ impl FakeNode {
                 }
             }
             "CLUSTER" => self.cluster_command(args),
+            "ROLE" => self.role_reply(),
             "ASKING" | "READONLY" | "READWRITE" if self.cluster.is_none() => {
                 error("ERR This instance has cluster support disabled")
             }
@@ -710,7 +737,14 @@ impl FakeNode {
                     "standalone"
                 }),
             ),
-            (field("role"), field("master")),
+            (
+                field("role"),
+                field(if self.is_replica() {
+                    "replica"
+                } else {
+                    "master"
+                }),
+            ),
             (field("modules"), Frame::Array(Vec::new())),
         ])
     }
@@ -748,14 +782,11 @@ impl FakeNode {
             let Some(key) = keys.first() else {
                 return error("ERR user_script:1: Script attempted to access nonexistent key");
             };
-            self.log.record("INCR", key.clone());
-            if self
-                .cluster
-                .as_ref()
-                .is_some_and(|c| !c.view.i_am_primary())
-            {
-                return error("READONLY You can't write against a read only replica.");
+            // The script fails at its write on a replica: the INCR never ran.
+            if self.is_replica() {
+                return error(READONLY);
             }
+            self.log.record("INCR", key.clone());
             let db = self.conns.get(&conn.0).map_or(0, |c| c.db);
             let incr = [Bytes::from_static(b"INCR"), key.clone()];
             let reply = self.keyspace.run(db, "INCR", &incr, now);
