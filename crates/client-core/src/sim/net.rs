@@ -1,5 +1,6 @@
 //! [`Sim`]: the seeded network and scheduler, playing the adapter between a [`Client`] and
-//! its [`Servers`]: one [`FakeNode`], or the nodes of a [`FakeCluster`].
+//! its [`Servers`]: one [`FakeNode`], or the nodes of a [`FakeCluster`] or of
+//! [`FakeSentinels`](super::FakeSentinels).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
@@ -7,7 +8,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use resp_core::SendBuffer;
+use resp_core::{Frame, SendBuffer};
 
 use super::cluster::FakeCluster;
 use super::faults::Faults;
@@ -67,8 +68,9 @@ pub enum Outage {
 
 /// The server side of a [`Sim`]: what dials reach, and the state machines that answer.
 ///
-/// [`FakeNode`] is one server answering every address; [`FakeCluster`] is many, each under
-/// its own address, that also change on their own schedule (migrations, failovers).
+/// [`FakeNode`] is one server answering every address; [`FakeCluster`] and
+/// [`FakeSentinels`](super::FakeSentinels) are many, each under its own address, that also
+/// change on their own schedule (migrations, failovers).
 pub trait Servers: fmt::Debug {
     /// Where a dial to `server` lands now.
     fn dial(&self, server: &ServerAddr) -> Dial;
@@ -264,6 +266,8 @@ pub struct Sim<S: Servers = FakeNode> {
     completed: BTreeSet<RequestId>,
     responses: BTreeMap<RequestId, (Instant, Result<Reply, RequestError>)>,
     violations: Vec<String>,
+    /// Pushes no request claimed, with when and where they came.
+    pushes: Vec<(Instant, ConnId, Frame)>,
     hold: bool,
     trace: bool,
     steps: u64,
@@ -331,6 +335,7 @@ impl<S: Servers> Sim<S> {
             completed: BTreeSet::new(),
             responses: BTreeMap::new(),
             violations: Vec::new(),
+            pushes: Vec::new(),
             hold: false,
             trace: false,
             steps: 0,
@@ -387,6 +392,12 @@ impl<S: Servers> Sim<S> {
     /// Replaces the faults from now on.
     pub fn set_faults(&mut self, faults: Faults) {
         self.faults = faults;
+    }
+
+    /// The pushes the client handed out (no request claimed them), with when and on which
+    /// connection, in order.
+    pub fn pushes(&self) -> &[(Instant, ConnId, Frame)] {
+        &self.pushes
     }
 
     /// Connections the client asked to open so far.
@@ -740,6 +751,7 @@ impl<S: Servers> Sim<S> {
                 }
                 Event::Push { conn, frame } => {
                     self.log(|| format!("{conn}: push {frame:?}"));
+                    self.pushes.push((now, conn, frame));
                 }
             }
         }
