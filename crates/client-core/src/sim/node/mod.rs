@@ -450,15 +450,7 @@ impl FakeNode {
             if let Some(multi) = &mut c.multi {
                 multi.dirty = true;
             }
-            let shown = String::from_utf8_lossy(&args[0]);
-            let rest: Vec<String> = args[1..]
-                .iter()
-                .map(|a| format!("'{}'", String::from_utf8_lossy(a)))
-                .collect();
-            return error(&format!(
-                "ERR unknown command '{shown}', with args beginning with: {} ",
-                rest.join(" ")
-            ));
+            return unknown_command(args);
         };
         let count = args.len() as i32;
         if (arity > 0 && count != arity) || (arity < 0 && count < -arity) {
@@ -641,28 +633,7 @@ impl FakeNode {
 
     /// `AUTH [user] password`: the user logged in, or the error reply.
     fn authenticate(&self, user: Option<&Bytes>, password: &Bytes) -> Result<String, Frame> {
-        let user = user.map_or("default".into(), |u| {
-            String::from_utf8_lossy(u).into_owned()
-        });
-        if self.config.users.is_empty() && user == "default" {
-            return Err(error(
-                "ERR AUTH <password> called without any password configured for the default \
-                 user. Are you sure your configuration is correct?",
-            ));
-        }
-        let password = String::from_utf8_lossy(password);
-        if self
-            .config
-            .users
-            .iter()
-            .any(|(u, p)| *u == user && *p == password)
-        {
-            Ok(user)
-        } else {
-            Err(error(
-                "WRONGPASS invalid username-password pair or user is disabled.",
-            ))
-        }
+        authenticate(&self.config.users, user, password)
     }
 
     /// `HELLO [protover [AUTH user pass] [SETNAME name]]`. Like Redis, it checks the name
@@ -797,8 +768,46 @@ impl FakeNode {
     }
 }
 
+/// Redis's answer to a command it does not know.
+pub(super) fn unknown_command(args: &[Bytes]) -> Frame {
+    let shown = String::from_utf8_lossy(&args[0]);
+    let rest: Vec<String> = args[1..]
+        .iter()
+        .map(|a| format!("'{}'", String::from_utf8_lossy(a)))
+        .collect();
+    error(&format!(
+        "ERR unknown command '{shown}', with args beginning with: {} ",
+        rest.join(" ")
+    ))
+}
+
+/// `AUTH [user] password` against `users`: the user logged in, or Redis's error reply.
+pub(super) fn authenticate(
+    users: &[(String, String)],
+    user: Option<&Bytes>,
+    password: &Bytes,
+) -> Result<String, Frame> {
+    let user = user.map_or("default".into(), |u| {
+        String::from_utf8_lossy(u).into_owned()
+    });
+    if users.is_empty() && user == "default" {
+        return Err(error(
+            "ERR AUTH <password> called without any password configured for the default \
+             user. Are you sure your configuration is correct?",
+        ));
+    }
+    let password = String::from_utf8_lossy(password);
+    if users.iter().any(|(u, p)| *u == user && *p == password) {
+        Ok(user)
+    } else {
+        Err(error(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ))
+    }
+}
+
 /// The arguments of a command frame (an array of bulk strings).
-fn command_args(frame: Frame) -> Option<Vec<Bytes>> {
+pub(super) fn command_args(frame: Frame) -> Option<Vec<Bytes>> {
     let Frame::Array(items) = frame else {
         return None;
     };
@@ -816,7 +825,7 @@ fn command_args(frame: Frame) -> Option<Vec<Bytes>> {
 
 /// Encodes `reply` for a connection speaking `protocol`: RESP3 as is, RESP2 with the RESP3
 /// types mapped the way Redis maps them.
-fn encode_for(reply: &Frame, protocol: u8, out: &mut BytesMut) {
+pub(super) fn encode_for(reply: &Frame, protocol: u8, out: &mut BytesMut) {
     if protocol == 3 {
         reply.encode(out);
     } else {
@@ -846,10 +855,10 @@ fn to_resp2(frame: Frame) -> Frame {
 }
 
 /// Redis's answer to a client name it refuses.
-const BAD_CLIENT_NAME: &str =
+pub(super) const BAD_CLIENT_NAME: &str =
     "ERR Client names cannot contain spaces, newlines or special characters.";
 
 /// Whether Redis accepts `name` as a client name: printable ASCII without spaces.
-fn valid_client_name(name: &[u8]) -> bool {
+pub(super) fn valid_client_name(name: &[u8]) -> bool {
     name.iter().all(|&b| (b'!'..=b'~').contains(&b))
 }
