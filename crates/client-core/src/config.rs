@@ -629,7 +629,9 @@ impl Config {
             .next()
             .map(|s| percent_decode(s).ok_or_else(|| invalid("bad service name".into())))
             .transpose()?
-            .ok_or_else(|| invalid("no service name: use redis+sentinel://host:port/<service>".into()))?;
+            .ok_or_else(|| {
+                invalid("no service name: use redis+sentinel://host:port/<service>".into())
+            })?;
         let db = segments.next().unwrap_or_default();
         if segments.next().is_some() {
             return Err(invalid("the path is /<service>[/<db>]".into()));
@@ -659,7 +661,13 @@ impl Config {
                         "primary" | "master" => ReadFrom::Primary,
                         "replica" | "prefer_replica" => ReadFrom::PreferReplica,
                         "round_robin" | "round_robin_replicas" => ReadFrom::RoundRobinReplicas,
-                        _ => return Err(bad_param(name, &decoded, "primary, replica or round_robin")),
+                        _ => {
+                            return Err(bad_param(
+                                name,
+                                &decoded,
+                                "primary, replica or round_robin",
+                            ));
+                        }
                     }
                 }
                 _ => passed.push(pair),
@@ -674,7 +682,11 @@ impl Config {
             return Err(invalid("sentinel_username needs sentinel_password".into()));
         }
         let first = settings.sentinels[0].to_string();
-        let db = if db.is_empty() { String::new() } else { format!("/{db}") };
+        let db = if db.is_empty() {
+            String::new()
+        } else {
+            format!("/{db}")
+        };
         let query = if passed.is_empty() {
             String::new()
         } else {

@@ -17,6 +17,9 @@ pub(crate) enum Role {
     Multiplexed,
     /// Owned by one caller (transactions with WATCH, blocking commands).
     Dedicated,
+    /// Sentinel mode: subscribed to `+switch-master` on a sentinel; every frame after the
+    /// handshake is a pub/sub frame the core reads itself.
+    Watch,
 }
 
 #[derive(Debug)]
@@ -53,6 +56,9 @@ pub(crate) struct Connection {
     pub(crate) node: usize,
     /// Cluster replica reads: send `READONLY` in the handshake (the node is a replica).
     pub(crate) read_only: bool,
+    /// A connection to a sentinel: it authenticates with the sentinel credentials and
+    /// selects no database.
+    pub(crate) sentinel: bool,
     pub(crate) state: ConnState,
     /// Until the handshake completes: when to give up on this connection. The connect timeout
     /// covers dialling and the handshake alike, so a server that accepts the socket but never
@@ -76,6 +82,7 @@ impl Connection {
             role,
             node,
             read_only: false,
+            sentinel: false,
             state: ConnState::Connecting,
             setup_deadline: Some(now + config.timeouts.connect),
             out: SendBuffer::new(),
@@ -168,7 +175,7 @@ impl Handshake {
         match config.protocol {
             Protocol::Resp3 => {
                 let mut hello = cmd("HELLO").arg(3);
-                if let Some(source) = &config.credentials {
+                if let Some(source) = credentials(conn, config) {
                     let credentials = source.current();
                     let user = credentials.username.as_deref().unwrap_or("default");
                     hello = hello
@@ -194,7 +201,7 @@ impl Handshake {
     /// Everything after `HELLO`: `AUTH` and `CLIENT SETNAME` too when `HELLO` did not do them.
     fn send_rest(&mut self, conn: &mut Connection, config: &Config, auth_and_name: bool) {
         if auth_and_name {
-            if let Some(source) = &config.credentials {
+            if let Some(source) = credentials(conn, config) {
                 let credentials = source.current();
                 let mut auth = cmd("AUTH");
                 if let Some(user) = &credentials.username {
@@ -207,7 +214,7 @@ impl Handshake {
                 self.send(conn, &setname, Step::SetName);
             }
         }
-        if config.db != 0 {
+        if config.db != 0 && !conn.sentinel {
             self.send(conn, &cmd("SELECT").arg(config.db), Step::Select);
         }
         // Replica reads: a connection to a replica may serve reads of its shard's slots.
@@ -272,6 +279,18 @@ impl Handshake {
         } else {
             Progress::Waiting
         }
+    }
+}
+
+/// The credentials for `conn`: the sentinels' own for a connection to a sentinel.
+fn credentials<'a>(
+    conn: &Connection,
+    config: &'a Config,
+) -> Option<&'a crate::config::CredentialSource> {
+    if conn.sentinel {
+        config.sentinel.as_ref()?.credentials.as_ref()
+    } else {
+        config.credentials.as_ref()
     }
 }
 

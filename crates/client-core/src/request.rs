@@ -145,6 +145,8 @@ pub(crate) enum Owner {
     Child { parent: RequestId, dest: Dest },
     /// The core's own topology read.
     Refresh,
+    /// The core's own Sentinel query.
+    Sentinel(crate::client::SentinelQuery),
 }
 
 /// Where a child request's replies go in its parent: one target per reply of the child.

@@ -34,8 +34,8 @@ use std::time::Instant;
 
 use client_core::Reply;
 pub use client_core::{
-    Batch, Command, Commands, Config, ConnId, Error, Frame, FromValue, Request, RequestError,
-    ServerError, SubmitError, cmd,
+    Batch, Command, Commands, Config, ConnId, Error, Frame, FromValue, ReadFrom, Request,
+    RequestError, SentinelSettings, ServerAddr, ServerError, SubmitError, cmd,
 };
 use tokio::sync::oneshot;
 
@@ -199,6 +199,14 @@ impl Client {
             keys.extend(self.shared().lock_and(|core| scan.advance(reply, core))?);
         }
         Ok(keys)
+    }
+
+    /// In Sentinel mode, the primary the client sends writes to now: the node the sentinels
+    /// named and that answered `ROLE` as a primary. `None` before the first request, while a
+    /// failover is being followed, and outside Sentinel mode.
+    pub fn sentinel_primary(&self) -> Option<ServerAddr> {
+        self.shared()
+            .lock_and(|core| core.sentinel_primary().cloned())
     }
 
     /// Shuts down gracefully: new requests are refused, requests in flight get their replies,

@@ -527,6 +527,7 @@ pub fn error_type(error: &RequestError) -> (Cow<'_, str>, Option<&str>) {
         }
         RequestError::RetriesExhausted { .. } => ("retries_exhausted".into(), None),
         RequestError::CrossSlot { .. } => ("CROSSSLOT".into(), None),
+        RequestError::FailoverInProgress { .. } => ("failover_in_progress".into(), None),
         RequestError::TooManyRedirects { last, .. } => {
             ("too_many_redirects".into(), Some(prefix(last)))
         }

@@ -24,6 +24,16 @@ impl Client {
             hooks.disconnected(conn.id, &self.nodes[n].server, reason);
         }
         let server = self.nodes[n].server.to_string();
+        let sentinel_reason = self
+            .sentinel
+            .as_ref()
+            .and_then(|_| self.sentinel_reason(n, reason));
+        let reason = sentinel_reason.as_deref().unwrap_or(reason);
+        if conn.role == Role::Watch {
+            self.watch_failed(conn.id, now);
+            self.close_idle_when_quitting();
+            return;
+        }
         // Each request once, in wire order, with whether any of its bytes left the core.
         let sent_waiters = conn.waiters.len() - conn.unsent;
         let mut affected: Vec<(RequestId, bool)> = Vec::new();
@@ -114,6 +124,9 @@ impl Client {
             if self.cluster.is_some() {
                 self.cluster_node_failed(n, now);
             }
+            if self.sentinel.is_some() {
+                self.sentinel_node_failed(n, now);
+            }
             self.schedule_reconnect(n, now);
         }
         self.close_idle_when_quitting();
@@ -188,6 +201,10 @@ impl Client {
         }
         let waiting: Vec<RequestId> = match conn.role {
             Role::Dedicated => conn.pinned_queue.into_iter().collect(),
+            Role::Watch => {
+                self.watch_failed(conn.id, now);
+                Vec::new()
+            }
             Role::Multiplexed => {
                 let node = &mut self.nodes[n];
                 node.conn = None;
@@ -215,12 +232,17 @@ impl Client {
         // A short per-request timeout says nothing about the connection: only silence as long
         // as the configured command timeout (or this request's, if longer) condemns it.
         let silence_limit = waited.max(self.config.timeouts.command);
-        let error = RequestError::Timeout {
-            command: state.operation().to_owned(),
-            after: waited,
-            // An earlier attempt (or a part of a split request) that was written counts: it
-            // may have run.
-            sent: state.written,
+        let error = if self.waits_for_primary(id) {
+            let command = state.operation().to_owned();
+            self.failover_timeout(id, command, waited)
+        } else {
+            RequestError::Timeout {
+                command: state.operation().to_owned(),
+                after: waited,
+                // An earlier attempt (or a part of a split request) that was written counts:
+                // it may have run.
+                sent: state.written,
+            }
         };
         self.complete(id, Err(error), now);
         for conn in sent_on {

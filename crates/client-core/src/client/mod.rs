@@ -3,6 +3,7 @@
 mod cluster;
 mod combine;
 mod failure;
+mod sentinel;
 mod slab;
 mod timers;
 mod topology;
@@ -15,6 +16,8 @@ use resp_core::{Frame, SendBuffer};
 
 use self::cluster::Cluster;
 pub(crate) use self::combine::FanIn;
+pub(crate) use self::sentinel::Query as SentinelQuery;
+use self::sentinel::Sentinel;
 use self::slab::Slab;
 use self::timers::Deadlines;
 use crate::config::{Config, ServerAddr, TlsSettings};
@@ -76,9 +79,11 @@ pub struct ShardView {
 #[derive(Debug)]
 pub struct Client {
     config: Config,
-    /// Standalone: the one server. Cluster: every node seen, seeds first; indices are stable.
+    /// Standalone: the one server. Cluster: every node seen, seeds first. Sentinel: the
+    /// sentinels first, then every data node seen. Indices are stable.
     nodes: Vec<Node>,
     cluster: Option<Box<Cluster>>,
+    sentinel: Option<Box<Sentinel>>,
     conns: Vec<Connection>,
     requests: Slab,
     deadlines: Deadlines,
@@ -101,6 +106,7 @@ impl Client {
             rng: Rng::new(config.seed),
             nodes: Vec::new(),
             cluster,
+            sentinel: None,
             conns: Vec::new(),
             requests: Slab::default(),
             deadlines: Deadlines::default(),
@@ -110,8 +116,9 @@ impl Client {
             config,
         };
         let seeds: Vec<ServerAddr> = client.config.seed_nodes().cloned().collect();
-        for seed in seeds {
-            client.node_index(&seed);
+        let indices: Vec<usize> = seeds.iter().map(|seed| client.node_index(seed)).collect();
+        if client.config.sentinel.is_some() {
+            client.sentinel = Some(Box::new(Sentinel::new(indices)));
         }
         client
     }
@@ -136,6 +143,13 @@ impl Client {
             .as_ref()
             .map(|c| c.shard_views(&|n| self.nodes[n].server.clone()))
             .unwrap_or_default()
+    }
+
+    /// In Sentinel mode, the primary as last confirmed (the sentinels named it and it
+    /// answered `ROLE` as a primary); `None` before that, while a failover is followed, and
+    /// outside Sentinel mode.
+    pub fn sentinel_primary(&self) -> Option<&ServerAddr> {
+        self.sentinel_primary_node().map(|n| &self.nodes[n].server)
     }
 
     /// Whether [`quit`](Self::quit) finished: every request completed, every connection closed.
@@ -170,7 +184,9 @@ impl Client {
         }
         let target = match &request.server {
             None => None,
-            Some(server) if self.cluster.is_some() => Some(self.node_index(server)),
+            Some(server) if self.cluster.is_some() || self.sentinel.is_some() => {
+                Some(self.node_index(server))
+            }
             Some(server) if *server == self.nodes[0].server => Some(0),
             Some(server) => return Err(SubmitError::UnknownServer(server.to_string())),
         };
@@ -231,6 +247,9 @@ impl Client {
     /// dialled once it is. It stays with that node: after a resharding or failover, the
     /// server answers `MOVED` and the caller opens a new one.
     pub fn open_dedicated_for_slot(&mut self, slot: Option<u16>, now: Instant) -> ConnId {
+        if self.sentinel.is_some() {
+            return self.open_dedicated_sentinel(now);
+        }
         if self.cluster.is_none() {
             return self.open_connection(Role::Dedicated, 0, now);
         }
@@ -278,6 +297,9 @@ impl Client {
         }
         if let Some(cluster) = &mut self.cluster {
             waiting.extend(cluster.take_waiting());
+        }
+        if let Some(sentinel) = &mut self.sentinel {
+            waiting.extend(sentinel.take_waiting());
         }
         for id in waiting {
             if self.requests.contains(id) {
@@ -338,6 +360,14 @@ impl Client {
                     return;
                 }
             };
+            if self.conns[i].role == Role::Watch && self.conns[i].is_ready() {
+                self.watch_frame(i, &frame, now);
+                match self.conn_index(conn) {
+                    Some(j) => i = j,
+                    None => return,
+                }
+                continue;
+            }
             if let Frame::Push(_) = frame {
                 self.events.push_back(Event::Push { conn, frame });
                 continue;
@@ -395,6 +425,9 @@ impl Client {
             let after = self.config.timeouts.connect;
             let step = match self.conns[i].state {
                 ConnState::Connecting => "connect",
+                ConnState::Unresolved(_) if self.sentinel.is_some() => {
+                    "primary discovery through the sentinels"
+                }
                 ConnState::Unresolved(_) => "cluster topology discovery",
                 _ => "handshake",
             };
@@ -412,6 +445,9 @@ impl Client {
         // After the deadlines: a topology read that just timed out may make one due now.
         if self.cluster.is_some() {
             self.cluster_timeout(now);
+        }
+        if self.sentinel.is_some() {
+            self.sentinel_timeout(now);
         }
         // After quit, a connection kept open for replies that timed out is done with.
         self.close_idle_when_quitting();
@@ -447,10 +483,12 @@ impl Client {
         let setups = self.conns.iter().filter_map(|c| c.setup_deadline);
         let reconnects = self.nodes.iter().filter_map(|n| n.reconnect_at);
         let cluster = self.cluster.as_ref().and_then(|c| c.next_timer());
+        let sentinel = self.sentinel.as_ref().and_then(|s| s.next_timer());
         setups
             .chain(reconnects)
             .chain(self.deadlines.next())
             .chain(cluster)
+            .chain(sentinel)
             .min()
     }
 
@@ -497,6 +535,7 @@ impl Client {
         self.next_conn += 1;
         let mut c = Connection::new(conn, role, node, &self.config, now);
         c.read_only = self.cluster.is_some() && self.is_replica_reader(node);
+        c.sentinel = self.sentinel.as_ref().is_some_and(|s| s.is_sentinel(node));
         self.conns.push(c);
         conn
     }
@@ -544,6 +583,8 @@ impl Client {
         }
         if self.cluster.is_some() {
             self.route_cluster(id, now);
+        } else if self.sentinel.is_some() {
+            self.route_sentinel(id, now);
         } else {
             self.send_to_node(0, id, now);
         }
@@ -662,6 +703,10 @@ impl Client {
                 std::mem::take(&mut self.nodes[n].queue)
             }
             Role::Dedicated => std::mem::take(&mut self.conns[i].pinned_queue),
+            Role::Watch => {
+                self.watch_ready(i);
+                VecDeque::new()
+            }
         };
         for id in queue {
             if self.requests.contains(id) {
@@ -713,6 +758,19 @@ impl Client {
             }
             return;
         }
+        if self.sentinel.is_some()
+            && state.pinned.is_none()
+            && matches!(state.owner, Owner::Caller)
+            && matches!(frame.error_code(), Some(b"READONLY" | b"MASTERDOWN"))
+        {
+            let node = self.conns[i].node;
+            if self.sentinel_refused(id, node, now) {
+                return;
+            }
+        }
+        let Some(state) = self.requests.get_mut(id) else {
+            return;
+        };
         if self.cluster.is_some()
             && state.pinned.is_none()
             && let Some(code) = frame.error_code()
@@ -767,6 +825,10 @@ impl Client {
                     _ => 0,
                 };
                 self.refresh_done(node, result, now);
+                return;
+            }
+            Owner::Sentinel(query) => {
+                self.sentinel_query_done(id, query, result, now);
                 return;
             }
         }

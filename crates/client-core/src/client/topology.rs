@@ -59,7 +59,7 @@ fn bad(what: impl Into<String>) -> BadTopology {
 }
 
 /// The fields of a RESP3 map or a RESP2 flat key/value array, by name.
-fn fields(frame: &Frame) -> Option<Vec<(&[u8], &Frame)>> {
+pub(super) fn fields(frame: &Frame) -> Option<Vec<(&[u8], &Frame)>> {
     match frame.without_attributes() {
         Frame::Map(pairs) => pairs
             .iter()
@@ -73,21 +73,21 @@ fn fields(frame: &Frame) -> Option<Vec<(&[u8], &Frame)>> {
     }
 }
 
-fn field<'a>(fields: &[(&[u8], &'a Frame)], name: &str) -> Option<&'a Frame> {
+pub(super) fn field<'a>(fields: &[(&[u8], &'a Frame)], name: &str) -> Option<&'a Frame> {
     fields
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
         .map(|(_, v)| *v)
 }
 
-fn int(frame: &Frame) -> Option<i64> {
+pub(super) fn int(frame: &Frame) -> Option<i64> {
     match frame.without_attributes() {
         Frame::Integer(n) => Some(*n),
         other => std::str::from_utf8(other.as_bytes()?).ok()?.parse().ok(),
     }
 }
 
-fn items(frame: &Frame) -> Option<&[Frame]> {
+pub(super) fn items(frame: &Frame) -> Option<&[Frame]> {
     match frame.without_attributes() {
         Frame::Array(items) | Frame::Set(items) => Some(items),
         _ => None,
