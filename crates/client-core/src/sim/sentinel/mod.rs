@@ -113,9 +113,10 @@ impl SentinelConfig {
 
 /// A failover, as [`Happening::Failover`] runs it: optionally the primary crashes, after
 /// `detection` a replica is promoted (it takes writes; the old primary, if it still runs,
-/// is demoted to its replica; every node reconfigured has its normal client connections
-/// closed, as Sentinel's `CLIENT KILL TYPE normal` does), and each sentinel switches to it
-/// after its own delay up to `switch_within`, publishing `+switch-master`.
+/// is demoted to its replica; with `kill_clients`, every node reconfigured has its normal
+/// client connections closed, as Sentinel's `CLIENT KILL TYPE normal` does), and each
+/// sentinel switches to it after its own delay up to `switch_within`, publishing
+/// `+switch-master`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Failover {
@@ -128,6 +129,10 @@ pub struct Failover {
     pub detection: Duration,
     /// Each sentinel switches within this long after the promotion.
     pub switch_within: Duration,
+    /// Whether the reconfigured nodes close their clients' connections (Sentinel does);
+    /// without, clients of the demoted primary stay connected and get `-READONLY` (as
+    /// after Redis's own `FAILOVER` command).
+    pub kill_clients: bool,
 }
 
 impl Failover {
@@ -139,6 +144,7 @@ impl Failover {
             promote: None,
             detection: Duration::from_millis(1500),
             switch_within: Duration::from_millis(200),
+            kill_clients: true,
         }
     }
 
@@ -150,6 +156,7 @@ impl Failover {
             promote: None,
             detection: Duration::from_millis(100),
             switch_within: Duration::from_millis(200),
+            kill_clients: true,
         }
     }
 }
@@ -192,6 +199,8 @@ pub enum Happening {
     Promote {
         /// The replica.
         node: u16,
+        /// Whether the nodes reconfigured close their clients' connections.
+        kill_clients: bool,
     },
     /// Sentinel `sentinel` names `to` from now on and publishes `+switch-master`.
     Switch {
@@ -279,7 +288,8 @@ struct Watcher {
 /// use client_core::sim::{FakeSentinels, Failover, Happening, SentinelConfig};
 /// let mut set = FakeSentinels::new(SentinelConfig::new("orders", 1, 3));
 /// assert_eq!(set.primary(), 0);
-/// set.apply(Happening::Promote { node: 1 }, std::time::Instant::now());
+/// let now = std::time::Instant::now();
+/// set.apply(Happening::Promote { node: 1, kill_clients: true }, now);
 /// assert_eq!(set.primary(), 1);
 /// assert_eq!(set.sentinel(0).unwrap().names(), 0, "no sentinel switched yet");
 /// ```
@@ -438,7 +448,7 @@ impl FakeSentinels {
                 }
             }
             Happening::Failover(plan) => self.start_failover(plan, now),
-            Happening::Promote { node } => self.promote(node, now),
+            Happening::Promote { node, kill_clients } => self.promote(node, kill_clients, now),
             Happening::Switch { sentinel, to } => self.switch(sentinel, to, now),
             Happening::Lie { sentinel, names } => {
                 if let Some(w) = self.sentinels.get_mut(usize::from(sentinel)) {
@@ -549,7 +559,8 @@ impl FakeSentinels {
             return;
         };
         let at = now + plan.detection;
-        self.plan(at, Step::Happen(Happening::Promote { node }));
+        let kill_clients = plan.kill_clients;
+        self.plan(at, Step::Happen(Happening::Promote { node, kill_clients }));
         for i in 0..self.sentinels.len() as u16 {
             let delay = self.rng.millis(0, plan.switch_within.as_millis() as u64);
             self.plan(
@@ -562,9 +573,10 @@ impl FakeSentinels {
         }
     }
 
-    /// Replica `node` becomes the primary now; every running node it reconfigures (itself,
-    /// the other replicas, the old primary) closes its normal client connections.
-    fn promote(&mut self, node: u16, now: Instant) {
+    /// Replica `node` becomes the primary now; with `kill_clients`, every running node it
+    /// reconfigures (itself, the other replicas, the old primary) closes its normal client
+    /// connections.
+    fn promote(&mut self, node: u16, kill_clients: bool, now: Instant) {
         if node == self.primary || self.state(node) != Some(NodeState::Up) {
             return;
         }
@@ -582,10 +594,12 @@ impl FakeSentinels {
             if n != node {
                 self.resync(n);
             }
-            self.outages.push(Outage::Reset {
-                node: n,
-                reason: "connection closed by the server (CLIENT KILL TYPE normal)",
-            });
+            if kill_clients {
+                self.outages.push(Outage::Reset {
+                    node: n,
+                    reason: "connection closed by the server (CLIENT KILL TYPE normal)",
+                });
+            }
         }
         self.refresh_roles();
     }

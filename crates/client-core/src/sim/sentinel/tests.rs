@@ -316,7 +316,13 @@ fn subscribers_get_confirmations_then_switch_master_messages() {
     assert!(raw(&mut s, n, resp3, now, &["SENTINEL", "MASTERS"]).starts_with(b"*1\r\n%"));
     assert_eq!(s.sentinel(0).unwrap().subscribers("+switch-master"), 2);
 
-    s.apply(Happening::Promote { node: 1 }, now);
+    s.apply(
+        Happening::Promote {
+            node: 1,
+            kill_clients: true,
+        },
+        now,
+    );
     s.apply(Happening::Switch { sentinel: 0, to: 1 }, now);
     let outages = s.change(now);
     let sends: Vec<&Outage> = outages

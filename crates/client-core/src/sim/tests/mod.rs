@@ -154,6 +154,7 @@ fn a_seed_replays_exactly() {
 mod cluster;
 mod regressions;
 mod scenarios;
+mod sentinel;
 
 // ---- helpers for the focused tests ----
 
