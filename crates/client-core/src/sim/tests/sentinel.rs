@@ -624,3 +624,109 @@ fn a_wrong_sentinel_password_fails_requests_with_the_reason() {
         assert_eq!(sim.servers().executions("SET", b"k"), 0);
     });
 }
+
+/// A write submitted after the primary (which has no replica) crashed, with a 1 s timeout:
+/// how long it took and how it failed.
+fn stranded_write(protocol: Protocol) -> (Sim<FakeSentinels>, Duration, RequestError) {
+    // No replica: once the primary is gone, no sentinel can name another.
+    let mut sim = sentinel_sim(set_of(0, 2), protocol);
+    assert_eq!(
+        exchange(&mut sim, cmd("SET").key("warm").arg("1")).1,
+        single(ok())
+    );
+    let now = sim.now();
+    sim.servers_mut().apply(
+        Happening::Crash {
+            node: 0,
+            silent: false,
+        },
+        now,
+    );
+    sim.sync_servers();
+    let request = Request::from(cmd("SET").key("k").arg("v")).timeout(Duration::from_secs(1));
+    let (took, result) = exchange(&mut sim, request);
+    let error = result.expect_err("no primary to send it to");
+    (sim, took, error)
+}
+
+#[test]
+fn requests_waiting_longer_than_their_deadline_for_a_primary_fail_with_failover_in_progress() {
+    both_protocols(|protocol| {
+        let (sim, took, error) = stranded_write(protocol);
+        assert!(
+            matches!(error, RequestError::FailoverInProgress { .. }),
+            "{protocol:?}: {error:?}"
+        );
+        assert_eq!(took, Duration::from_secs(1), "at its deadline");
+        assert_eq!(sim.servers().executions("SET", b"k"), 0, "it was not sent");
+        let text = error.to_string();
+        assert!(
+            text.contains("orders") && text.contains("10.0.0.0:7000"),
+            "{text}"
+        );
+    });
+}
+
+/// Core bug: the `#[error]` text of `FailoverInProgress` has ten spaces after "a failover"
+/// (a line break lost in the format string).
+#[test]
+fn the_failover_in_progress_message_has_no_run_of_spaces() {
+    let (_, _, error) = stranded_write(Protocol::Resp3);
+    let text = error.to_string();
+    assert!(!text.contains("  "), "{text:?}");
+}
+
+/// Core bug: when the `ROLE` query's connection to the old primary fails, discovery records
+/// the `ConnectionLost` error, whose text speaks of a "dedicated connection", and that text
+/// ends up in what `FailoverInProgress` tells the caller; the query went on the node's
+/// shared connection.
+#[test]
+fn the_failover_in_progress_detail_does_not_call_the_shared_connection_dedicated() {
+    let (_, _, error) = stranded_write(Protocol::Resp3);
+    let text = error.to_string();
+    assert!(!text.contains("dedicated"), "{text:?}");
+}
+
+/// Core bug: a write that was sent (and ran) before its connection to the primary broke is
+/// re-queued when it may be sent again (`at_least_once_replay`, or a retry-safe command);
+/// if no primary is found before its deadline it fails with `FailoverInProgress`, which says
+/// "it was not sent" (unlike `Timeout`, which has `sent: state.written`).
+#[test]
+fn a_write_that_ran_before_the_primary_crashed_is_not_reported_as_unsent() {
+    both_protocols(|protocol| {
+        let set = set_of(0, 2);
+        let mut config = Config::sentinel(SERVICE, set.sentinel_addrs());
+        config.protocol = protocol;
+        // Writes may be sent again: the client re-queues one whose connection broke.
+        config.at_least_once_replay = true;
+        config.max_retries = 3;
+        let mut sim = sim_of(config, set, Faults::none(), 1);
+        assert_eq!(
+            exchange(&mut sim, cmd("SET").key("warm").arg("1")).1,
+            single(ok())
+        );
+        // The primary runs the SET; its reply never leaves before it crashes.
+        sim.hold_replies(true);
+        let request = Request::from(cmd("SET").key("k").arg("v")).timeout(Duration::from_secs(1));
+        let id = sim.submit(request).unwrap();
+        sim.run_for(Duration::from_millis(10));
+        assert_eq!(sim.servers().executions("SET", b"k"), 1);
+        let now = sim.now();
+        sim.servers_mut().apply(
+            Happening::Crash {
+                node: 0,
+                silent: false,
+            },
+            now,
+        );
+        sim.sync_servers();
+        sim.hold_replies(false);
+        assert!(sim.run_until_quiet_within(1_000_000));
+        let result = sim.take_response(id).expect("a response");
+        assert!(
+            !matches!(result, Err(RequestError::FailoverInProgress { .. })),
+            "{protocol:?}: the SET ran on the old primary, yet the client says it was not \
+             sent: {result:?}"
+        );
+    });
+}
