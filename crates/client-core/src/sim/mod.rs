@@ -276,6 +276,7 @@ pub use self::sentinel::{
 };
 pub use self::workload::{
     SeedReport, run_cluster_seed, run_cluster_seed_traced, run_seed, run_seed_traced,
+    run_sentinel_seed, run_sentinel_seed_traced,
 };
 
 /// The virtual clock: a base instant plus an offset that only the simulation moves.

@@ -133,6 +133,9 @@ pub struct Failover {
     /// without, clients of the demoted primary stay connected and get `-READONLY` (as
     /// after Redis's own `FAILOVER` command).
     pub kill_clients: bool,
+    /// When the primary crashed: it runs again this long after the start (as a replica of
+    /// the new primary, with a full copy of its data); `None`: it stays down.
+    pub restart_after: Option<Duration>,
 }
 
 impl Failover {
@@ -145,6 +148,7 @@ impl Failover {
             detection: Duration::from_millis(1500),
             switch_within: Duration::from_millis(200),
             kill_clients: true,
+            restart_after: None,
         }
     }
 
@@ -157,6 +161,7 @@ impl Failover {
             detection: Duration::from_millis(100),
             switch_within: Duration::from_millis(200),
             kill_clients: true,
+            restart_after: None,
         }
     }
 }
@@ -548,6 +553,9 @@ impl FakeSentinels {
         });
         if let Some(silent) = plan.crash {
             self.crash(from, silent, now);
+            if let Some(after) = plan.restart_after {
+                self.plan(now + after, Step::Happen(Happening::Restart { node: from }));
+            }
         }
         let chosen = plan.promote.or_else(|| {
             self.nodes

@@ -730,3 +730,115 @@ fn a_write_that_ran_before_the_primary_crashed_is_not_reported_as_unsent() {
         );
     });
 }
+
+/// A client of `set` in database 3 (RESP3) that opens a dedicated connection before any
+/// primary is known, runs `SET d 1` on it, then `GET d` on the shared connection.
+fn dedicated_before_discovery(set: FakeSentinels, config: Config) -> Sim<FakeSentinels> {
+    let mut sim = sim_of(config, set, Faults::none(), 1);
+    let conn = sim.open_dedicated();
+    let (_, set) = exchange(
+        &mut sim,
+        Request::from(cmd("SET").key("d").arg("1")).on(conn),
+    );
+    assert_eq!(set, single(ok()));
+    let (_, get) = exchange(&mut sim, cmd("GET").key("d"));
+    assert_eq!(
+        get,
+        single(bulk("1")),
+        "the dedicated connection wrote elsewhere"
+    );
+    sim
+}
+
+/// Core bug (sentinel seed 11): a dedicated connection opened before discovery is created
+/// for node 0, the first sentinel, so it is flagged a sentinel connection; once the primary
+/// is known it is dialled there but its handshake skips `SELECT`, and its commands run in
+/// database 0.
+#[test]
+fn a_dedicated_connection_opened_before_discovery_selects_the_database() {
+    let set = recording_set(1, 2);
+    let mut config = Config::sentinel(SERVICE, set.sentinel_addrs());
+    config.db = 3;
+    let sim = dedicated_before_discovery(set, config);
+    assert!(
+        sim.servers()
+            .node(0)
+            .unwrap()
+            .keys(3, sim.now())
+            .contains(&"d".into())
+    );
+}
+
+/// Core bug, the same cause: that connection authenticates to the data node with the
+/// sentinels' credentials.
+#[test]
+fn a_dedicated_connection_opened_before_discovery_uses_the_data_credentials() {
+    let mut servers = SentinelConfig::new(SERVICE, 1, 2).with_sentinel_password("s-pw");
+    servers.node = NodeConfig::default().with_password("d-pw");
+    let set = FakeSentinels::new(servers);
+    let mut config = Config::sentinel(SERVICE, set.sentinel_addrs());
+    config.credentials = Some(CredentialSource::Static(Credentials::new(None, "d-pw")));
+    config.sentinel.as_mut().unwrap().credentials =
+        Some(CredentialSource::Static(Credentials::new(None, "s-pw")));
+    dedicated_before_discovery(set, config);
+}
+
+/// Core bug (sentinel seed 81): a request sent to the old primary and re-queued when that
+/// connection fails (here: a read, retry-safe, on a connection closed because the host
+/// vanished) stays queued for the old node, although the client already follows a new
+/// primary: it waits for the old node to come back and fails at its deadline (or, had the
+/// old node come back as a replica, a write would get `-READONLY` there).
+#[test]
+fn a_request_requeued_from_the_old_primary_goes_to_the_new_one() {
+    both_protocols(|protocol| {
+        let set = set_of(1, 1);
+        let mut config = Config::sentinel(SERVICE, set.sentinel_addrs());
+        config.protocol = protocol;
+        config.timeouts.command = Duration::from_secs(1);
+        let mut sim = sim_of(config, set, Faults::none(), 1);
+        assert_eq!(
+            exchange(&mut sim, cmd("SET").key("k").arg("v")).1,
+            single(ok())
+        );
+        // The primary's host vanishes; node 1 takes over 100 ms later.
+        let mut failover = Failover::crash(true);
+        failover.detection = Duration::from_millis(100);
+        failover.switch_within = Duration::ZERO;
+        let now = sim.now();
+        sim.servers_mut().apply(Happening::Failover(failover), now);
+        sim.sync_servers();
+        // Two reads into the silence; the first one's timeout (1 s) condemns the
+        // connection, the second (3 s) is re-queued.
+        let first = sim.submit(cmd("GET").key("k").into()).unwrap();
+        sim.run_for(Duration::from_millis(50));
+        let request = Request::from(cmd("GET").key("k")).timeout(Duration::from_secs(3));
+        let second = sim.submit(request).unwrap();
+        sim.run_for(Duration::from_millis(500));
+        assert_eq!(sim.client().sentinel_primary(), Some(&announced(1)));
+        assert!(sim.run_until_quiet_within(1_000_000));
+        let first = sim.take_response(first).unwrap();
+        assert!(
+            matches!(first, Err(RequestError::Timeout { .. })),
+            "{first:?}"
+        );
+        assert_eq!(
+            sim.take_response(second).unwrap(),
+            single(bulk("v")),
+            "{protocol:?}: the second read was re-queued for node 0, not sent to node 1"
+        );
+    });
+}
+
+/// Seeds the Sentinel sweep runs unless `REDWIRE_SIM_SEEDS` says otherwise.
+const SENTINEL_SEEDS: u64 = 300;
+
+/// Random failovers, node and sentinel outages, lying sentinels and network faults under a
+/// random workload, with the standalone sweep's checks (see `run_sentinel_seed`).
+#[test]
+fn random_sentinel_seeds() {
+    super::sweep(
+        "sentinel::random_sentinel_seeds",
+        SENTINEL_SEEDS,
+        run_sentinel_seed_traced,
+    );
+}

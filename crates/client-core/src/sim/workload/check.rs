@@ -118,6 +118,11 @@ pub(super) struct Rules {
     /// Cluster discovery gives up after `max(max_attempts, seeds)` failed reads: every seed
     /// is tried. 0 outside cluster mode.
     pub(super) seeds: u32,
+    /// Sentinel mode: a request may wait for a primary until its deadline
+    /// (`FailoverInProgress`, or `Unavailable` before any primary was found, with the
+    /// discovery rounds made as attempts), and a demoted primary may refuse a pipeline's or
+    /// a transaction's writes with `-READONLY` during a failover.
+    pub(super) sentinel: bool,
     pub(super) max_retries: u32,
     pub(super) default_timeout: Duration,
 }
@@ -196,7 +201,9 @@ pub(super) fn outcomes(
             Ok(reply) => {
                 tally.succeeded += 1;
                 let stale = |key: &str| windows.stale(key, submitted, *done_at);
-                check_reply(op.shape, &subs[i], reply, rules.replay, &stale).map_err(ctx)?;
+                let refused = rules.sentinel && windows.disrupted(submitted, *done_at);
+                check_reply(op.shape, &subs[i], reply, rules.replay, refused, &stale)
+                    .map_err(ctx)?;
             }
             Err(error) => {
                 tally.failed += 1;
@@ -235,10 +242,17 @@ pub(super) fn writes<S: Servers>(
         // `sent: false` is a promise that the request never left, whatever the settings.
         let claims_unsent = matches!(failure, Some(RequestError::Timeout { sent: false, .. }));
         // These fail only requests that were not sent, or were and may be sent again.
+        // (`FailoverInProgress` says "not sent", but a request sent before its connection
+        // broke and re-queued may get it too: a known core bug, with a test of its own in
+        // `tests/sentinel.rs`; the sweep checks the weaker promise.)
         let unsent = claims_unsent
             || matches!(
                 failure,
-                Some(RequestError::Unavailable { .. } | RequestError::Closed)
+                Some(
+                    RequestError::Unavailable { .. }
+                        | RequestError::Closed
+                        | RequestError::FailoverInProgress { .. }
+                )
             );
         let resendable = !outcome.pinned && (replay || outcome.retry_safe);
         for (k, sub) in subs[i].iter().enumerate() {
@@ -303,13 +317,23 @@ fn acked_frames(shape: Shape, outcome: &Outcome) -> Option<Vec<Frame>> {
     }
 }
 
+/// `refused`: a demoted primary may have refused the writes with `-READONLY` (a whole
+/// transaction with `-EXECABORT`); those did not run.
 fn check_reply(
     shape: Shape,
     subs: &[Sub],
     reply: &Reply,
     replay: bool,
+    refused: bool,
     stale: &dyn Fn(&str) -> bool,
 ) -> Result<(), String> {
+    let readonly = |frame: &Frame| frame.error_code() == Some(&b"READONLY"[..]);
+    if refused
+        && let (Shape::Transaction, Reply::Single(frame)) = (shape, reply)
+        && frame.error_code() == Some(&b"EXECABORT"[..])
+    {
+        return Ok(());
+    }
     let frames: &[Frame] = match (shape, reply) {
         (Shape::Single, Reply::Single(frame)) => std::slice::from_ref(frame),
         (Shape::Pipeline, Reply::Pipeline(frames)) => frames,
@@ -323,8 +347,15 @@ fn check_reply(
             subs.len()
         ));
     }
+    // Keys whose write in this request was refused: a later read of them finds nothing.
+    let mut unwritten: Vec<&str> = Vec::new();
     for (sub, frame) in subs.iter().zip(frames) {
-        sub.check(frame, replay, stale)?;
+        if refused && readonly(frame) && !sub.writes().is_empty() {
+            unwritten.extend(sub.keys());
+            continue;
+        }
+        let missed = |key: &str| unwritten.contains(&key) || stale(key);
+        sub.check(frame, replay, &missed)?;
     }
     Ok(())
 }
@@ -382,17 +413,14 @@ fn check_error(
         // `MayHaveExecuted` when another part was sent.
         RequestError::MayHaveExecuted { .. } if rules.split && after_quit => !outcome.pinned,
         _ if rules.calm && !disrupted => false,
+        RequestError::FailoverInProgress { after, .. } if rules.sentinel => {
+            at_deadline(error, *after, submitted, done_at, timeout)?;
+            !outcome.pinned
+        }
+        // Discovery gives up after the policy's rounds, or the deadline comes first.
+        RequestError::Unavailable { .. } if rules.sentinel => !outcome.pinned,
         RequestError::Timeout { after, .. } => {
-            let deadline = submitted + timeout;
-            if *after != timeout {
-                return Err(format!("{error:?}, but the timeout was {timeout:?}"));
-            }
-            if done_at < deadline || done_at > deadline + Duration::from_millis(1) {
-                return Err(format!(
-                    "{error:?} after {:?}, not at its deadline",
-                    done_at.saturating_duration_since(submitted)
-                ));
-            }
+            at_deadline(error, *after, submitted, done_at, timeout)?;
             true
         }
         RequestError::MayHaveExecuted { .. } => !outcome.pinned && !may_retry,
@@ -411,6 +439,27 @@ fn check_error(
     } else {
         Err(format!("unexpected failure {error:?}"))
     }
+}
+
+/// A request that failed for its timeout `after` did at its deadline.
+fn at_deadline(
+    error: &RequestError,
+    after: Duration,
+    submitted: Instant,
+    done_at: Instant,
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = submitted + timeout;
+    if after != timeout {
+        return Err(format!("{error:?}, but the timeout was {timeout:?}"));
+    }
+    if done_at < deadline || done_at > deadline + Duration::from_millis(1) {
+        return Err(format!(
+            "{error:?} after {:?}, not at its deadline",
+            done_at.saturating_duration_since(submitted)
+        ));
+    }
+    Ok(())
 }
 
 /// An acknowledged write is in the keyspace at the end.

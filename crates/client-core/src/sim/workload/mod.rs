@@ -4,6 +4,7 @@
 mod check;
 mod cluster;
 mod ops;
+mod sentinel;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -13,6 +14,7 @@ use resp_core::Frame;
 
 use self::check::{Rules, Windows};
 pub use self::cluster::{run_cluster_seed, run_cluster_seed_traced};
+pub use self::sentinel::{run_sentinel_seed, run_sentinel_seed_traced};
 use self::ops::{Sub, generate_ops};
 use super::SimRng;
 use super::node::{FakeNode, NodeConfig};
@@ -246,6 +248,7 @@ impl Scenario {
             quitted: None,
             max_attempts: config.reconnect.max_attempts,
             seeds: 0,
+            sentinel: false,
             max_retries: config.max_retries,
             default_timeout: config.timeouts.command,
         };
