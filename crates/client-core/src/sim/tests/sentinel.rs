@@ -829,6 +829,20 @@ fn a_request_requeued_from_the_old_primary_goes_to_the_new_one() {
     });
 }
 
+/// Core bug (sentinel seed 1286): a dedicated connection opened while no primary is known
+/// is not dialled yet; `quit` then asks the adapter to close it (`Event::Disconnect`) though
+/// the adapter was never asked to open it.
+#[test]
+fn quit_does_not_close_a_dedicated_connection_that_was_never_dialled() {
+    let mut sim = sentinel_sim(set_of(1, 1), Protocol::Resp3);
+    let conn = sim.open_dedicated();
+    sim.quit();
+    assert!(sim.run_until_quiet_within(100_000));
+    assert!(sim.client().is_closed());
+    assert!(!sim.open_connections().contains(&conn));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
+
 /// Seeds the Sentinel sweep runs unless `REDWIRE_SIM_SEEDS` says otherwise.
 const SENTINEL_SEEDS: u64 = 300;
 
@@ -836,7 +850,7 @@ const SENTINEL_SEEDS: u64 = 300;
 /// random workload, with the standalone sweep's checks (see `run_sentinel_seed`).
 #[test]
 fn random_sentinel_seeds() {
-    super::sweep(
+    sweep(
         "sentinel::random_sentinel_seeds",
         SENTINEL_SEEDS,
         run_sentinel_seed_traced,

@@ -299,7 +299,7 @@ impl ClusterScenario {
         if quitted.is_some() {
             closed_after_quit(&sim)?;
         } else {
-            recovers(&mut sim, Sim::run_until_quiet_within)?;
+            recovers(&mut sim, Sim::run_until_quiet_within, false)?;
         }
         if let Some(v) = sim.violations().first() {
             return Err(v.clone());

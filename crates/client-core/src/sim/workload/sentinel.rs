@@ -16,6 +16,14 @@ use crate::sim::{
 
 const SERVICE: &str = "sim-service";
 
+/// Whether some requests go on a dedicated connection. Off while two known core bugs stand
+/// (`tests/sentinel.rs`: `a_dedicated_connection_opened_before_discovery_*` and
+/// `quit_does_not_close_a_dedicated_connection_that_was_never_dialled`): a dedicated
+/// connection opened while no primary is known is handled as a sentinel connection (no
+/// `SELECT`, the sentinels' credentials), and `quit` closes it without its ever having been
+/// dialled. Turn it on once they are fixed.
+const DEDICATED: bool = false;
+
 /// Runs the Sentinel workload of `seed` and checks its properties.
 ///
 /// # Errors
@@ -80,13 +88,9 @@ impl SentinelScenario {
             setinfo: rng.chance(0.7),
             ..NodeConfig::default()
         };
-        // Known core bug (`tests/sentinel.rs`,
-        // `a_dedicated_connection_opened_before_discovery_*`): a dedicated connection opened
-        // before discovery skips `SELECT` and uses the sentinels' credentials. Until it is
-        // fixed, seeds with dedicated connections use database 0 and no passwords.
-        let dedicated = rng.chance(0.2);
+        let dedicated = DEDICATED && rng.chance(0.2);
         let mut credentials = None;
-        if !dedicated && rng.chance(0.3) {
+        if rng.chance(0.3) {
             let user = rng.chance(0.5).then_some("app");
             node = match user {
                 Some(user) => node.with_user(user, "pw"),
@@ -95,7 +99,7 @@ impl SentinelScenario {
             credentials = Some(CredentialSource::Static(Credentials::new(user, "pw")));
         }
         servers.node = node;
-        let sentinel_password = !dedicated && rng.chance(0.3);
+        let sentinel_password = rng.chance(0.3);
         if sentinel_password {
             servers = servers.with_sentinel_password("sentinel-pw");
         }
@@ -112,7 +116,7 @@ impl SentinelScenario {
         } else {
             Protocol::Resp2
         };
-        config.db = if dedicated || rng.chance(0.7) {
+        config.db = if rng.chance(0.7) {
             0
         } else {
             rng.between(1, 15) as u32
@@ -305,7 +309,7 @@ impl SentinelScenario {
         if quitted.is_some() {
             closed_after_quit(&sim)?;
         } else {
-            recovers(&mut sim, Sim::run_until_quiet_within)?;
+            recovers(&mut sim, Sim::run_until_quiet_within, true)?;
         }
         if let Some(v) = sim.violations().first() {
             return Err(v.clone());
