@@ -280,8 +280,8 @@ struct Watcher {
 ///
 /// Data node `n` (the primary starts as 0, its replicas 1, 2, ...) listens on
 /// [`node_addr(n)`](super::node_addr) and is announced by the sentinels under its IP address
-/// [`node_ip(n)`](node_ip); sentinel `i` listens on [`sentinel_addr(i)`] and is node
-/// [`sentinel_node(i)`] to the [`Sim`](super::Sim). The primary's writes reach its replicas
+/// [`node_ip(n)`](node_ip); sentinel `i` listens on [`sentinel_addr(i)`](sentinel_addr) and is node
+/// [`sentinel_node(i)`](sentinel_node) to the [`Sim`](super::Sim). The primary's writes reach its replicas
 /// synchronously, so a failover loses no acknowledged write. Each sentinel holds its own
 /// belief of the primary, so sentinels can disagree; the operator's truth is
 /// [`primary`](Self::primary).
