@@ -149,9 +149,11 @@ pub enum RequestError {
     },
     /// Sentinel mode: the request's deadline passed while the client had no confirmed
     /// primary to send it to, because the primary was failing over (or the sentinels could
-    /// not name one that answers as a primary). It was not sent.
+    /// not name one that answers as a primary).
     #[error(
-        "{command} timed out after {after:?} waiting for a primary of {service}: a failover          was in progress ({detail}); it was not sent"
+        "{command} timed out after {after:?} waiting for a primary of {service}: a failover \
+         was in progress ({detail}); {}",
+        if *.sent { "an earlier attempt was sent and may have run" } else { "it was not sent" }
     )]
     FailoverInProgress {
         /// The command, or `PIPELINE`/`MULTI`.
@@ -162,6 +164,9 @@ pub enum RequestError {
         service: String,
         /// What the discovery saw last, e.g. the sentinels naming a node that is a replica.
         detail: String,
+        /// Whether an earlier attempt had been sent (to a primary whose connection then
+        /// failed, for a request that may be sent again): it may have run.
+        sent: bool,
     },
     /// The caller cancelled the request.
     #[error("the request was cancelled")]

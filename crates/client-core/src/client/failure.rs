@@ -234,7 +234,8 @@ impl Client {
         let silence_limit = waited.max(self.config.timeouts.command);
         let error = if self.waits_for_primary(id) {
             let command = state.operation().to_owned();
-            self.failover_timeout(id, command, waited)
+            let sent = state.written;
+            self.failover_timeout(id, command, waited, sent)
         } else {
             RequestError::Timeout {
                 command: state.operation().to_owned(),

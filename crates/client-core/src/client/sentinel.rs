@@ -319,6 +319,10 @@ impl Client {
             }
             Ok(Reply::Single(frame)) => Ok(frame),
             Ok(Reply::Pipeline(_)) => Err("unexpected pipeline reply".to_owned()),
+            // The query went on the node's shared connection.
+            Err(RequestError::ConnectionLost { server, reason }) => {
+                Err(format!("the connection to {server} failed: {reason}"))
+            }
             Err(error) => Err(error.to_string()),
         };
         match query {
@@ -500,7 +504,9 @@ impl Client {
             .collect();
         for conn in unresolved {
             if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                // It was created for node 0, a sentinel: it is a data connection.
                 c.node = node;
+                c.sentinel = false;
                 c.state = ConnState::Connecting;
                 self.dial(conn, node);
             }
@@ -519,13 +525,16 @@ impl Client {
         self.ensure_watch(now);
     }
 
-    /// The requests of callers queued for node `n` (the core's own queries stay).
+    /// The requests of callers queued for node `n` because it was the primary or a replica
+    /// (the core's own queries, and requests the caller sent to that node, stay).
     fn take_callers_queue(&mut self, n: usize) -> Vec<RequestId> {
         let queue = std::mem::take(&mut self.nodes[n].queue);
         let mut taken = Vec::new();
         for id in queue {
-            match self.requests.get(id).map(|s| &s.owner) {
-                Some(Owner::Sentinel(_)) => self.nodes[n].queue.push_back(id),
+            match self.requests.get(id).map(|s| (&s.owner, s.route)) {
+                Some((Owner::Sentinel(_), _) | (_, Route::Node(_))) => {
+                    self.nodes[n].queue.push_back(id);
+                }
                 Some(_) => taken.push(id),
                 None => {}
             }
@@ -571,7 +580,9 @@ impl Client {
         }
         if self.sentinel_primary_node() == Some(n) {
             self.primary_lost(n, now);
-        } else if self.sentinel_ref().replicas.contains(&n) {
+        } else if !self.sentinel_ref().is_sentinel(n) {
+            // A replica, or a primary the client no longer follows: what was re-queued
+            // there goes where it belongs now.
             self.sentinel_mut().replicas.retain(|&r| r != n);
             for id in self.take_callers_queue(n) {
                 self.route(id, now);
@@ -616,6 +627,7 @@ impl Client {
         id: RequestId,
         command: String,
         after: Duration,
+        sent: bool,
     ) -> RequestError {
         let service = self.service().to_owned();
         let seeds: Vec<String> = self.config.seed_nodes().map(ToString::to_string).collect();
@@ -645,6 +657,7 @@ impl Client {
             after,
             service,
             detail,
+            sent,
         }
     }
 
