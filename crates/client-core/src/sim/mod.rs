@@ -215,8 +215,8 @@
 //! as a network fault allows, and also with `FailoverInProgress` at its deadline or
 //! `Unavailable` (discovery gave up); there, a demoted primary may refuse a pipeline's
 //! writes with `-READONLY` (a transaction's with `-EXECABORT`), which then did not run, and
-//! the pipeline's reads of them find nothing. Dedicated connections are left out while two
-//! known core bugs about them stand (see `DEDICATED` in `workload/sentinel.rs`).
+//! the pipeline's reads of them find nothing. Dedicated connections are left out while a
+//! known core bug about them stands (see `DEDICATED` in `workload/sentinel.rs`).
 //!
 //! # Reproducing a failure
 //!

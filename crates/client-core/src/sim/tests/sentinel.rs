@@ -654,7 +654,7 @@ fn requests_waiting_longer_than_their_deadline_for_a_primary_fail_with_failover_
     both_protocols(|protocol| {
         let (sim, took, error) = stranded_write(protocol);
         assert!(
-            matches!(error, RequestError::FailoverInProgress { .. }),
+            matches!(error, RequestError::FailoverInProgress { sent: false, .. }),
             "{protocol:?}: {error:?}"
         );
         assert_eq!(took, Duration::from_secs(1), "at its deadline");
@@ -667,8 +667,8 @@ fn requests_waiting_longer_than_their_deadline_for_a_primary_fail_with_failover_
     });
 }
 
-/// Core bug: the `#[error]` text of `FailoverInProgress` has ten spaces after "a failover"
-/// (a line break lost in the format string).
+/// The text of `FailoverInProgress` reads well (a core bug, fixed since: ten spaces after
+/// "a failover", a line break lost in the format string).
 #[test]
 fn the_failover_in_progress_message_has_no_run_of_spaces() {
     let (_, _, error) = stranded_write(Protocol::Resp3);
@@ -676,10 +676,9 @@ fn the_failover_in_progress_message_has_no_run_of_spaces() {
     assert!(!text.contains("  "), "{text:?}");
 }
 
-/// Core bug: when the `ROLE` query's connection to the old primary fails, discovery records
-/// the `ConnectionLost` error, whose text speaks of a "dedicated connection", and that text
-/// ends up in what `FailoverInProgress` tells the caller; the query went on the node's
-/// shared connection.
+/// When the `ROLE` query's connection to the old primary fails, what `FailoverInProgress`
+/// tells the caller does not speak of a "dedicated connection": the query went on the
+/// node's shared connection (a core bug, fixed since).
 #[test]
 fn the_failover_in_progress_detail_does_not_call_the_shared_connection_dedicated() {
     let (_, _, error) = stranded_write(Protocol::Resp3);
@@ -687,10 +686,10 @@ fn the_failover_in_progress_detail_does_not_call_the_shared_connection_dedicated
     assert!(!text.contains("dedicated"), "{text:?}");
 }
 
-/// Core bug: a write that was sent (and ran) before its connection to the primary broke is
-/// re-queued when it may be sent again (`at_least_once_replay`, or a retry-safe command);
-/// if no primary is found before its deadline it fails with `FailoverInProgress`, which says
-/// "it was not sent" (unlike `Timeout`, which has `sent: state.written`).
+/// A write that was sent (and ran) before its connection to the primary broke is re-queued
+/// when it may be sent again (`at_least_once_replay`, or a retry-safe command); if no
+/// primary is found before its deadline, the `FailoverInProgress` it fails with must not say
+/// "it was not sent" (a core bug, fixed since: it now has `sent`).
 #[test]
 fn a_write_that_ran_before_the_primary_crashed_is_not_reported_as_unsent() {
     both_protocols(|protocol| {
@@ -724,7 +723,10 @@ fn a_write_that_ran_before_the_primary_crashed_is_not_reported_as_unsent() {
         assert!(sim.run_until_quiet_within(1_000_000));
         let result = sim.take_response(id).expect("a response");
         assert!(
-            !matches!(result, Err(RequestError::FailoverInProgress { .. })),
+            !matches!(
+                result,
+                Err(RequestError::FailoverInProgress { sent: false, .. })
+            ),
             "{protocol:?}: the SET ran on the old primary, yet the client says it was not \
              sent: {result:?}"
         );
@@ -750,10 +752,9 @@ fn dedicated_before_discovery(set: FakeSentinels, config: Config) -> Sim<FakeSen
     sim
 }
 
-/// Core bug (sentinel seed 11): a dedicated connection opened before discovery is created
-/// for node 0, the first sentinel, so it is flagged a sentinel connection; once the primary
-/// is known it is dialled there but its handshake skips `SELECT`, and its commands run in
-/// database 0.
+/// A dedicated connection opened before discovery selects the database once it is dialled to
+/// the primary (a core bug found by sentinel seed 11, fixed since: it was created for node
+/// 0, the first sentinel, and kept the handshake of a sentinel connection).
 #[test]
 fn a_dedicated_connection_opened_before_discovery_selects_the_database() {
     let set = recording_set(1, 2);
@@ -769,8 +770,8 @@ fn a_dedicated_connection_opened_before_discovery_selects_the_database() {
     );
 }
 
-/// Core bug, the same cause: that connection authenticates to the data node with the
-/// sentinels' credentials.
+/// The same connection authenticates with the data nodes' credentials, not the sentinels'
+/// (the same core bug, fixed since).
 #[test]
 fn a_dedicated_connection_opened_before_discovery_uses_the_data_credentials() {
     let mut servers = SentinelConfig::new(SERVICE, 1, 2).with_sentinel_password("s-pw");
@@ -783,11 +784,11 @@ fn a_dedicated_connection_opened_before_discovery_uses_the_data_credentials() {
     dedicated_before_discovery(set, config);
 }
 
-/// Core bug (sentinel seed 81): a request sent to the old primary and re-queued when that
-/// connection fails (here: a read, retry-safe, on a connection closed because the host
-/// vanished) stays queued for the old node, although the client already follows a new
-/// primary: it waits for the old node to come back and fails at its deadline (or, had the
-/// old node come back as a replica, a write would get `-READONLY` there).
+/// A request sent to the old primary and re-queued when that connection fails (here: a
+/// read, retry-safe, on a connection closed because the host vanished) goes to the new
+/// primary the client follows by then (a core bug found by sentinel seed 81, fixed since:
+/// it stayed queued for the old node and failed at its deadline, or got `-READONLY` once
+/// the old node was back as a replica).
 #[test]
 fn a_request_requeued_from_the_old_primary_goes_to_the_new_one() {
     both_protocols(|protocol| {

@@ -240,19 +240,18 @@ pub(super) fn writes<S: Servers>(
             _ => None,
         };
         // `sent: false` is a promise that the request never left, whatever the settings.
-        let claims_unsent = matches!(failure, Some(RequestError::Timeout { sent: false, .. }));
+        let claims_unsent = matches!(
+            failure,
+            Some(
+                RequestError::Timeout { sent: false, .. }
+                    | RequestError::FailoverInProgress { sent: false, .. }
+            )
+        );
         // These fail only requests that were not sent, or were and may be sent again.
-        // (`FailoverInProgress` says "not sent", but a request sent before its connection
-        // broke and re-queued may get it too: a known core bug, with a test of its own in
-        // `tests/sentinel.rs`; the sweep checks the weaker promise.)
         let unsent = claims_unsent
             || matches!(
                 failure,
-                Some(
-                    RequestError::Unavailable { .. }
-                        | RequestError::Closed
-                        | RequestError::FailoverInProgress { .. }
-                )
+                Some(RequestError::Unavailable { .. } | RequestError::Closed)
             );
         let resendable = !outcome.pinned && (replay || outcome.retry_safe);
         for (k, sub) in subs[i].iter().enumerate() {

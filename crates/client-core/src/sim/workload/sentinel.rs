@@ -16,12 +16,10 @@ use crate::sim::{
 
 const SERVICE: &str = "sim-service";
 
-/// Whether some requests go on a dedicated connection. Off while two known core bugs stand
-/// (`tests/sentinel.rs`: `a_dedicated_connection_opened_before_discovery_*` and
-/// `quit_does_not_close_a_dedicated_connection_that_was_never_dialled`): a dedicated
-/// connection opened while no primary is known is handled as a sentinel connection (no
-/// `SELECT`, the sentinels' credentials), and `quit` closes it without its ever having been
-/// dialled. Turn it on once they are fixed.
+/// Whether some requests go on a dedicated connection. Off while a known core bug stands
+/// (`tests/sentinel.rs`: `quit_does_not_close_a_dedicated_connection_that_was_never_dialled`):
+/// `quit` closes a dedicated connection opened while no primary was known, which was never
+/// dialled. Turn it on once it is fixed.
 const DEDICATED: bool = false;
 
 /// Runs the Sentinel workload of `seed` and checks its properties.
