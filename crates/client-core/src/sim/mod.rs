@@ -1,5 +1,5 @@
-//! Deterministic simulation: the core against a fake Redis node, or a fake Redis Cluster, on a
-//! seeded, faulty network, on a virtual clock.
+//! Deterministic simulation: the core against a fake Redis node, a fake Redis Cluster, or fake
+//! Redis Sentinels and their data nodes, on a seeded, faulty network, on a virtual clock.
 //!
 //! Everything here is sans-IO like the core itself, so a whole run (client, network and
 //! server) is a pure function of its seed: a failing seed replays exactly, with a trace.
@@ -18,7 +18,13 @@
 //!   `CLIENT SETINFO`, no `CLUSTER SHARDS`) or one that requires a password. Its
 //!   [`ExecutionLog`] counts, per key, how many times each command ran (each key of a
 //!   multi-key command once), which is how tests tell "ran at most once". It also knows
-//!   `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` of several keys.
+//!   `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` of several keys. A standalone
+//!   node can be given a [`ReplicationRole`]: a replica of an address refuses writes (by
+//!   the command table's write flag, before it queues them in a transaction; a script's
+//!   `INCR` too) with `-READONLY You can't write against a read only replica.` and serves
+//!   reads; `ROLE` answers in Redis 7's shapes (`master`, offset, `[ip, port, offset]` per
+//!   replica; or `slave`, ip, port, `connected`/`connect`, offset), and `HELLO` says
+//!   `role: replica`.
 //! - [`FakeCluster`] is a Redis 7 cluster of `FakeNode`s. Node `n` listens on
 //!   [`node_addr(n)`](node_addr) (`node-<n>:<7000 + n>`, also reachable by its IP address
 //!   [`node_ip(n)`](node_ip)), has its own keyspace, and holds its own [`ClusterView`]: the
@@ -44,6 +50,36 @@
 //!   answered and connections silent), or retired (no new connections; each open one closed
 //!   once nothing is in transit on it). The cluster also keeps the operator's record of what
 //!   it should look like ([`FakeCluster::truth`]), which answers where a key lives now.
+//! - [`FakeSentinels`] is a primary, 0 to 2 replicas and 1 to 5 Redis 7 sentinels
+//!   (`sentinel/`). Data node `n` (the primary starts as 0) listens on
+//!   [`node_addr(n)`](node_addr) and is announced by its IP address; sentinel `i` listens on
+//!   [`sentinel_addr(i)`](sentinel_addr) (`sentinel-<i>:<26379 + i>`) and is node
+//!   [`sentinel_node(i)`](sentinel_node) to the network. The primary's writes reach the
+//!   running replicas synchronously, so a failover loses no acknowledged write. Each
+//!   [`FakeSentinel`] speaks RESP2 and RESP3: `HELLO [3] [AUTH u p] [SETNAME n]`, `AUTH`
+//!   (its own users, apart from the data nodes'), `CLIENT SETNAME/GETNAME/SETINFO/ID`,
+//!   `PING`, `ROLE`, `INFO`, `SENTINEL GET-MASTER-ADDR-BY-NAME` (`[ip, port]` as bulk
+//!   strings, a null array for an unknown service), `SENTINEL MASTER|MASTERS|SENTINELS|
+//!   REPLICAS|SLAVES|MYID` (maps in RESP3, flat field/value arrays in RESP2, in Redis's
+//!   field order, with flags such as `slave`, `s_down,slave`, `slave,disconnected`,
+//!   `sentinel`), and `(P)SUBSCRIBE`/`(P)UNSUBSCRIBE` (confirmations as pushes in RESP3,
+//!   arrays in RESP2; a subscribed RESP2 connection may then only (un)subscribe and `PING`,
+//!   as in Redis). Each sentinel holds its own belief of the primary, so sentinels can
+//!   disagree; when it switches it publishes `+switch-master <service> <old ip> <old port>
+//!   <new ip> <new port>` to its subscribers, and `+sdown`/`-sdown` when it flags a node,
+//!   through [`Outage::Send`]. What happens is a [`Happening`] on an agenda of virtual time:
+//!   a data node or a sentinel crashes (refusing, or silent) and restarts (a data node that
+//!   is not the primary comes back as a replica with a full copy); a [`Failover`] (the
+//!   primary crashed first, or alive for a manual one) promotes a replica after a detection
+//!   delay, has every running node it reconfigures close its normal client connections (as
+//!   Sentinel's `CLIENT KILL TYPE normal`; or not, as after Redis's `FAILOVER`, so that
+//!   clients of the demoted primary get `-READONLY`), demotes the old primary if it runs (or
+//!   brings the crashed one back as a replica later), and has each sentinel switch after its
+//!   own delay; a sentinel can lie (keep naming one node, a
+//!   replica, whatever happens) or flag a running node `s_down`. Sentinels flag a crashed
+//!   node `s_down` after `down_after`. The operator's truth says which node is primary now
+//!   ([`FakeSentinels::primary`]) and which nodes hold a key; each failover is recorded as a
+//!   [`FailoverEpisode`] (when the replica was promoted, when each sentinel switched).
 //! - [`Chaos`] is what happens to a cluster under load, planned per seed and run one action
 //!   at a time on the cluster's own agenda (`cluster/chaos.rs`). A migration sets
 //!   `IMPORTING` on the target, then `MIGRATING` on the source, moves the keys one at a time
@@ -61,8 +97,8 @@
 //! - [`Clock`] is the virtual clock: a base [`Instant`] plus an offset only the simulation
 //!   advances.
 //! - [`Sim`] is the network and the scheduler, and plays the adapter, between a client and its
-//!   [`Servers`]: a `FakeNode` answering every address, or a `FakeCluster` whose nodes each
-//!   answer their own. It reacts to [`Event::Connect`](crate::Event::Connect) (dialing
+//!   [`Servers`]: a `FakeNode` answering every address, or a `FakeCluster` or
+//!   `FakeSentinels` whose nodes each answer their own. It reacts to [`Event::Connect`](crate::Event::Connect) (dialing
 //!   `server` after a random latency; a dial to no node, or to one that is down, is refused;
 //!   one to a vanished host is never answered),
 //!   [`Event::Transmit`](crate::Event::Transmit) (draining
@@ -76,7 +112,10 @@
 //!   [`poll_timeout`](crate::Client::poll_timeout), time jumps there and `handle_timeout`
 //!   runs. The servers' own changes (a cluster's agenda) go first among things due at the same
 //!   time, and what they do to connections ([`Outage`]: reset, silenced, closed once quiet)
-//!   reaches every link to that node. Tests can also steer it by hand: hold replies back and
+//!   reaches every link to that node; a message a server sends on its own ([`Outage::Send`])
+//!   follows the replies already on their way on that link, and is lost if the link closed
+//!   or went silent. Pushes no request claimed are kept ([`Sim::pushes`]). Tests can also
+//!   steer it by hand: hold replies back and
 //!   release them byte by byte, drop a connection, take a server down, restart it, change a
 //!   cluster and apply it at once ([`Sim::sync_servers`]). A cluster client refreshes its
 //!   topology forever, so it is never idle: [`Sim::run_until_quiet_within`] runs until no
@@ -158,15 +197,38 @@
 //!   crash until the client could have found the new primary), which may fail as a network
 //!   fault allows; `TooManyRedirects` only happens there.
 //!
+//! # The Sentinel seed sweep
+//!
+//! [`run_sentinel_seed`] runs the standalone workload, spread over up to a few seconds,
+//! against [`FakeSentinels`] of 0 to 2 replicas and 1 to 5 sentinels (the sentinels with
+//! their own password now and then), with a client in Sentinel mode that knows one to all
+//! of the sentinels (RESP2 or RESP3, any database, `ReadFrom::Primary`, `PreferReplica` or
+//! `RoundRobinReplicas`, random sentinel timeouts and refresh intervals, and the standalone
+//! seed's random timeouts, reconnect policy, retries and replay). Up to three episodes
+//! follow one another: failovers (the primary crashed, refusing or silent, and back later
+//! as a replica; or alive and demoted, with or without its clients' connections closed), a
+//! sentinel down for a while, a data node down for a while, a replica the sentinels flag
+//! `s_down`; and one seed in five with several sentinels has one that lies. The first
+//! sentinel the client knows never crashes nor lies. Three seeds in ten have no network
+//! faults. The checks are the standalone ones, with what Sentinel mode changes: a request
+//! that overlaps an episode (until the client could have found the primary again) may fail
+//! as a network fault allows, and also with `FailoverInProgress` at its deadline or
+//! `Unavailable` (discovery gave up); there, a demoted primary may refuse a pipeline's
+//! writes with `-READONLY` (a transaction's with `-EXECABORT`), which then did not run, and
+//! the pipeline's reads of them find nothing. Dedicated connections are left out while a
+//! known core bug about them stands (see `DEDICATED` in `workload/sentinel.rs`).
+//!
 //! # Reproducing a failure
 //!
-//! `cargo test -p client-core` sweeps 10,000 standalone seeds and 2,000 cluster seeds. A
+//! `cargo test -p client-core` sweeps 10,000 standalone seeds, 2,000 cluster seeds and 300
+//! Sentinel seeds. A
 //! failing seed panics with its settings, the broken property, and a one-line command that
 //! replays just that seed with a trace of every step, e.g.
 //!
 //! ```text
 //! REDWIRE_SIM_SEED=4711 cargo test -p client-core --lib sim::tests::random_seeds -- --nocapture
 //! REDWIRE_SIM_SEED=98 cargo test -p client-core --lib sim::tests::cluster::random_cluster_seeds -- --nocapture
+//! REDWIRE_SIM_SEED=81 cargo test -p client-core --lib sim::tests::sentinel::random_sentinel_seeds -- --nocapture
 //! ```
 //!
 //! `REDWIRE_SIM_SEEDS=<n>` sweeps `n` seeds instead (e.g. 100000 for a soak), and
@@ -217,6 +279,7 @@ mod cluster;
 mod faults;
 mod net;
 mod node;
+mod sentinel;
 #[cfg(test)]
 mod tests;
 mod workload;
@@ -229,9 +292,16 @@ pub use self::cluster::{
 };
 pub use self::faults::Faults;
 pub use self::net::{Dial, Outage, Servers, Sim};
-pub use self::node::{ExecutionLog, FakeNode, NodeConfig, NodeConnId, StoredValue, script_sha};
+pub use self::node::{
+    ExecutionLog, FakeNode, NodeConfig, NodeConnId, ReplicationRole, StoredValue, script_sha,
+};
+pub use self::sentinel::{
+    Failover, FailoverEpisode, FakeSentinel, FakeSentinels, Happening, SentinelConfig,
+    sentinel_addr, sentinel_host, sentinel_id, sentinel_ip, sentinel_node, sentinel_port,
+};
 pub use self::workload::{
     SeedReport, run_cluster_seed, run_cluster_seed_traced, run_seed, run_seed_traced,
+    run_sentinel_seed, run_sentinel_seed_traced,
 };
 
 /// The virtual clock: a base instant plus an offset that only the simulation moves.

@@ -1,5 +1,6 @@
 //! [`Sim`]: the seeded network and scheduler, playing the adapter between a [`Client`] and
-//! its [`Servers`]: one [`FakeNode`], or the nodes of a [`FakeCluster`].
+//! its [`Servers`]: one [`FakeNode`], or the nodes of a [`FakeCluster`] or of
+//! [`FakeSentinels`](super::FakeSentinels).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
@@ -7,7 +8,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use resp_core::SendBuffer;
+use resp_core::{Frame, SendBuffer};
 
 use super::cluster::FakeCluster;
 use super::faults::Faults;
@@ -52,12 +53,24 @@ pub enum Outage {
         /// The node.
         node: u16,
     },
+    /// The node writes `data` to one of its connections on its own (a pub/sub message): it
+    /// reaches the client after the replies already on their way, with the usual latency,
+    /// if the connection is still open at both ends and not silent.
+    Send {
+        /// The node.
+        node: u16,
+        /// Its connection.
+        conn: NodeConnId,
+        /// The bytes, encoded in the protocol the connection speaks.
+        data: Bytes,
+    },
 }
 
 /// The server side of a [`Sim`]: what dials reach, and the state machines that answer.
 ///
-/// [`FakeNode`] is one server answering every address; [`FakeCluster`] is many, each under
-/// its own address, that also change on their own schedule (migrations, failovers).
+/// [`FakeNode`] is one server answering every address; [`FakeCluster`] and
+/// [`FakeSentinels`](super::FakeSentinels) are many, each under its own address, that also
+/// change on their own schedule (migrations, failovers).
 pub trait Servers: fmt::Debug {
     /// Where a dial to `server` lands now.
     fn dial(&self, server: &ServerAddr) -> Dial;
@@ -253,6 +266,8 @@ pub struct Sim<S: Servers = FakeNode> {
     completed: BTreeSet<RequestId>,
     responses: BTreeMap<RequestId, (Instant, Result<Reply, RequestError>)>,
     violations: Vec<String>,
+    /// Pushes no request claimed, with when and where they came.
+    pushes: Vec<(Instant, ConnId, Frame)>,
     hold: bool,
     trace: bool,
     steps: u64,
@@ -320,6 +335,7 @@ impl<S: Servers> Sim<S> {
             completed: BTreeSet::new(),
             responses: BTreeMap::new(),
             violations: Vec::new(),
+            pushes: Vec::new(),
             hold: false,
             trace: false,
             steps: 0,
@@ -376,6 +392,12 @@ impl<S: Servers> Sim<S> {
     /// Replaces the faults from now on.
     pub fn set_faults(&mut self, faults: Faults) {
         self.faults = faults;
+    }
+
+    /// The pushes the client handed out (no request claimed them), with when and on which
+    /// connection, in order.
+    pub fn pushes(&self) -> &[(Instant, ConnId, Frame)] {
+        &self.pushes
     }
 
     /// Connections the client asked to open so far.
@@ -729,6 +751,7 @@ impl<S: Servers> Sim<S> {
                 }
                 Event::Push { conn, frame } => {
                     self.log(|| format!("{conn}: push {frame:?}"));
+                    self.pushes.push((now, conn, frame));
                 }
             }
         }
@@ -987,7 +1010,41 @@ impl<S: Servers> Sim<S> {
                 let now = self.now();
                 self.schedule(now, Action::Retire(node, 0));
             }
+            Outage::Send {
+                node,
+                conn: node_conn,
+                ref data,
+            } => {
+                let found = self.links.iter().find(|(_, l)| {
+                    l.node == Some(node) && l.node_conn == Some(node_conn) && l.server_open
+                });
+                let Some((&conn, link)) = found else {
+                    return;
+                };
+                if link.silent || !link.client_open {
+                    return;
+                }
+                self.log(|| format!("{conn}: node {node} sends {}", show(data)));
+                self.send_to_client(conn, data.clone());
+            }
         }
+    }
+
+    /// Schedules `data` to reach the client on `conn` after what is already on its way, in
+    /// pieces, each after a latency; returns when the last piece arrives.
+    fn send_to_client(&mut self, conn: ConnId, data: Bytes) -> Instant {
+        let now = self.now();
+        let mut last = now;
+        for piece in self.pieces(data) {
+            let sample = self.latency();
+            let link = self.links.get_mut(&conn).expect("exists");
+            let at = (now + sample).max(link.to_client_at);
+            link.to_client_at = at;
+            link.in_transit += 1;
+            last = at;
+            self.schedule(at, Action::ToClient(conn, piece));
+        }
+        last
     }
 
     /// The server reads `data` on `conn` and answers.
@@ -1032,15 +1089,7 @@ impl<S: Servers> Sim<S> {
         }
         let mut last = now;
         if !data.is_empty() {
-            for piece in self.pieces(data) {
-                let sample = self.latency();
-                let link = self.links.get_mut(&conn).expect("exists");
-                let at = (now + sample).max(link.to_client_at);
-                link.to_client_at = at;
-                link.in_transit += 1;
-                last = at;
-                self.schedule(at, Action::ToClient(conn, piece));
-            }
+            last = self.send_to_client(conn, data);
         }
         if lost {
             self.schedule(last, Action::Drop(conn, "connection reset (replies lost)"));

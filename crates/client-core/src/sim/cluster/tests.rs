@@ -56,6 +56,14 @@ fn key_on(c: &FakeCluster, n: u16, prefix: &str) -> String {
         .expect("some key")
 }
 
+/// The offset a primary's `ROLE` reports, as the bulk string its replica lines carry.
+fn role_offset(role: &[Frame]) -> Frame {
+    let Frame::Integer(offset) = role[1] else {
+        panic!("an offset: {role:?}")
+    };
+    bulk(&offset.to_string())
+}
+
 fn three_shards(replicas: u16) -> FakeCluster {
     FakeCluster::new(ClusterConfig::new(3, replicas))
 }
@@ -437,6 +445,31 @@ fn a_failed_primary_takes_the_cluster_down_until_its_replica_is_promoted() {
     let back = c.accept(1);
     run(&mut c, 1, back, now, &["READONLY"]);
     assert_eq!(run(&mut c, 1, back, now, &["GET", &key]), bulk("newer"));
+    // ROLE follows the views: node 1 copies node 4, which lists it.
+    let Frame::Array(role) = run(&mut c, 1, back, now, &["ROLE"]) else {
+        panic!("an array")
+    };
+    assert_eq!(
+        role[..4],
+        [
+            bulk("slave"),
+            bulk("10.0.0.4"),
+            Frame::Integer(7004),
+            bulk("connected")
+        ]
+    );
+    let Frame::Array(role) = run(&mut c, 4, promoted, now, &["ROLE"]) else {
+        panic!("an array")
+    };
+    assert_eq!(role[0], bulk("master"));
+    assert_eq!(
+        role[2],
+        Frame::Array(vec![Frame::Array(vec![
+            bulk("10.0.0.1"),
+            bulk("7001"),
+            role_offset(&role)
+        ])])
+    );
     assert_eq!(
         c.executions("SET", key.as_bytes()),
         2,

@@ -1,6 +1,5 @@
 //! The cluster side of a [`FakeNode`]: which node serves a command (Redis's
-//! `getNodeByQuery`), the `CLUSTER` command, and the replication stream a primary hands to
-//! its replicas.
+//! `getNodeByQuery`) and the `CLUSTER` command.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -24,24 +23,12 @@ pub(super) struct ClusterRole {
     /// `cluster-require-full-coverage`: while a slot has no healthy owner, every keyed
     /// command gets `-CLUSTERDOWN`.
     full_coverage: bool,
-    /// Writes run as a primary that the replicas have not copied yet.
-    replication: Vec<Replicated>,
-    /// The replication offset: writes run or copied so far.
-    offset: i64,
     /// How many redirections and refusals of each kind it answered.
     redirects: BTreeMap<&'static str, usize>,
 }
 
-/// A write a primary ran, for its replicas to run too.
-#[derive(Clone, Debug)]
-pub(crate) struct Replicated {
-    db: usize,
-    name: &'static str,
-    args: Vec<Bytes>,
-}
-
 /// The command table's entry for each command the fake node knows.
-fn spec_of(name: &str) -> Option<&'static CommandSpec> {
+pub(super) fn spec_of(name: &str) -> Option<&'static CommandSpec> {
     static SPECS: OnceLock<BTreeMap<&'static str, &'static CommandSpec>> = OnceLock::new();
     SPECS
         .get_or_init(|| {
@@ -126,8 +113,6 @@ impl FakeNode {
         node.cluster = Some(ClusterRole {
             view,
             full_coverage,
-            replication: Vec::new(),
-            offset: 1,
             redirects: BTreeMap::new(),
         });
         node
@@ -149,30 +134,6 @@ impl FakeNode {
     /// The view, to change it.
     pub(crate) fn view_mut(&mut self) -> Option<&mut ClusterView> {
         self.cluster.as_mut().map(|c| &mut c.view)
-    }
-
-    /// The writes this node ran as a primary since the last call, for its replicas.
-    pub(crate) fn take_replication(&mut self) -> Vec<Replicated> {
-        self.cluster
-            .as_mut()
-            .map(|c| std::mem::take(&mut c.replication))
-            .unwrap_or_default()
-    }
-
-    /// Runs a write its primary ran (not logged: it ran once, on the primary).
-    pub(crate) fn replicate(&mut self, write: &Replicated, now: Instant) {
-        self.keyspace.run(write.db, write.name, &write.args, now);
-        if let Some(c) = &mut self.cluster {
-            c.offset += 1;
-        }
-    }
-
-    /// Takes this node's data over from `primary`, as a full resynchronisation does.
-    pub(crate) fn copy_data_from(&mut self, primary: &Self) {
-        self.keyspace = primary.keyspace.clone();
-        if let (Some(mine), Some(theirs)) = (&mut self.cluster, &primary.cluster) {
-            mine.offset = theirs.offset;
-        }
     }
 
     /// Removes `key` from database 0 and returns it, unless it is missing or expired.
@@ -197,24 +158,6 @@ impl FakeNode {
     /// Every live key of database `db` at `now`, in key order.
     pub fn keys(&self, db: usize, now: Instant) -> Vec<Bytes> {
         self.keyspace.keys(db, now)
-    }
-
-    /// Queues a write this node ran for its replicas, when it is a cluster primary.
-    pub(super) fn replicate_out(&mut self, db: usize, name: &'static str, args: &[Bytes]) {
-        let Some(c) = &mut self.cluster else {
-            return;
-        };
-        if !c.view.i_am_primary()
-            || !spec_of(name).is_some_and(|s| s.flags.contains(CommandFlags::WRITE))
-        {
-            return;
-        }
-        c.offset += 1;
-        c.replication.push(Replicated {
-            db,
-            name,
-            args: args.to_vec(),
-        });
     }
 
     /// Whether this node serves the queued commands of a transaction, at `EXEC`; the
@@ -334,7 +277,7 @@ impl FakeNode {
         let sub = args[1].to_ascii_uppercase();
         match (&sub[..], args.len()) {
             // Replicas copy every write at once: the whole shard is at the same offset.
-            (b"SHARDS", 2) if self.config.cluster_shards => role.view.shards_reply(|_| role.offset),
+            (b"SHARDS", 2) if self.config.cluster_shards => role.view.shards_reply(|_| self.offset),
             (b"SLOTS", 2) => role.view.slots_reply(),
             (b"KEYSLOT", 3) => Frame::Integer(i64::from(resp_core::slot(&args[2]))),
             (b"MYID", 2) => Frame::BulkString(node_id(role.view.me().unwrap_or(0)).into()),

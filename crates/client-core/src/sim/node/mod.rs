@@ -2,6 +2,7 @@
 
 mod cluster;
 mod keyspace;
+mod replication;
 #[cfg(test)]
 mod tests;
 
@@ -14,6 +15,8 @@ use resp_core::{Decoder, Frame};
 use self::cluster::ClusterRole;
 pub use self::keyspace::StoredValue;
 use self::keyspace::{Keyspace, parse_i64};
+pub use self::replication::ReplicationRole;
+use self::replication::{READONLY, Replicated, is_write};
 
 /// How a [`FakeNode`] behaves: which server version it mimics, and who may log in.
 ///
@@ -160,6 +163,12 @@ pub struct FakeNode {
     log: ExecutionLog,
     history: Vec<(NodeConnId, Vec<Bytes>)>,
     cluster: Option<ClusterRole>,
+    /// A standalone node's place among replicated data nodes.
+    role: Option<ReplicationRole>,
+    /// Writes run as a primary that the replicas have not copied yet.
+    replication: Vec<Replicated>,
+    /// The replication offset: writes run or copied so far.
+    offset: i64,
 }
 
 /// The digest under which [`FakeNode`] caches a script for `EVALSHA`: its SHA-1, in hex, as
@@ -226,6 +235,7 @@ const COMMANDS: &[(&str, i32)] = &[
     ("ASKING", 1),
     ("READONLY", 1),
     ("READWRITE", 1),
+    ("ROLE", 1),
 ];
 
 /// Commands that take no key: logged under the empty key.
@@ -246,6 +256,7 @@ const KEYLESS: &[&str] = &[
     "ASKING",
     "READONLY",
     "READWRITE",
+    "ROLE",
 ];
 
 impl FakeNode {
@@ -260,6 +271,9 @@ impl FakeNode {
             log: ExecutionLog::default(),
             history: Vec::new(),
             cluster: None,
+            role: None,
+            replication: Vec::new(),
+            offset: 1,
         }
     }
 
@@ -436,15 +450,7 @@ impl FakeNode {
             if let Some(multi) = &mut c.multi {
                 multi.dirty = true;
             }
-            let shown = String::from_utf8_lossy(&args[0]);
-            let rest: Vec<String> = args[1..]
-                .iter()
-                .map(|a| format!("'{}'", String::from_utf8_lossy(a)))
-                .collect();
-            return error(&format!(
-                "ERR unknown command '{shown}', with args beginning with: {} ",
-                rest.join(" ")
-            ));
+            return unknown_command(args);
         };
         let count = args.len() as i32;
         if (arity > 0 && count != arity) || (arity < 0 && count < -arity) {
@@ -461,6 +467,13 @@ impl FakeNode {
                 multi.dirty = true;
             }
             return error("NOAUTH Authentication required.");
+        }
+        // A replica refuses a write before it queues or runs it (EXEC checks the queued ones).
+        if self.read_only() && is_write(name) {
+            if let Some(multi) = &mut self.conns.get_mut(&conn.0).expect("open").multi {
+                multi.dirty = true;
+            }
+            return error(READONLY);
         }
         // A cluster node checks a command's keys before it queues or runs it; EXEC checks
         // those of the whole transaction.
@@ -500,6 +513,11 @@ impl FakeNode {
                 // A redirection discards the transaction, before EXECABORT is considered.
                 if let Some(redirect) = self.route_transaction(conn, &queued, now) {
                     return redirect;
+                }
+                if self.read_only() && queued.iter().any(|(name, _)| is_write(name)) {
+                    return error(&format!(
+                        "EXECABORT Transaction discarded because of: {READONLY}"
+                    ));
                 }
                 if dirty {
                     return error("EXECABORT Transaction discarded because of previous errors.");
@@ -592,6 +610,7 @@ impl FakeNode {
                 }
             }
             "CLUSTER" => self.cluster_command(args),
+            "ROLE" => self.role_reply(),
             "ASKING" | "READONLY" | "READWRITE" if self.cluster.is_none() => {
                 error("ERR This instance has cluster support disabled")
             }
@@ -614,28 +633,7 @@ impl FakeNode {
 
     /// `AUTH [user] password`: the user logged in, or the error reply.
     fn authenticate(&self, user: Option<&Bytes>, password: &Bytes) -> Result<String, Frame> {
-        let user = user.map_or("default".into(), |u| {
-            String::from_utf8_lossy(u).into_owned()
-        });
-        if self.config.users.is_empty() && user == "default" {
-            return Err(error(
-                "ERR AUTH <password> called without any password configured for the default \
-                 user. Are you sure your configuration is correct?",
-            ));
-        }
-        let password = String::from_utf8_lossy(password);
-        if self
-            .config
-            .users
-            .iter()
-            .any(|(u, p)| *u == user && *p == password)
-        {
-            Ok(user)
-        } else {
-            Err(error(
-                "WRONGPASS invalid username-password pair or user is disabled.",
-            ))
-        }
+        authenticate(&self.config.users, user, password)
     }
 
     /// `HELLO [protover [AUTH user pass] [SETNAME name]]`. Like Redis, it checks the name
@@ -710,7 +708,14 @@ impl FakeNode {
                     "standalone"
                 }),
             ),
-            (field("role"), field("master")),
+            (
+                field("role"),
+                field(if self.is_replica() {
+                    "replica"
+                } else {
+                    "master"
+                }),
+            ),
             (field("modules"), Frame::Array(Vec::new())),
         ])
     }
@@ -748,14 +753,11 @@ impl FakeNode {
             let Some(key) = keys.first() else {
                 return error("ERR user_script:1: Script attempted to access nonexistent key");
             };
-            self.log.record("INCR", key.clone());
-            if self
-                .cluster
-                .as_ref()
-                .is_some_and(|c| !c.view.i_am_primary())
-            {
-                return error("READONLY You can't write against a read only replica.");
+            // The script fails at its write on a replica: the INCR never ran.
+            if self.is_replica() {
+                return error(READONLY);
             }
+            self.log.record("INCR", key.clone());
             let db = self.conns.get(&conn.0).map_or(0, |c| c.db);
             let incr = [Bytes::from_static(b"INCR"), key.clone()];
             let reply = self.keyspace.run(db, "INCR", &incr, now);
@@ -766,8 +768,46 @@ impl FakeNode {
     }
 }
 
+/// Redis's answer to a command it does not know.
+pub(super) fn unknown_command(args: &[Bytes]) -> Frame {
+    let shown = String::from_utf8_lossy(&args[0]);
+    let rest: Vec<String> = args[1..]
+        .iter()
+        .map(|a| format!("'{}'", String::from_utf8_lossy(a)))
+        .collect();
+    error(&format!(
+        "ERR unknown command '{shown}', with args beginning with: {} ",
+        rest.join(" ")
+    ))
+}
+
+/// `AUTH [user] password` against `users`: the user logged in, or Redis's error reply.
+pub(super) fn authenticate(
+    users: &[(String, String)],
+    user: Option<&Bytes>,
+    password: &Bytes,
+) -> Result<String, Frame> {
+    let user = user.map_or("default".into(), |u| {
+        String::from_utf8_lossy(u).into_owned()
+    });
+    if users.is_empty() && user == "default" {
+        return Err(error(
+            "ERR AUTH <password> called without any password configured for the default \
+             user. Are you sure your configuration is correct?",
+        ));
+    }
+    let password = String::from_utf8_lossy(password);
+    if users.iter().any(|(u, p)| *u == user && *p == password) {
+        Ok(user)
+    } else {
+        Err(error(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ))
+    }
+}
+
 /// The arguments of a command frame (an array of bulk strings).
-fn command_args(frame: Frame) -> Option<Vec<Bytes>> {
+pub(super) fn command_args(frame: Frame) -> Option<Vec<Bytes>> {
     let Frame::Array(items) = frame else {
         return None;
     };
@@ -785,7 +825,7 @@ fn command_args(frame: Frame) -> Option<Vec<Bytes>> {
 
 /// Encodes `reply` for a connection speaking `protocol`: RESP3 as is, RESP2 with the RESP3
 /// types mapped the way Redis maps them.
-fn encode_for(reply: &Frame, protocol: u8, out: &mut BytesMut) {
+pub(super) fn encode_for(reply: &Frame, protocol: u8, out: &mut BytesMut) {
     if protocol == 3 {
         reply.encode(out);
     } else {
@@ -815,10 +855,10 @@ fn to_resp2(frame: Frame) -> Frame {
 }
 
 /// Redis's answer to a client name it refuses.
-const BAD_CLIENT_NAME: &str =
+pub(super) const BAD_CLIENT_NAME: &str =
     "ERR Client names cannot contain spaces, newlines or special characters.";
 
 /// Whether Redis accepts `name` as a client name: printable ASCII without spaces.
-fn valid_client_name(name: &[u8]) -> bool {
+pub(super) fn valid_client_name(name: &[u8]) -> bool {
     name.iter().all(|&b| (b'!'..=b'~').contains(&b))
 }

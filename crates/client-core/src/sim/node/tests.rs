@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use resp_core::Frame;
 
-use crate::sim::{Clock, FakeNode, NodeConfig, NodeConnId};
+use crate::sim::{Clock, FakeNode, NodeConfig, NodeConnId, ReplicationRole};
 
 fn ok() -> Frame {
     Frame::SimpleString("OK".into())
@@ -211,4 +211,102 @@ fn node_replies_in_the_negotiated_protocol() {
             .is_err()
     );
     assert!(!node.is_open(c), "a protocol error closes the connection");
+}
+
+/// What `node` writes back for the command `args` on `conn`, as raw bytes.
+fn raw(node: &mut FakeNode, conn: NodeConnId, now: Instant, args: &[&str]) -> Vec<u8> {
+    let mut wire = BytesMut::new();
+    resp_core::encode_command(&mut wire, args.iter().copied());
+    let mut out = BytesMut::new();
+    node.receive(conn, &wire, now, &mut out).unwrap();
+    out.to_vec()
+}
+
+#[test]
+fn a_replica_serves_reads_and_refuses_writes_as_redis_7_does() {
+    let now = Clock::new().now();
+    let mut node = FakeNode::new(NodeConfig::default());
+    let c = node.accept();
+    node_run(&mut node, c, now, &["SET", "k", "v"]);
+    node.set_role(Some(ReplicationRole::Replica {
+        host: "10.0.0.0".into(),
+        port: 7000,
+        linked: true,
+    }));
+    assert!(node.is_replica());
+    let readonly = b"-READONLY You can't write against a read only replica.\r\n";
+    assert_eq!(raw(&mut node, c, now, &["SET", "k", "w"]), readonly);
+    assert_eq!(raw(&mut node, c, now, &["INCR", "n"]), readonly);
+    assert_eq!(raw(&mut node, c, now, &["GET", "k"]), b"$1\r\nv\r\n");
+    assert_eq!(raw(&mut node, c, now, &["PING"]), b"+PONG\r\n");
+    let script = "return redis.call('INCR', KEYS[1])";
+    assert_eq!(
+        raw(&mut node, c, now, &["EVAL", script, "1", "n"]),
+        readonly
+    );
+    // A write queued in a transaction is refused, and EXEC aborts.
+    assert_eq!(raw(&mut node, c, now, &["MULTI"]), b"+OK\r\n");
+    assert_eq!(raw(&mut node, c, now, &["GET", "k"]), b"+QUEUED\r\n");
+    assert_eq!(raw(&mut node, c, now, &["DEL", "k"]), readonly);
+    assert!(raw(&mut node, c, now, &["EXEC"]).starts_with(b"-EXECABORT"));
+    // Nothing refused ran.
+    assert_eq!(node.log().count("SET", b"k"), 1);
+    assert_eq!(node.log().count("INCR", b"n"), 0);
+    assert_eq!(node.log().count("DEL", b"k"), 0);
+    // HELLO says which it is.
+    let hello = node_run(&mut node, c, now, &["HELLO", "3"]);
+    let Frame::Map(fields) = hello else {
+        panic!("a map")
+    };
+    assert!(
+        fields.contains(&(bulk("role"), bulk("replica"))),
+        "{fields:?}"
+    );
+    // Back to a primary: writes run again.
+    node.set_role(Some(ReplicationRole::Primary { replicas: vec![] }));
+    assert_eq!(raw(&mut node, c, now, &["SET", "k", "w"]), b"+OK\r\n");
+}
+
+#[test]
+fn role_answers_in_redis_7_shapes_in_both_protocols() {
+    let now = Clock::new().now();
+    let mut node = FakeNode::new(NodeConfig::default());
+    let c = node.accept();
+    // A lone node is a primary without replicas; each write moves the offset.
+    assert_eq!(
+        raw(&mut node, c, now, &["ROLE"]),
+        b"*3\r\n$6\r\nmaster\r\n:1\r\n*0\r\n"
+    );
+    node.set_role(Some(ReplicationRole::Primary {
+        replicas: vec![("10.0.0.1".into(), 7001), ("10.0.0.2".into(), 7002)],
+    }));
+    node_run(&mut node, c, now, &["SET", "k", "v"]);
+    let primary = b"*3\r\n$6\r\nmaster\r\n:2\r\n*2\r\n\
+        *3\r\n$8\r\n10.0.0.1\r\n$4\r\n7001\r\n$1\r\n2\r\n\
+        *3\r\n$8\r\n10.0.0.2\r\n$4\r\n7002\r\n$1\r\n2\r\n";
+    assert_eq!(raw(&mut node, c, now, &["ROLE"]), primary);
+    node_run(&mut node, c, now, &["HELLO", "3"]);
+    assert_eq!(
+        raw(&mut node, c, now, &["ROLE"]),
+        primary,
+        "RESP3 has the same arrays"
+    );
+    node.set_role(Some(ReplicationRole::Replica {
+        host: "10.0.0.1".into(),
+        port: 7001,
+        linked: true,
+    }));
+    assert_eq!(
+        raw(&mut node, c, now, &["ROLE"]),
+        b"*5\r\n$5\r\nslave\r\n$8\r\n10.0.0.1\r\n:7001\r\n$9\r\nconnected\r\n:2\r\n"
+    );
+    node.set_role(Some(ReplicationRole::Replica {
+        host: "10.0.0.1".into(),
+        port: 7001,
+        linked: false,
+    }));
+    assert_eq!(
+        raw(&mut node, c, now, &["ROLE"]),
+        b"*5\r\n$5\r\nslave\r\n$8\r\n10.0.0.1\r\n:7001\r\n$7\r\nconnect\r\n:-1\r\n"
+    );
 }

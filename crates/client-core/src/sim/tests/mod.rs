@@ -1,6 +1,7 @@
 //! The seed sweep and the focused scenarios.
 //!
-//! `scenarios` drives the client through situations the brief names one by one;
+//! `scenarios` drives the client through situations the brief names one by one (`cluster`
+//! and `sentinel` those of the two modes, with their sweeps);
 //! `regressions` holds one deterministic test per core bug the seed sweep found, named
 //! after what was wrong, with the seed that found it.
 
@@ -154,6 +155,7 @@ fn a_seed_replays_exactly() {
 mod cluster;
 mod regressions;
 mod scenarios;
+mod sentinel;
 
 // ---- helpers for the focused tests ----
 

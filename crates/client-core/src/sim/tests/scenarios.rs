@@ -452,3 +452,93 @@ fn the_core_can_move_between_threads() {
     send_and_sync::<Config>();
     send_and_sync::<Request>();
 }
+
+/// A node that writes a pub/sub message to its first connection at each of `at`, on its
+/// own (as a sentinel publishes `+switch-master`).
+#[derive(Debug)]
+struct Announcing {
+    node: FakeNode,
+    at: Vec<Instant>,
+}
+
+impl Servers for Announcing {
+    fn dial(&self, _server: &crate::ServerAddr) -> Dial {
+        Dial::Accept(0)
+    }
+    fn reachable(&self, _node: u16) -> Dial {
+        Dial::Accept(0)
+    }
+    fn accept(&mut self, _node: u16) -> NodeConnId {
+        self.node.accept()
+    }
+    fn receive(
+        &mut self,
+        _node: u16,
+        conn: NodeConnId,
+        data: &[u8],
+        now: Instant,
+        out: &mut bytes::BytesMut,
+    ) -> Result<usize, String> {
+        self.node.receive(conn, data, now, out)
+    }
+    fn close(&mut self, _node: u16, conn: NodeConnId) {
+        self.node.close(conn);
+    }
+    fn protocol_of(&self, _node: u16, conn: NodeConnId) -> Option<u8> {
+        self.node.protocol_of(conn)
+    }
+    fn restart(&mut self, _node: u16) {
+        self.node.restart();
+    }
+    fn executions(&self, command: &str, key: &[u8]) -> u32 {
+        self.node.log().count(command, key)
+    }
+    fn stored(&mut self, db: usize, key: &[u8], now: Instant) -> Option<StoredValue> {
+        self.node.value(db, key, now).cloned()
+    }
+    fn next_change(&self) -> Option<Instant> {
+        self.at.first().copied()
+    }
+    fn change(&mut self, now: Instant) -> Vec<Outage> {
+        let due = self.at.iter().take_while(|&&at| at <= now).count();
+        self.at.drain(..due);
+        let data = Bytes::from_static(b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+        (0..due)
+            .map(|_| Outage::Send {
+                node: 0,
+                conn: NodeConnId(0),
+                data: data.clone(),
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_message_a_server_sends_on_its_own_reaches_the_client_while_the_link_is_open() {
+    let node = Announcing {
+        node: FakeNode::new(NodeConfig::default()),
+        at: Vec::new(),
+    };
+    let mut sim = Sim::with_servers(config(), node, Faults::none(), 1);
+    sim.set_trace(std::env::var("REDWIRE_SIM_TRACE").is_ok());
+    let ping = sim.submit(cmd("PING").into()).unwrap();
+    sim.run_for(Duration::from_millis(100));
+    assert!(sim.take_response(ping).unwrap().is_ok());
+    let conn = sim.open_connections()[0];
+    let first = sim.now() + Duration::from_millis(10);
+    sim.servers_mut().at = vec![first];
+    sim.run_for(Duration::from_millis(100));
+    // Once the client closed the link, what the server sends is lost.
+    sim.drop_connection(conn);
+    sim.servers_mut().at = vec![sim.now()];
+    sim.run_for(Duration::from_millis(100));
+    let pushes = sim.pushes();
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    let (at, on, frame) = &pushes[0];
+    assert!(*at > first, "after a latency");
+    assert_eq!(*on, conn);
+    assert_eq!(
+        *frame,
+        Frame::Push(vec![bulk("message"), bulk("ch"), bulk("hi")])
+    );
+}

@@ -118,6 +118,11 @@ pub(super) struct Rules {
     /// Cluster discovery gives up after `max(max_attempts, seeds)` failed reads: every seed
     /// is tried. 0 outside cluster mode.
     pub(super) seeds: u32,
+    /// Sentinel mode: a request may wait for a primary until its deadline
+    /// (`FailoverInProgress`, or `Unavailable` before any primary was found, with the
+    /// discovery rounds made as attempts), and a demoted primary may refuse a pipeline's or
+    /// a transaction's writes with `-READONLY` during a failover.
+    pub(super) sentinel: bool,
     pub(super) max_retries: u32,
     pub(super) default_timeout: Duration,
 }
@@ -196,7 +201,9 @@ pub(super) fn outcomes(
             Ok(reply) => {
                 tally.succeeded += 1;
                 let stale = |key: &str| windows.stale(key, submitted, *done_at);
-                check_reply(op.shape, &subs[i], reply, rules.replay, &stale).map_err(ctx)?;
+                let refused = rules.sentinel && windows.disrupted(submitted, *done_at);
+                check_reply(op.shape, &subs[i], reply, rules.replay, refused, &stale)
+                    .map_err(ctx)?;
             }
             Err(error) => {
                 tally.failed += 1;
@@ -233,7 +240,13 @@ pub(super) fn writes<S: Servers>(
             _ => None,
         };
         // `sent: false` is a promise that the request never left, whatever the settings.
-        let claims_unsent = matches!(failure, Some(RequestError::Timeout { sent: false, .. }));
+        let claims_unsent = matches!(
+            failure,
+            Some(
+                RequestError::Timeout { sent: false, .. }
+                    | RequestError::FailoverInProgress { sent: false, .. }
+            )
+        );
         // These fail only requests that were not sent, or were and may be sent again.
         let unsent = claims_unsent
             || matches!(
@@ -303,13 +316,23 @@ fn acked_frames(shape: Shape, outcome: &Outcome) -> Option<Vec<Frame>> {
     }
 }
 
+/// `refused`: a demoted primary may have refused the writes with `-READONLY` (a whole
+/// transaction with `-EXECABORT`); those did not run.
 fn check_reply(
     shape: Shape,
     subs: &[Sub],
     reply: &Reply,
     replay: bool,
+    refused: bool,
     stale: &dyn Fn(&str) -> bool,
 ) -> Result<(), String> {
+    let readonly = |frame: &Frame| frame.error_code() == Some(&b"READONLY"[..]);
+    if refused
+        && let (Shape::Transaction, Reply::Single(frame)) = (shape, reply)
+        && frame.error_code() == Some(&b"EXECABORT"[..])
+    {
+        return Ok(());
+    }
     let frames: &[Frame] = match (shape, reply) {
         (Shape::Single, Reply::Single(frame)) => std::slice::from_ref(frame),
         (Shape::Pipeline, Reply::Pipeline(frames)) => frames,
@@ -323,7 +346,16 @@ fn check_reply(
             subs.len()
         ));
     }
+    // Keys whose write in this request was refused: a later read of them finds nothing.
+    let mut unwritten: Vec<&str> = Vec::new();
     for (sub, frame) in subs.iter().zip(frames) {
+        if refused && readonly(frame) && !sub.writes().is_empty() {
+            unwritten.extend(sub.keys());
+            continue;
+        }
+        if sub.keys().iter().any(|key| unwritten.contains(key)) {
+            continue;
+        }
         sub.check(frame, replay, stale)?;
     }
     Ok(())
@@ -382,17 +414,14 @@ fn check_error(
         // `MayHaveExecuted` when another part was sent.
         RequestError::MayHaveExecuted { .. } if rules.split && after_quit => !outcome.pinned,
         _ if rules.calm && !disrupted => false,
+        RequestError::FailoverInProgress { after, .. } if rules.sentinel => {
+            at_deadline(error, *after, submitted, done_at, timeout)?;
+            !outcome.pinned
+        }
+        // Discovery gives up after the policy's rounds, or the deadline comes first.
+        RequestError::Unavailable { .. } if rules.sentinel => !outcome.pinned,
         RequestError::Timeout { after, .. } => {
-            let deadline = submitted + timeout;
-            if *after != timeout {
-                return Err(format!("{error:?}, but the timeout was {timeout:?}"));
-            }
-            if done_at < deadline || done_at > deadline + Duration::from_millis(1) {
-                return Err(format!(
-                    "{error:?} after {:?}, not at its deadline",
-                    done_at.saturating_duration_since(submitted)
-                ));
-            }
+            at_deadline(error, *after, submitted, done_at, timeout)?;
             true
         }
         RequestError::MayHaveExecuted { .. } => !outcome.pinned && !may_retry,
@@ -411,6 +440,27 @@ fn check_error(
     } else {
         Err(format!("unexpected failure {error:?}"))
     }
+}
+
+/// A request that failed for its timeout `after` did at its deadline.
+fn at_deadline(
+    error: &RequestError,
+    after: Duration,
+    submitted: Instant,
+    done_at: Instant,
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = submitted + timeout;
+    if after != timeout {
+        return Err(format!("{error:?}, but the timeout was {timeout:?}"));
+    }
+    if done_at < deadline || done_at > deadline + Duration::from_millis(1) {
+        return Err(format!(
+            "{error:?} after {:?}, not at its deadline",
+            done_at.saturating_duration_since(submitted)
+        ));
+    }
+    Ok(())
 }
 
 /// An acknowledged write is in the keyspace at the end.

@@ -227,6 +227,7 @@ impl ClusterScenario {
             quitted: None,
             max_attempts: config.reconnect.max_attempts,
             seeds: config.seed_nodes().count() as u32,
+            sentinel: false,
             max_retries: config.max_retries,
             default_timeout: config.timeouts.command,
         };
@@ -298,7 +299,7 @@ impl ClusterScenario {
         if quitted.is_some() {
             closed_after_quit(&sim)?;
         } else {
-            recovers(&mut sim, Sim::run_until_quiet_within)?;
+            recovers(&mut sim, Sim::run_until_quiet_within, false)?;
         }
         if let Some(v) = sim.violations().first() {
             return Err(v.clone());
@@ -322,7 +323,7 @@ impl ClusterScenario {
 }
 
 /// Fisher-Yates, from the seed's generator.
-fn shuffle<T>(rng: &mut SimRng, items: &mut [T]) {
+pub(super) fn shuffle<T>(rng: &mut SimRng, items: &mut [T]) {
     for i in (1..items.len()).rev() {
         let j = rng.below(i as u64 + 1) as usize;
         items.swap(i, j);

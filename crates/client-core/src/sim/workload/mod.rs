@@ -4,6 +4,7 @@
 mod check;
 mod cluster;
 mod ops;
+mod sentinel;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -14,6 +15,7 @@ use resp_core::Frame;
 use self::check::{Rules, Windows};
 pub use self::cluster::{run_cluster_seed, run_cluster_seed_traced};
 use self::ops::{Sub, generate_ops};
+pub use self::sentinel::{run_sentinel_seed, run_sentinel_seed_traced};
 use super::SimRng;
 use super::node::{FakeNode, NodeConfig};
 use super::{Faults, Servers, Sim};
@@ -246,6 +248,7 @@ impl Scenario {
             quitted: None,
             max_attempts: config.reconnect.max_attempts,
             seeds: 0,
+            sentinel: false,
             max_retries: config.max_retries,
             default_timeout: config.timeouts.command,
         };
@@ -281,7 +284,7 @@ impl Scenario {
         if quitted.is_some() {
             closed_after_quit(&sim)?;
         } else {
-            recovers(&mut sim, Sim::run_until_idle_within)?;
+            recovers(&mut sim, Sim::run_until_idle_within, false)?;
         }
         if let Some(v) = sim.violations().first() {
             return Err(v.clone());
@@ -500,7 +503,13 @@ fn closed_after_quit<S: Servers>(sim: &Sim<S>) -> Result<(), String> {
 }
 
 /// Liveness: once the faults stop, requests succeed again, and `quit` closes everything.
-fn recovers<S: Servers>(sim: &mut Sim<S>, settle: Settle<S>) -> Result<(), String> {
+/// `discovers`: the client finds its server through others (Sentinel mode), so the first
+/// probe may also fail with `Unavailable` (its discovery ran into a half-open connection).
+fn recovers<S: Servers>(
+    sim: &mut Sim<S>,
+    settle: Settle<S>,
+    discovers: bool,
+) -> Result<(), String> {
     sim.set_faults(Faults::none());
     // Outlast stalls and server downtime.
     sim.run_for(Duration::from_secs(10));
@@ -523,6 +532,7 @@ fn recovers<S: Servers>(sim: &mut Sim<S>, settle: Settle<S>) -> Result<(), Strin
             // A half-open connection left from the faults is only found by a timeout.
             Some(Err(RequestError::Timeout { .. } | RequestError::RetriesExhausted { .. }))
                 if attempt == 0 => {}
+            Some(Err(RequestError::Unavailable { .. })) if attempt == 0 && discovers => {}
             other => return Err(format!("probe {attempt} after the faults: {other:?}")),
         }
     }
