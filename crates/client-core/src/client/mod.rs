@@ -925,7 +925,11 @@ impl Client {
             if self.nodes[n].conn == Some(conn) {
                 self.nodes[n].conn = None;
             }
-            if dialled && let Some(hooks) = &self.config.hooks {
+            // A connection never dialled (waiting for its node) is unknown to the adapter.
+            if !dialled {
+                continue;
+            }
+            if let Some(hooks) = &self.config.hooks {
                 hooks.disconnected(conn, &self.nodes[n].server, "closed after quit");
             }
             self.events.push_back(Event::Disconnect { conn });

@@ -84,6 +84,9 @@ pub(super) struct Sentinel {
     next: usize,
     /// Rounds in a row in which no sentinel led to a primary.
     rounds_failed: u32,
+    /// Sentinels of this round that refused the handshake, and the last refusal.
+    refusals: usize,
+    refusal: Option<RequestError>,
     /// When the next discovery step may go, after a backoff.
     retry_at: Option<Instant>,
     /// What went wrong last, for errors.
@@ -114,6 +117,8 @@ impl Sentinel {
             query: None,
             next: 0,
             rounds_failed: 0,
+            refusals: 0,
+            refusal: None,
             retry_at: None,
             last_error: String::new(),
             ever_known: false,
@@ -176,6 +181,16 @@ impl Client {
             .sentinel
             .as_ref()
             .map_or(Duration::from_millis(500), |s| s.timeout)
+    }
+
+    /// How errors name the primary: `the primary of "svc" (sentinels a:1, b:2)`.
+    fn primary_label(&self) -> String {
+        let sentinels: Vec<String> = self.config.seed_nodes().map(ToString::to_string).collect();
+        format!(
+            "the primary of {:?} (sentinels {})",
+            self.service(),
+            sentinels.join(", ")
+        )
     }
 
     /// The primary as last confirmed.
@@ -295,23 +310,22 @@ impl Client {
         if self.closing {
             return;
         }
-        if let (
-            Query::Role { .. },
-            Err(error @ (RequestError::Auth { .. } | RequestError::Handshake { .. })),
-        ) = (query, &result)
-        {
-            // The data node refused the handshake: every request would be refused the same
-            // way, so what waits fails now with the server's reason.
+        if let Err(error @ (RequestError::Auth { .. } | RequestError::Handshake { .. })) = &result {
             let s = self.sentinel_mut();
-            if s.query == Some(id) {
-                s.query = None;
-                s.wanted = false;
-                let waiting: Vec<RequestId> = s.waiting.drain(..).collect();
-                for id in waiting {
-                    self.complete(id, Err(error.clone()), now);
+            if let Query::Role { .. } = query {
+                // The data node refused the handshake: every request would be refused the
+                // same way, so what waits fails now with the server's reason.
+                if s.query == Some(id) {
+                    s.query = None;
+                    self.fail_waiting(error, now);
                 }
+                return;
             }
-            return;
+            if let Query::Primary { .. } = query {
+                // Counted: if every sentinel of the round refuses, so will the next round.
+                s.refusals += 1;
+                s.refusal = Some(error.clone());
+            }
         }
         let frame = match result {
             Ok(Reply::Single(frame)) if frame.is_error() => {
@@ -319,10 +333,11 @@ impl Client {
             }
             Ok(Reply::Single(frame)) => Ok(frame),
             Ok(Reply::Pipeline(_)) => Err("unexpected pipeline reply".to_owned()),
-            // The query went on the node's shared connection.
-            Err(RequestError::ConnectionLost { server, reason }) => {
-                Err(format!("the connection to {server} failed: {reason}"))
-            }
+            // The query went on the node's shared connection (and is never resent).
+            Err(
+                RequestError::ConnectionLost { server, reason }
+                | RequestError::MayHaveExecuted { server, reason, .. },
+            ) => Err(format!("the connection to {server} failed: {reason}")),
             Err(error) => Err(error.to_string()),
         };
         match query {
@@ -433,39 +448,32 @@ impl Client {
     fn discovery_failed(&mut self, error: String, backoff: bool, now: Instant) {
         let policy = self.config.reconnect;
         let jitter = self.rng.unit();
-        let seeds: Vec<String> = self.config.seed_nodes().map(ToString::to_string).collect();
-        let service = self.service().to_owned();
+        let label = self.primary_label();
         let s = self.sentinel_mut();
         s.last_error = error;
         s.next += 1;
         if s.next >= s.sentinels.len() {
             s.next = 0;
             s.rounds_failed += 1;
+            let refused = std::mem::take(&mut s.refusals) >= s.sentinels.len();
+            if let Some(error) = s.refusal.take().filter(|_| refused) {
+                // Every sentinel refused our credentials: asking again cannot help.
+                s.rounds_failed = 0;
+                self.fail_waiting(&error, now);
+                return;
+            }
             let give_up = policy
                 .max_attempts
                 .is_some_and(|max| s.rounds_failed >= max);
             if !s.ever_known && give_up {
                 // No sentinel ever led to a primary: fail what waits, start over on demand.
-                let attempts = s.rounds_failed;
-                let last_error = s.last_error.clone();
+                let error = RequestError::Unavailable {
+                    server: label,
+                    attempts: s.rounds_failed,
+                    last_error: s.last_error.clone(),
+                };
                 s.rounds_failed = 0;
-                s.wanted = false;
-                let waiting: Vec<RequestId> = s.waiting.drain(..).collect();
-                for id in waiting {
-                    let error = RequestError::Unavailable {
-                        server: format!(
-                            "the primary of {service:?} (sentinels {})",
-                            seeds.join(", ")
-                        ),
-                        attempts,
-                        last_error: last_error.clone(),
-                    };
-                    self.complete(id, Err(error), now);
-                }
-                while let Some(i) = self.conns.iter().position(|c| c.is_unresolved()) {
-                    let reason = format!("no primary of {service:?}: {last_error}");
-                    self.connection_failed(i, &reason, now);
-                }
+                self.fail_waiting(&error, now);
                 return;
             }
             s.retry_at = Some(now + policy.delay(s.rounds_failed - 1, jitter));
@@ -473,6 +481,20 @@ impl Client {
             s.retry_at = Some(now + policy.delay(0, jitter));
         } else if s.wanted {
             self.ask_sentinel(now);
+        }
+    }
+
+    /// Fails every request waiting for a primary, and dedicated connections waiting for
+    /// one, with `error`; discovery stops until the next request.
+    fn fail_waiting(&mut self, error: &RequestError, now: Instant) {
+        let s = self.sentinel_mut();
+        s.wanted = false;
+        let waiting: Vec<RequestId> = s.waiting.drain(..).collect();
+        for id in waiting {
+            self.complete(id, Err(error.clone()), now);
+        }
+        while let Some(i) = self.conns.iter().position(|c| c.is_unresolved()) {
+            self.connection_failed(i, &error.to_string(), now);
         }
     }
 
@@ -488,6 +510,8 @@ impl Client {
         s.wanted = false;
         s.ever_known = true;
         s.rounds_failed = 0;
+        s.refusals = 0;
+        s.refusal = None;
         s.next = 0;
         s.retry_at = None;
         s.replicas.retain(|&r| r != node);
@@ -630,25 +654,22 @@ impl Client {
         sent: bool,
     ) -> RequestError {
         let service = self.service().to_owned();
-        let seeds: Vec<String> = self.config.seed_nodes().map(ToString::to_string).collect();
+        let label = self.primary_label();
         let s = self.sentinel_mut();
         s.waiting.retain(|&w| w != id);
         if !s.ever_known {
             return RequestError::Unavailable {
-                server: format!(
-                    "the primary of {service:?} (sentinels {})",
-                    seeds.join(", ")
-                ),
+                server: label,
                 attempts: s.rounds_failed + 1,
                 last_error: if s.last_error.is_empty() {
-                    format!("no sentinel answered within {after:?}")
+                    format!("discovery had not confirmed a primary within {after:?}")
                 } else {
                     s.last_error.clone()
                 },
             };
         }
         let detail = if s.last_error.is_empty() {
-            "no sentinel has named a primary that answers yet".to_owned()
+            "discovery had not confirmed a primary yet".to_owned()
         } else {
             format!("last: {}", s.last_error)
         };

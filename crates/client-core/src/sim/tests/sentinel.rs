@@ -621,6 +621,13 @@ fn a_wrong_sentinel_password_fails_requests_with_the_reason() {
             error.to_string().contains("WRONGPASS"),
             "{protocol:?} after {took:?}: {error}"
         );
+        // Every sentinel refused the credentials: the request fails after one round, as an
+        // authentication error, not at its deadline as an unreachable server.
+        assert!(
+            matches!(error, RequestError::Auth { .. }),
+            "{protocol:?}: {error:?}"
+        );
+        assert!(took < Duration::from_millis(500), "{protocol:?}: {took:?}");
         assert_eq!(sim.servers().executions("SET", b"k"), 0);
     });
 }
@@ -830,9 +837,9 @@ fn a_request_requeued_from_the_old_primary_goes_to_the_new_one() {
     });
 }
 
-/// Core bug (sentinel seed 1286): a dedicated connection opened while no primary is known
-/// is not dialled yet; `quit` then asks the adapter to close it (`Event::Disconnect`) though
-/// the adapter was never asked to open it.
+/// A dedicated connection opened while no primary is known is not dialled yet; `quit` must
+/// not ask the adapter to close it (`Event::Disconnect`), since the adapter never opened it
+/// (a core bug found by sentinel seeds 263 and 1286, fixed since).
 #[test]
 fn quit_does_not_close_a_dedicated_connection_that_was_never_dialled() {
     let mut sim = sentinel_sim(set_of(1, 1), Protocol::Resp3);

@@ -16,12 +16,6 @@ use crate::sim::{
 
 const SERVICE: &str = "sim-service";
 
-/// Whether some requests go on a dedicated connection. Off while a known core bug stands
-/// (`tests/sentinel.rs`: `quit_does_not_close_a_dedicated_connection_that_was_never_dialled`):
-/// `quit` closes a dedicated connection opened while no primary was known, which was never
-/// dialled. Turn it on once it is fixed.
-const DEDICATED: bool = false;
-
 /// Runs the Sentinel workload of `seed` and checks its properties.
 ///
 /// # Errors
@@ -86,7 +80,7 @@ impl SentinelScenario {
             setinfo: rng.chance(0.7),
             ..NodeConfig::default()
         };
-        let dedicated = DEDICATED && rng.chance(0.2);
+        let dedicated = rng.chance(0.2);
         let mut credentials = None;
         if rng.chance(0.3) {
             let user = rng.chance(0.5).then_some("app");
