@@ -108,6 +108,27 @@ fn kind(error: &Error) -> String {
     }
 }
 
+/// Connects with `config`, failing the test with `what` it was connecting to.
+async fn connect_or_fail(config: Config, what: &str) -> Client {
+    Client::connect(config)
+        .await
+        .unwrap_or_else(|e| panic!("connect {what}: {e}"))
+}
+
+/// Waits until `count()` reaches `want` (load tasks that got a first request through),
+/// failing the test after 10 s.
+async fn wait_for_tasks(count: impl Fn() -> usize, want: usize) {
+    let start = Instant::now();
+    while count() < want {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "only {} of {want} load tasks got a request through in 10 s",
+            count()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn debug_sleep(seconds: &str) -> Request {
     Request::single(cmd("DEBUG").arg("SLEEP").arg(seconds))
 }

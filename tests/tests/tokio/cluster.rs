@@ -56,9 +56,7 @@ fn cluster_config(env: &TestEnv) -> Config {
 }
 
 async fn connect(config: Config) -> Client {
-    Client::connect(config)
-        .await
-        .unwrap_or_else(|e| panic!("connect to the cluster: {e}"))
+    super::connect_or_fail(config, "to the cluster").await
 }
 
 /// The slot map as the first reachable node sees it (`CLUSTER NODES`). Never ask while a
@@ -376,15 +374,7 @@ impl Load {
     }
 
     async fn wait_started(&self, tasks: usize) {
-        let start = Instant::now();
-        while self.started.load(Ordering::Relaxed) < tasks {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "only {} of {tasks} load tasks got a push through in 10 s",
-                self.started.load(Ordering::Relaxed)
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        super::wait_for_tasks(|| self.started.load(Ordering::Relaxed), tasks).await;
     }
 
     /// Waits until a push on the victim shard started after `mark` succeeded.

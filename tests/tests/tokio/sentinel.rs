@@ -98,9 +98,7 @@ fn sentinel_config(env: &TestEnv, query: &str) -> Config {
 }
 
 async fn connect(config: Config) -> Client {
-    Client::connect(config)
-        .await
-        .unwrap_or_else(|e| panic!("connect through the sentinels: {e}"))
+    super::connect_or_fail(config, "through the sentinels").await
 }
 
 /// The primary the sentinels name now, as `host:port`.

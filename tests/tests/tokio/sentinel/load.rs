@@ -95,15 +95,7 @@ impl Load {
             let (client, flags) = (client.clone(), flags.clone());
             tokio::spawn(async move { confirm_until_stopped(&client, &flags).await })
         };
-        let start = Instant::now();
-        while flags.started.load(Ordering::Relaxed) < TASKS {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "only {} of {TASKS} load tasks got a write through in 10 s",
-                flags.started.load(Ordering::Relaxed)
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        crate::wait_for_tasks(|| flags.started.load(Ordering::Relaxed), TASKS).await;
         Self {
             _stop: StopOnDrop(flags.clone()),
             flags,

@@ -64,11 +64,64 @@ pub enum NodeState {
     Retired,
 }
 
-/// One node of the cluster.
+/// One data node of a deployment (a cluster, or a Sentinel-watched primary and replicas).
 #[derive(Debug)]
-struct Member {
-    node: FakeNode,
-    state: NodeState,
+pub(super) struct Member {
+    pub(super) node: FakeNode,
+    pub(super) state: NodeState,
+}
+
+impl Member {
+    /// `node`, up.
+    pub(super) fn up(node: FakeNode) -> Self {
+        Self {
+            node,
+            state: NodeState::Up,
+        }
+    }
+}
+
+/// Where a dial to `node`, in `state` (none: no such node), lands.
+pub(super) fn dial_to(node: u16, state: Option<NodeState>) -> Dial {
+    match state {
+        Some(NodeState::Up) => Dial::Accept(node),
+        Some(NodeState::Crashed { silent: true }) => Dial::Ignore,
+        _ => Dial::Refuse,
+    }
+}
+
+/// Bytes reach `conn` of node `n`, one of `members` (see [`FakeNode::receive`]); then the
+/// running ones of its `replicas` (asked only when writes ran) copy the writes.
+///
+/// # Errors
+///
+/// When `n` does not exist, or the bytes are not commands.
+pub(super) fn receive_and_replicate(
+    members: &mut BTreeMap<u16, Member>,
+    n: u16,
+    conn: NodeConnId,
+    data: &[u8],
+    now: Instant,
+    out: &mut BytesMut,
+    replicas: impl FnOnce(&BTreeMap<u16, Member>) -> Vec<u16>,
+) -> Result<usize, String> {
+    let Some(m) = members.get_mut(&n) else {
+        return Err(format!("node {n} does not exist"));
+    };
+    let ran = m.node.receive(conn, data, now, out)?;
+    let writes = m.node.take_replication();
+    if !writes.is_empty() {
+        for replica in replicas(members) {
+            if let Some(r) = members.get_mut(&replica)
+                && r.state == NodeState::Up
+            {
+                for write in &writes {
+                    r.node.replicate(write, now);
+                }
+            }
+        }
+    }
+    Ok(ran)
 }
 
 /// A Redis Cluster of [`FakeNode`]s on one simulated network.
@@ -128,13 +181,7 @@ impl FakeCluster {
         };
         for n in 0..cluster.next_number {
             let node = cluster.new_node(n);
-            cluster.members.insert(
-                n,
-                Member {
-                    node,
-                    state: NodeState::Up,
-                },
-            );
+            cluster.members.insert(n, Member::up(node));
         }
         cluster
     }
@@ -341,13 +388,7 @@ impl FakeCluster {
         if let Some(source) = primary.and_then(|p| self.members.get(&p)) {
             node.copy_data_from(&source.node);
         }
-        self.members.insert(
-            n,
-            Member {
-                node,
-                state: NodeState::Up,
-            },
-        );
+        self.members.insert(n, Member::up(node));
         n
     }
 
@@ -526,34 +567,6 @@ impl FakeCluster {
         self.chaos.as_mut().expect("runs").running = true;
         self.start(task, now);
     }
-
-    /// Receives bytes on a node, then has its replicas copy the writes that ran.
-    fn receive_and_replicate(
-        &mut self,
-        n: u16,
-        conn: NodeConnId,
-        data: &[u8],
-        now: Instant,
-        out: &mut BytesMut,
-    ) -> Result<usize, String> {
-        let Some(m) = self.members.get_mut(&n) else {
-            return Err(format!("node {n} does not exist"));
-        };
-        let ran = m.node.receive(conn, data, now, out)?;
-        let writes = m.node.take_replication();
-        if !writes.is_empty() {
-            for replica in self.truth.replicas_of(n) {
-                if let Some(r) = self.members.get_mut(&replica)
-                    && r.state == NodeState::Up
-                {
-                    for write in &writes {
-                        r.node.replicate(write, now);
-                    }
-                }
-            }
-        }
-        Ok(ran)
-    }
 }
 
 impl Servers for FakeCluster {
@@ -565,11 +578,7 @@ impl Servers for FakeCluster {
     }
 
     fn reachable(&self, node: u16) -> Dial {
-        match self.state(node) {
-            Some(NodeState::Up) => Dial::Accept(node),
-            Some(NodeState::Crashed { silent: true }) => Dial::Ignore,
-            _ => Dial::Refuse,
-        }
+        dial_to(node, self.state(node))
     }
 
     fn accept(&mut self, node: u16) -> NodeConnId {
@@ -588,7 +597,10 @@ impl Servers for FakeCluster {
         now: Instant,
         out: &mut BytesMut,
     ) -> Result<usize, String> {
-        self.receive_and_replicate(node, conn, data, now, out)
+        let truth = &self.truth;
+        receive_and_replicate(&mut self.members, node, conn, data, now, out, |_| {
+            truth.replicas_of(node)
+        })
     }
 
     fn close(&mut self, node: u16, conn: NodeConnId) {

@@ -127,8 +127,7 @@ struct Multi {
 
 #[derive(Debug)]
 struct NodeConn {
-    decoder: Decoder,
-    input: BytesMut,
+    reader: CommandReader,
     /// 2 or 3.
     protocol: u8,
     user: Option<String>,
@@ -287,8 +286,7 @@ impl FakeNode {
         let id = self.next_conn;
         self.next_conn += 1;
         let conn = NodeConn {
-            decoder: Decoder::new(),
-            input: BytesMut::new(),
+            reader: CommandReader::new(),
             protocol: 2,
             user: None,
             db: 0,
@@ -339,25 +337,9 @@ impl FakeNode {
         now: Instant,
         out: &mut BytesMut,
     ) -> Result<usize, String> {
-        let Some(c) = self.conns.get_mut(&conn.0) else {
-            return Err(format!("connection {} is closed", conn.0));
-        };
-        c.input.extend_from_slice(data);
+        feed(&mut self.conns, conn, data)?;
         let mut ran = 0;
-        loop {
-            let c = self.conns.get_mut(&conn.0).expect("open");
-            let frame = match c.decoder.decode(&mut c.input) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(ran),
-                Err(e) => {
-                    self.conns.remove(&conn.0);
-                    return Err(format!("protocol error: {e}"));
-                }
-            };
-            let Some(args) = command_args(frame) else {
-                self.conns.remove(&conn.0);
-                return Err("protocol error: expected an array of bulk strings".into());
-            };
+        while let Some(args) = next_command(&mut self.conns, conn)? {
             if self.config.record_commands {
                 self.history.push((conn, args.clone()));
             }
@@ -367,6 +349,7 @@ impl FakeNode {
             encode_for(&reply, protocol, out);
             ran += 1;
         }
+        Ok(ran)
     }
 
     /// The value of `key` in database `db` at `now`, if it exists and has not expired.
@@ -804,6 +787,78 @@ pub(super) fn authenticate(
             "WRONGPASS invalid username-password pair or user is disabled.",
         ))
     }
+}
+
+/// The bytes a connection received that do not make a whole command yet.
+#[derive(Debug)]
+pub(super) struct CommandReader {
+    decoder: Decoder,
+    input: BytesMut,
+}
+
+impl CommandReader {
+    /// Nothing received yet.
+    pub(super) fn new() -> Self {
+        Self {
+            decoder: Decoder::new(),
+            input: BytesMut::new(),
+        }
+    }
+}
+
+/// A server's connection, which reads commands.
+pub(super) trait ReadsCommands {
+    /// What it received and has not run yet.
+    fn reader(&mut self) -> &mut CommandReader;
+}
+
+impl ReadsCommands for NodeConn {
+    fn reader(&mut self) -> &mut CommandReader {
+        &mut self.reader
+    }
+}
+
+/// Bytes arrived on `conn`, one of `conns`.
+///
+/// # Errors
+///
+/// When `conn` is closed.
+pub(super) fn feed<C: ReadsCommands>(
+    conns: &mut BTreeMap<u64, C>,
+    conn: NodeConnId,
+    data: &[u8],
+) -> Result<(), String> {
+    let Some(c) = conns.get_mut(&conn.0) else {
+        return Err(format!("connection {} is closed", conn.0));
+    };
+    c.reader().input.extend_from_slice(data);
+    Ok(())
+}
+
+/// The arguments of the next whole command `conn` (one of `conns`, open) received, if any.
+///
+/// # Errors
+///
+/// When the bytes are not commands (arrays of bulk strings): the connection is then closed,
+/// as a server does on a protocol error.
+pub(super) fn next_command<C: ReadsCommands>(
+    conns: &mut BTreeMap<u64, C>,
+    conn: NodeConnId,
+) -> Result<Option<Vec<Bytes>>, String> {
+    let reader = conns.get_mut(&conn.0).expect("open").reader();
+    let frame = match reader.decoder.decode(&mut reader.input) {
+        Ok(Some(frame)) => frame,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            conns.remove(&conn.0);
+            return Err(format!("protocol error: {e}"));
+        }
+    };
+    let Some(args) = command_args(frame) else {
+        conns.remove(&conn.0);
+        return Err("protocol error: expected an array of bulk strings".into());
+    };
+    Ok(Some(args))
 }
 
 /// The arguments of a command frame (an array of bulk strings).

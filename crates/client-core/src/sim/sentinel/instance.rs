@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use resp_core::{Decoder, Frame};
+use resp_core::Frame;
 
 use super::{sentinel_id, sentinel_ip, sentinel_port};
 use crate::sim::cluster::{node_id, node_ip, node_port};
 use crate::sim::node::{
-    BAD_CLIENT_NAME, NodeConnId, authenticate, command_args, encode_for, error, ok,
-    unknown_command, valid_client_name,
+    BAD_CLIENT_NAME, CommandReader, NodeConnId, ReadsCommands, authenticate, encode_for, error,
+    feed, next_command, ok, unknown_command, valid_client_name,
 };
 
 /// The commands a sentinel knows, with Redis's arity (negative: at least that many).
@@ -56,14 +56,19 @@ pub(super) struct Watched {
 
 #[derive(Debug)]
 struct SentinelConn {
-    decoder: Decoder,
-    input: BytesMut,
+    reader: CommandReader,
     /// 2 or 3.
     protocol: u8,
     user: Option<String>,
     name: Option<Bytes>,
     channels: BTreeSet<Bytes>,
     patterns: BTreeSet<Bytes>,
+}
+
+impl ReadsCommands for SentinelConn {
+    fn reader(&mut self) -> &mut CommandReader {
+        &mut self.reader
+    }
 }
 
 impl SentinelConn {
@@ -183,8 +188,7 @@ impl FakeSentinel {
         self.conns.insert(
             id,
             SentinelConn {
-                decoder: Decoder::new(),
-                input: BytesMut::new(),
+                reader: CommandReader::new(),
                 protocol: 2,
                 user: None,
                 name: None,
@@ -310,25 +314,9 @@ impl FakeSentinel {
         out: &mut BytesMut,
         watched: &Watched,
     ) -> Result<usize, String> {
-        let Some(c) = self.conns.get_mut(&conn.0) else {
-            return Err(format!("connection {} is closed", conn.0));
-        };
-        c.input.extend_from_slice(data);
+        feed(&mut self.conns, conn, data)?;
         let mut ran = 0;
-        loop {
-            let c = self.conns.get_mut(&conn.0).expect("open");
-            let frame = match c.decoder.decode(&mut c.input) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(ran),
-                Err(e) => {
-                    self.conns.remove(&conn.0);
-                    return Err(format!("protocol error: {e}"));
-                }
-            };
-            let Some(args) = command_args(frame) else {
-                self.conns.remove(&conn.0);
-                return Err("protocol error: expected an array of bulk strings".into());
-            };
+        while let Some(args) = next_command(&mut self.conns, conn)? {
             self.history.push((conn, args.clone()));
             let replies = self.execute(conn, &args, watched);
             let protocol = self.conns.get(&conn.0).map_or(2, |c| c.protocol);
@@ -342,6 +330,7 @@ impl FakeSentinel {
             }
             ran += 1;
         }
+        Ok(ran)
     }
 
     /// Runs one command; most answer one frame, (un)subscriptions one per channel.

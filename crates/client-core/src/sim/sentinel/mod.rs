@@ -13,7 +13,9 @@ use bytes::{Bytes, BytesMut};
 pub use self::instance::FakeSentinel;
 use self::instance::Watched;
 use super::SimRng;
-use super::cluster::{NodeState, node_host, node_ip, node_port};
+use super::cluster::{
+    Member, NodeState, dial_to, node_host, node_ip, node_port, receive_and_replicate,
+};
 use super::net::{Dial, Outage, Servers};
 use super::node::{FakeNode, NodeConfig, NodeConnId, ReplicationRole, StoredValue};
 use crate::config::ServerAddr;
@@ -264,12 +266,6 @@ enum Step {
 }
 
 #[derive(Debug)]
-struct DataNode {
-    node: FakeNode,
-    state: NodeState,
-}
-
-#[derive(Debug)]
 struct Watcher {
     sentinel: FakeSentinel,
     state: NodeState,
@@ -301,7 +297,7 @@ struct Watcher {
 #[derive(Debug)]
 pub struct FakeSentinels {
     config: SentinelConfig,
-    nodes: BTreeMap<u16, DataNode>,
+    nodes: BTreeMap<u16, Member>,
     sentinels: Vec<Watcher>,
     primary: u16,
     agenda: BTreeMap<(Instant, u64), Step>,
@@ -321,13 +317,7 @@ impl FakeSentinels {
             })
             .collect();
         let nodes = (0..=config.replicas)
-            .map(|n| {
-                let data = DataNode {
-                    node: FakeNode::new(config.node.clone()),
-                    state: NodeState::Up,
-                };
-                (n, data)
-            })
+            .map(|n| (n, Member::up(FakeNode::new(config.node.clone()))))
             .collect();
         let mut set = Self {
             rng: SimRng::new(config.seed),
@@ -724,32 +714,6 @@ impl FakeSentinels {
             quorum: self.sentinels.len() / 2 + 1,
         }
     }
-
-    /// Receives bytes on a data node, then has the running replicas copy the writes.
-    fn receive_data(
-        &mut self,
-        n: u16,
-        conn: NodeConnId,
-        data: &[u8],
-        now: Instant,
-        out: &mut BytesMut,
-    ) -> Result<usize, String> {
-        let Some(d) = self.nodes.get_mut(&n) else {
-            return Err(format!("node {n} does not exist"));
-        };
-        let ran = d.node.receive(conn, data, now, out)?;
-        let writes = d.node.take_replication();
-        if !writes.is_empty() {
-            for (&r, d) in &mut self.nodes {
-                if r != n && d.state == NodeState::Up {
-                    for write in &writes {
-                        d.node.replicate(write, now);
-                    }
-                }
-            }
-        }
-        Ok(ran)
-    }
 }
 
 impl Servers for FakeSentinels {
@@ -765,11 +729,7 @@ impl Servers for FakeSentinels {
             Some(i) => Some(self.sentinels[i].state),
             None => self.state(node),
         };
-        match state {
-            Some(NodeState::Up) => Dial::Accept(node),
-            Some(NodeState::Crashed { silent: true }) => Dial::Ignore,
-            _ => Dial::Refuse,
-        }
+        dial_to(node, state)
     }
 
     fn accept(&mut self, node: u16) -> NodeConnId {
@@ -799,7 +759,10 @@ impl Servers for FakeSentinels {
                     .sentinel
                     .receive(conn, data, out, &watched)
             }
-            None => self.receive_data(node, conn, data, now, out),
+            // The primary's writes reach every running replica.
+            None => receive_and_replicate(&mut self.nodes, node, conn, data, now, out, |all| {
+                all.keys().copied().filter(|&r| r != node).collect()
+            }),
         }
     }
 

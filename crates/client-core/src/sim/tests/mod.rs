@@ -187,8 +187,12 @@ fn roundtrip(sim: &mut Sim, request: impl Into<Request>) -> Result<Reply, Reques
 }
 
 fn history_names(sim: &Sim) -> Vec<String> {
-    sim.node()
-        .history()
+    as_text(sim.node().history())
+}
+
+/// A server's command history, each command as one line of text.
+fn as_text(history: &[(NodeConnId, Vec<Bytes>)]) -> Vec<String> {
+    history
         .iter()
         .map(|(_, args)| {
             args.iter()

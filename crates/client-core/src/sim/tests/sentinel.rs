@@ -60,18 +60,7 @@ fn both_protocols(test: impl Fn(Protocol)) {
 
 /// The commands sentinel `i` received, as text.
 fn asked(sim: &Sim<FakeSentinels>, i: u16) -> Vec<String> {
-    sim.servers()
-        .sentinel(i)
-        .unwrap()
-        .history()
-        .iter()
-        .map(|(_, args)| {
-            args.iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
+    as_text(sim.servers().sentinel(i).unwrap().history())
 }
 
 #[test]

@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
-use super::check::{self, Rules, Windows};
+use super::check::{Rules, Windows};
 use super::ops::{Item, Sub};
-use super::{Op, Plan, Run, SeedReport, Shape, closed_after_quit, recovers};
-use crate::config::{Config, CredentialSource, Credentials, Protocol, ReadFrom, ReconnectPolicy};
+use super::{
+    Op, Run, SeedReport, SeedScenario, Shape, base_rules, random_client_settings, random_load,
+    random_read_from, run_scenario, simulation,
+};
+use crate::config::{Config, CredentialSource, Credentials, ReadFrom};
 use crate::sim::{
     Chaos, ChaosTiming, ClusterConfig, EpisodeKind, FakeCluster, Faults, NodeConfig, Sim, SimRng,
     node_addr,
@@ -28,14 +31,7 @@ pub fn run_cluster_seed(seed: u64) -> Result<SeedReport, String> {
 ///
 /// As [`run_cluster_seed`].
 pub fn run_cluster_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, String> {
-    let scenario = ClusterScenario::generate(seed);
-    let summary = scenario.summary();
-    if trace {
-        eprintln!("cluster seed {seed}: {summary}");
-    }
-    scenario
-        .run(trace)
-        .map_err(|e| format!("{e}\n  settings: {summary}"))
+    run_scenario::<ClusterScenario>("cluster seed", seed, trace)
 }
 
 /// Everything a cluster seed decides up front.
@@ -53,7 +49,7 @@ struct ClusterScenario {
     quit_at: Option<Duration>,
 }
 
-impl ClusterScenario {
+impl SeedScenario for ClusterScenario {
     fn generate(seed: u64) -> Self {
         let mut rng = SimRng::new(seed ^ 0x00c1_0573_7e40);
         let calm = rng.chance(0.3);
@@ -83,52 +79,15 @@ impl ClusterScenario {
         shuffle(&mut rng, &mut seeds);
         seeds.truncate(rng.between(1, 3) as usize);
         let mut config = Config::cluster(seeds.iter().map(|&n| node_addr(n)));
-        config.seed = rng.next_u64();
-        config.protocol = if rng.chance(0.7) {
-            Protocol::Resp3
-        } else {
-            Protocol::Resp2
-        };
-        if rng.chance(0.3) {
-            config.client_name = Some(format!("sim-{seed}"));
-        }
+        random_client_settings(&mut rng, seed, &mut config, None, (4, 24));
         config.credentials = credentials;
-        config.timeouts.command = rng.millis(200, 1500);
-        config.timeouts.connect = rng.millis(50, 500);
-        config.reconnect = ReconnectPolicy {
-            base_delay: rng.millis(1, 50),
-            max_delay: rng.millis(50, 500),
-            max_attempts: if rng.chance(0.2) {
-                None
-            } else {
-                Some(rng.between(1, 8) as u32)
-            },
-        };
-        config.at_least_once_replay = rng.chance(0.3);
-        config.max_retries = rng.between(0, 4) as u32;
-        if rng.chance(0.05) {
-            config.max_pending = rng.between(4, 24) as usize;
-        }
         let settings = config.cluster.as_mut().expect("a cluster configuration");
-        settings.read_from = match rng.below(100) {
-            0..60 => ReadFrom::Primary,
-            60..85 => ReadFrom::PreferReplica,
-            _ => ReadFrom::RoundRobinReplicas,
-        };
+        settings.read_from = random_read_from(&mut rng);
         settings.min_refresh_interval = rng.millis(5, 200);
         if rng.chance(0.3) {
             settings.refresh_interval = rng.millis(200, 5000);
         }
-        let faults = if calm {
-            Faults::calm(&mut rng)
-        } else {
-            Faults::random(&mut rng, config.timeouts.command)
-        };
-        let count = if rng.chance(0.03) {
-            rng.between(100, 200)
-        } else {
-            rng.between(15, 60)
-        };
+        let (faults, count) = random_load(&mut rng, calm, &config, 0.03);
         let ops = generate_cluster_ops(&mut rng, count as usize, calm);
         let horizon = ops.last().map_or(Duration::ZERO, |op| op.at);
         let mut hot: Vec<u16> = ops
@@ -218,27 +177,14 @@ impl ClusterScenario {
 
     fn run(self, trace: bool) -> Result<SeedReport, String> {
         let config = &self.config;
-        let replay = config.at_least_once_replay;
         let settings = config.cluster.as_ref().expect("a cluster configuration");
         let rules = Rules {
-            replay,
             split: true,
-            calm: self.calm,
-            quitted: None,
-            max_attempts: config.reconnect.max_attempts,
             seeds: config.seed_nodes().count() as u32,
-            sentinel: false,
-            max_retries: config.max_retries,
-            default_timeout: config.timeouts.command,
+            ..base_rules(config, self.calm)
         };
         let cluster = FakeCluster::new(self.cluster.clone());
-        let mut sim = Sim::with_servers(
-            config.clone(),
-            cluster,
-            self.faults.clone(),
-            self.seed ^ 0xface_feed,
-        );
-        sim.set_trace(trace);
+        let mut sim = simulation(config, cluster, &self.faults, self.seed, trace);
         let start = sim.now();
         if let Some(chaos) = &self.chaos {
             sim.cluster_mut().start_chaos(chaos.clone(), start);
@@ -246,20 +192,8 @@ impl ClusterScenario {
         for &(node, at, down_for) in &self.restarts {
             sim.schedule_restart_of(node, at, down_for);
         }
-        let mut run = Run::new(sim, &self.ops, Sim::run_until_quiet_within);
-        let plan = Plan {
-            ops: &self.ops,
-            max_pending: config.max_pending,
-            quit_at: self.quit_at,
-        };
-        run.drive(&plan)?;
-        let Run {
-            mut sim,
-            outcomes,
-            subs,
-            quitted,
-            ..
-        } = run;
+        let settle = Sim::run_until_quiet_within;
+        let mut run = Run::start(sim, settle, &self.ops, config.max_pending, self.quit_at)?;
         // A crash disturbs callers until the client could have found the new primary: the
         // cluster's own delays, then a request that timed out on the silent host, a dial
         // that was not answered, a topology read and a reconnect backoff.
@@ -271,8 +205,8 @@ impl ClusterScenario {
             replica_reads: settings.read_from != ReadFrom::Primary,
             ..Windows::default()
         };
-        let end_of_time = sim.now();
-        for episode in sim.cluster().episodes() {
+        let end_of_time = run.sim.now();
+        for episode in run.sim.cluster().episodes() {
             let ended = episode.ended.unwrap_or(end_of_time);
             match &episode.kind {
                 EpisodeKind::Failover { .. } => {
@@ -291,34 +225,15 @@ impl ClusterScenario {
                 .disrupted
                 .push((start + at, start + at + down_for + slack));
         }
-        let rules = Rules { quitted, ..rules };
-        let tally = check::outcomes(&self.ops, &subs, &outcomes, rules, &windows)?;
-        check::writes(&mut sim, 0, &self.ops, &subs, &outcomes, replay)?;
-        let now = sim.now();
-        sim.cluster().check_placement(now)?;
-        if quitted.is_some() {
-            closed_after_quit(&sim)?;
-        } else {
-            recovers(&mut sim, Sim::run_until_quiet_within, false)?;
-        }
-        if let Some(v) = sim.violations().first() {
-            return Err(v.clone());
-        }
-        if !sim.cluster().chaos_done() {
+        let tally = run.check(&self.ops, rules, &windows, 0)?;
+        let now = run.sim.now();
+        run.sim.cluster().check_placement(now)?;
+        run.wind_down(false)?;
+        if !run.sim.cluster().chaos_done() {
             return Err("the chaos did not finish".into());
         }
-        Ok(SeedReport {
-            seed: self.seed,
-            requests: outcomes.iter().filter(|o| o.id.is_some()).count(),
-            succeeded: tally.succeeded,
-            failed: tally.failed,
-            steps: sim.steps(),
-            virtual_time: sim.elapsed(),
-            replay,
-            calm: self.calm,
-            errors: tally.errors,
-            redirects: sim.cluster().redirects(),
-        })
+        let redirects = run.sim.cluster().redirects();
+        Ok(run.report(self.seed, rules, tally, redirects))
     }
 }
 

@@ -20,7 +20,7 @@ use super::SimRng;
 use super::node::{FakeNode, NodeConfig};
 use super::{Faults, Servers, Sim};
 use crate::command::cmd;
-use crate::config::{Config, CredentialSource, Credentials, Protocol, ReconnectPolicy};
+use crate::config::{Config, CredentialSource, Credentials, Protocol, ReadFrom, ReconnectPolicy};
 use crate::error::{RequestError, SubmitError};
 use crate::event::{ConnId, Reply, RequestId};
 use crate::request::Request;
@@ -68,14 +68,116 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, String> {
 ///
 /// As [`run_seed`].
 pub fn run_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, String> {
-    let scenario = Scenario::generate(seed);
+    run_scenario::<Scenario>("seed", seed, trace)
+}
+
+/// What a kind of seed decides up front, and how its run goes.
+trait SeedScenario: Sized {
+    /// Everything the seed decides, from the seed alone.
+    fn generate(seed: u64) -> Self;
+    /// The decisions, for a failure's message and a trace.
+    fn summary(&self) -> String;
+    /// Runs the workload and checks its properties.
+    fn run(self, trace: bool) -> Result<SeedReport, String>;
+}
+
+/// Generates the scenario of `seed` and runs it; a failure names the settings. With `trace`,
+/// `label` and the settings are printed first.
+fn run_scenario<T: SeedScenario>(
+    label: &str,
+    seed: u64,
+    trace: bool,
+) -> Result<SeedReport, String> {
+    let scenario = T::generate(seed);
     let summary = scenario.summary();
     if trace {
-        eprintln!("seed {seed}: {summary}");
+        eprintln!("{label} {seed}: {summary}");
     }
     scenario
         .run(trace)
         .map_err(|e| format!("{e}\n  settings: {summary}"))
+}
+
+/// Draws the first client settings of a seed, in the order every kind of seed draws them: the
+/// client's own seed, the protocol, the database when `db_zero` (the chance of database 0)
+/// is given, and now and then a client name.
+fn random_client_identity(rng: &mut SimRng, seed: u64, config: &mut Config, db_zero: Option<f64>) {
+    config.seed = rng.next_u64();
+    config.protocol = if rng.chance(0.7) {
+        Protocol::Resp3
+    } else {
+        Protocol::Resp2
+    };
+    if let Some(db_zero) = db_zero {
+        config.db = if rng.chance(db_zero) {
+            0
+        } else {
+            rng.between(1, 15) as u32
+        };
+    }
+    if rng.chance(0.3) {
+        config.client_name = Some(format!("sim-{seed}"));
+    }
+}
+
+/// Draws the rest of the client settings every kind of seed shares, in this order: the
+/// timeouts, the reconnect policy, replay, retries, and now and then a small `max_pending`
+/// between the bounds of `tight`.
+fn random_client_limits(rng: &mut SimRng, config: &mut Config, tight: (u64, u64)) {
+    config.timeouts.command = rng.millis(200, 1500);
+    config.timeouts.connect = rng.millis(50, 500);
+    config.reconnect = ReconnectPolicy {
+        base_delay: rng.millis(1, 50),
+        max_delay: rng.millis(50, 500),
+        max_attempts: if rng.chance(0.2) {
+            None
+        } else {
+            Some(rng.between(1, 8) as u32)
+        },
+    };
+    config.at_least_once_replay = rng.chance(0.3);
+    config.max_retries = rng.between(0, 4) as u32;
+    if rng.chance(0.05) {
+        config.max_pending = rng.between(tight.0, tight.1) as usize;
+    }
+}
+
+/// Where a client in cluster or Sentinel mode reads: mostly from primaries.
+fn random_read_from(rng: &mut SimRng) -> ReadFrom {
+    match rng.below(100) {
+        0..60 => ReadFrom::Primary,
+        60..85 => ReadFrom::PreferReplica,
+        _ => ReadFrom::RoundRobinReplicas,
+    }
+}
+
+/// The network's faults (none but latency when `calm`), then how many requests: 15 to 60,
+/// or with a chance of `big`, 100 to 200.
+fn random_load(rng: &mut SimRng, calm: bool, config: &Config, big: f64) -> (Faults, u64) {
+    let faults = if calm {
+        Faults::calm(rng)
+    } else {
+        Faults::random(rng, config.timeouts.command)
+    };
+    let count = if rng.chance(big) {
+        rng.between(100, 200)
+    } else {
+        rng.between(15, 60)
+    };
+    (faults, count)
+}
+
+/// [`random_client_identity`] then [`random_client_limits`], for the seeds that draw nothing
+/// in between.
+fn random_client_settings(
+    rng: &mut SimRng,
+    seed: u64,
+    config: &mut Config,
+    db_zero: Option<f64>,
+    tight: (u64, u64),
+) {
+    random_client_identity(rng, seed, config, db_zero);
+    random_client_limits(rng, config, tight);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,25 +230,12 @@ struct Scenario {
     quit_at: Option<Duration>,
 }
 
-impl Scenario {
+impl SeedScenario for Scenario {
     fn generate(seed: u64) -> Self {
         let mut rng = SimRng::new(seed);
         let calm = rng.chance(0.1);
         let mut config = Config::new("sim-node", 6379);
-        config.seed = rng.next_u64();
-        config.protocol = if rng.chance(0.7) {
-            Protocol::Resp3
-        } else {
-            Protocol::Resp2
-        };
-        config.db = if rng.chance(0.5) {
-            0
-        } else {
-            rng.between(1, 15) as u32
-        };
-        if rng.chance(0.3) {
-            config.client_name = Some(format!("sim-{seed}"));
-        }
+        random_client_identity(&mut rng, seed, &mut config, Some(0.5));
         let mut node = NodeConfig {
             hello: rng.chance(0.85),
             resp3: rng.chance(0.9),
@@ -162,32 +251,8 @@ impl Scenario {
             let credentials = Credentials::new(user, "pw");
             config.credentials = Some(CredentialSource::Static(credentials));
         }
-        config.timeouts.command = rng.millis(200, 1500);
-        config.timeouts.connect = rng.millis(50, 500);
-        config.reconnect = ReconnectPolicy {
-            base_delay: rng.millis(1, 50),
-            max_delay: rng.millis(50, 500),
-            max_attempts: if rng.chance(0.2) {
-                None
-            } else {
-                Some(rng.between(1, 8) as u32)
-            },
-        };
-        config.at_least_once_replay = rng.chance(0.3);
-        config.max_retries = rng.between(0, 4) as u32;
-        if rng.chance(0.05) {
-            config.max_pending = rng.between(2, 16) as usize;
-        }
-        let faults = if calm {
-            Faults::calm(&mut rng)
-        } else {
-            Faults::random(&mut rng, config.timeouts.command)
-        };
-        let count = if rng.chance(0.03) {
-            rng.between(100, 200)
-        } else {
-            rng.between(15, 60)
-        };
+        random_client_limits(&mut rng, &mut config, (2, 16));
+        let (faults, count) = random_load(&mut rng, calm, &config, 0.03);
         let dedicated = rng.chance(0.2);
         let ops = generate_ops(&mut rng, count as usize, calm, dedicated);
         let horizon = ops.last().map_or(Duration::ZERO, |op| op.at);
@@ -239,69 +304,49 @@ impl Scenario {
 
     fn run(self, trace: bool) -> Result<SeedReport, String> {
         let config = &self.config;
-        let replay = config.at_least_once_replay;
-        let db = config.db as usize;
-        let rules = Rules {
-            replay,
-            split: false,
-            calm: self.calm,
-            quitted: None,
-            max_attempts: config.reconnect.max_attempts,
-            seeds: 0,
-            sentinel: false,
-            max_retries: config.max_retries,
-            default_timeout: config.timeouts.command,
-        };
+        let rules = base_rules(config, self.calm);
         let node = FakeNode::new(self.node.clone());
-        let mut sim = Sim::new(
-            config.clone(),
-            node,
-            self.faults.clone(),
-            self.seed ^ 0xface_feed,
-        );
-        sim.set_trace(trace);
+        let mut sim = simulation(config, node, &self.faults, self.seed, trace);
         for &(at, down_for) in &self.restarts {
             sim.schedule_restart(at, down_for);
         }
-        let mut run = Run::new(sim, &self.ops, Sim::run_until_idle_within);
-        let plan = Plan {
-            ops: &self.ops,
-            max_pending: self.config.max_pending,
-            quit_at: self.quit_at,
-        };
-        run.drive(&plan)?;
-        let Run {
-            mut sim,
-            outcomes,
-            subs,
-            quitted,
-            ..
-        } = run;
-        let rules = Rules { quitted, ..rules };
-        let windows = Windows::default();
-        let tally = check::outcomes(&self.ops, &subs, &outcomes, rules, &windows)?;
-        check::writes(&mut sim, db, &self.ops, &subs, &outcomes, replay)?;
-        if quitted.is_some() {
-            closed_after_quit(&sim)?;
-        } else {
-            recovers(&mut sim, Sim::run_until_idle_within, false)?;
-        }
-        if let Some(v) = sim.violations().first() {
-            return Err(v.clone());
-        }
-        Ok(SeedReport {
-            seed: self.seed,
-            requests: outcomes.iter().filter(|o| o.id.is_some()).count(),
-            succeeded: tally.succeeded,
-            failed: tally.failed,
-            steps: sim.steps(),
-            virtual_time: sim.elapsed(),
-            replay,
-            calm: self.calm,
-            errors: tally.errors,
-            redirects: BTreeMap::new(),
-        })
+        let settle = Sim::run_until_idle_within;
+        let mut run = Run::start(sim, settle, &self.ops, config.max_pending, self.quit_at)?;
+        let db = config.db as usize;
+        let tally = run.check(&self.ops, rules, &Windows::default(), db)?;
+        run.wind_down(false)?;
+        Ok(run.report(self.seed, rules, tally, BTreeMap::new()))
     }
+}
+
+/// The rules of a run of `config` for a standalone client: the kinds of seeds that differ
+/// say so.
+fn base_rules(config: &Config, calm: bool) -> Rules {
+    Rules {
+        replay: config.at_least_once_replay,
+        split: false,
+        calm,
+        quitted: None,
+        max_attempts: config.reconnect.max_attempts,
+        seeds: 0,
+        sentinel: false,
+        max_retries: config.max_retries,
+        default_timeout: config.timeouts.command,
+    }
+}
+
+/// A simulation of a client with `config` talking to `servers` through `faults`, its own
+/// randomness derived from the seed's, tracing every step when `trace` is on.
+fn simulation<S: Servers>(
+    config: &Config,
+    servers: S,
+    faults: &Faults,
+    seed: u64,
+    trace: bool,
+) -> Sim<S> {
+    let mut sim = Sim::with_servers(config.clone(), servers, faults.clone(), seed ^ 0xface_feed);
+    sim.set_trace(trace);
+    sim
 }
 
 /// What a [`Run`] submits, cancels and quits, and when.
@@ -345,6 +390,86 @@ impl<S: Servers> Run<S> {
             by_id: BTreeMap::new(),
             quitted: None,
             dedicated: None,
+        }
+    }
+
+    /// Runs `ops` through `sim` (at most `max_pending` at once, quitting at `quit_at`) until
+    /// everything settled.
+    fn start(
+        sim: Sim<S>,
+        settle: Settle<S>,
+        ops: &[Op],
+        max_pending: usize,
+        quit_at: Option<Duration>,
+    ) -> Result<Self, String> {
+        let mut run = Self::new(sim, ops, settle);
+        let plan = Plan {
+            ops,
+            max_pending,
+            quit_at,
+        };
+        run.drive(&plan)?;
+        Ok(run)
+    }
+
+    /// Checks the outcomes of `ops` under `rules` (with the run's quit) and `windows`, and
+    /// their writes in database `db`.
+    fn check(
+        &mut self,
+        ops: &[Op],
+        rules: Rules,
+        windows: &Windows,
+        db: usize,
+    ) -> Result<check::Tally, String> {
+        let rules = Rules {
+            quitted: self.quitted,
+            ..rules
+        };
+        let tally = check::outcomes(ops, &self.subs, &self.outcomes, rules, windows)?;
+        check::writes(
+            &mut self.sim,
+            db,
+            ops,
+            &self.subs,
+            &self.outcomes,
+            rules.replay,
+        )?;
+        Ok(tally)
+    }
+
+    /// The end of every run: after a quit, the client is closed; otherwise it recovers once
+    /// the faults stop (`discovers`: see [`recovers`]). And the simulation saw no violation.
+    fn wind_down(&mut self, discovers: bool) -> Result<(), String> {
+        if self.quitted.is_some() {
+            closed_after_quit(&self.sim)?;
+        } else {
+            recovers(&mut self.sim, self.settle, discovers)?;
+        }
+        match self.sim.violations().first() {
+            Some(v) => Err(v.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// What the run of `seed` did.
+    fn report(
+        &self,
+        seed: u64,
+        rules: Rules,
+        tally: check::Tally,
+        redirects: BTreeMap<&'static str, usize>,
+    ) -> SeedReport {
+        SeedReport {
+            seed,
+            requests: self.outcomes.iter().filter(|o| o.id.is_some()).count(),
+            succeeded: tally.succeeded,
+            failed: tally.failed,
+            steps: self.sim.steps(),
+            virtual_time: self.sim.elapsed(),
+            replay: rules.replay,
+            calm: rules.calm,
+            errors: tally.errors,
+            redirects,
         }
     }
 

@@ -2,13 +2,17 @@
 //! and sentinels crash and come back) under a workload, a client in Sentinel mode, driven
 //! and checked like the standalone seed's.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::check::{self, Rules, Windows};
+use super::check::{Rules, Windows};
 use super::cluster::shuffle;
 use super::ops::generate_ops;
-use super::{Op, Plan, Run, SeedReport, closed_after_quit, recovers};
-use crate::config::{Config, CredentialSource, Credentials, Protocol, ReadFrom, ReconnectPolicy};
+use super::{
+    Op, Run, SeedReport, SeedScenario, base_rules, random_client_settings, random_load,
+    random_read_from, run_scenario, simulation,
+};
+use crate::config::{Config, CredentialSource, Credentials};
 use crate::sim::{
     Failover, FakeSentinels, Faults, Happening, NodeConfig, SentinelConfig, Sim, SimRng,
     sentinel_addr,
@@ -32,14 +36,7 @@ pub fn run_sentinel_seed(seed: u64) -> Result<SeedReport, String> {
 ///
 /// As [`run_sentinel_seed`].
 pub fn run_sentinel_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, String> {
-    let scenario = SentinelScenario::generate(seed);
-    let summary = scenario.summary();
-    if trace {
-        eprintln!("sentinel seed {seed}: {summary}");
-    }
-    scenario
-        .run(trace)
-        .map_err(|e| format!("{e}\n  settings: {summary}"))
+    run_scenario::<SentinelScenario>("sentinel seed", seed, trace)
 }
 
 /// Something that happens to the servers over a stretch of the run, from `start` to `end`
@@ -66,7 +63,7 @@ struct SentinelScenario {
     quit_at: Option<Duration>,
 }
 
-impl SentinelScenario {
+impl SeedScenario for SentinelScenario {
     fn generate(seed: u64) -> Self {
         let mut rng = SimRng::new(seed ^ 0x5e47_1e1a);
         let calm = rng.chance(0.3);
@@ -102,61 +99,19 @@ impl SentinelScenario {
         known.truncate(rng.between(1, u64::from(sentinels)) as usize);
         let protected = known[0];
         let mut config = Config::sentinel(SERVICE, known.iter().map(|&i| sentinel_addr(i)));
-        config.seed = rng.next_u64();
-        config.protocol = if rng.chance(0.7) {
-            Protocol::Resp3
-        } else {
-            Protocol::Resp2
-        };
-        config.db = if rng.chance(0.7) {
-            0
-        } else {
-            rng.between(1, 15) as u32
-        };
-        if rng.chance(0.3) {
-            config.client_name = Some(format!("sim-{seed}"));
-        }
+        random_client_settings(&mut rng, seed, &mut config, Some(0.7), (4, 24));
         config.credentials = credentials;
-        config.timeouts.command = rng.millis(200, 1500);
-        config.timeouts.connect = rng.millis(50, 500);
-        config.reconnect = ReconnectPolicy {
-            base_delay: rng.millis(1, 50),
-            max_delay: rng.millis(50, 500),
-            max_attempts: if rng.chance(0.2) {
-                None
-            } else {
-                Some(rng.between(1, 8) as u32)
-            },
-        };
-        config.at_least_once_replay = rng.chance(0.3);
-        config.max_retries = rng.between(0, 4) as u32;
-        if rng.chance(0.05) {
-            config.max_pending = rng.between(4, 24) as usize;
-        }
         let settings = config.sentinel.as_mut().expect("Sentinel settings");
         if sentinel_password {
             let credentials = Credentials::new(None, "sentinel-pw");
             settings.credentials = Some(CredentialSource::Static(credentials));
         }
         settings.timeout = rng.millis(20, 500);
-        settings.read_from = match rng.below(100) {
-            0..60 => ReadFrom::Primary,
-            60..85 => ReadFrom::PreferReplica,
-            _ => ReadFrom::RoundRobinReplicas,
-        };
+        settings.read_from = random_read_from(&mut rng);
         if rng.chance(0.5) {
             settings.refresh_interval = rng.millis(200, 5000);
         }
-        let faults = if calm {
-            Faults::calm(&mut rng)
-        } else {
-            Faults::random(&mut rng, config.timeouts.command)
-        };
-        let count = if rng.chance(0.05) {
-            rng.between(100, 200)
-        } else {
-            rng.between(15, 60)
-        };
+        let (faults, count) = random_load(&mut rng, calm, &config, 0.05);
         let mut ops = generate_ops(&mut rng, count as usize, calm, dedicated);
         // Spread the requests over seconds, so that they meet the failovers.
         let stretch = rng.between(1, 30) as u32;
@@ -230,26 +185,13 @@ impl SentinelScenario {
 
     fn run(self, trace: bool) -> Result<SeedReport, String> {
         let config = &self.config;
-        let replay = config.at_least_once_replay;
         let settings = config.sentinel.as_ref().expect("Sentinel settings");
         let rules = Rules {
-            replay,
-            split: false,
-            calm: self.calm,
-            quitted: None,
-            max_attempts: config.reconnect.max_attempts,
-            seeds: 0,
             sentinel: true,
-            max_retries: config.max_retries,
-            default_timeout: config.timeouts.command,
+            ..base_rules(config, self.calm)
         };
-        let mut sim = Sim::with_servers(
-            config.clone(),
-            FakeSentinels::new(self.servers.clone()),
-            self.faults.clone(),
-            self.seed ^ 0xface_feed,
-        );
-        sim.set_trace(trace);
+        let sentinels = FakeSentinels::new(self.servers.clone());
+        let mut sim = simulation(config, sentinels, &self.faults, self.seed, trace);
         let start = sim.now();
         let servers = sim.servers_mut();
         if let Some((sentinel, names)) = self.liar {
@@ -260,20 +202,8 @@ impl SentinelScenario {
                 servers.schedule(start + at, what);
             }
         }
-        let mut run = Run::new(sim, &self.ops, Sim::run_until_quiet_within);
-        let plan = Plan {
-            ops: &self.ops,
-            max_pending: config.max_pending,
-            quit_at: self.quit_at,
-        };
-        run.drive(&plan)?;
-        let Run {
-            mut sim,
-            outcomes,
-            subs,
-            quitted,
-            ..
-        } = run;
+        let settle = Sim::run_until_quiet_within;
+        let mut run = Run::start(sim, settle, &self.ops, config.max_pending, self.quit_at)?;
         // An episode disturbs callers until the client could have found the primary again:
         // a request that timed out on a silent host, a dial not answered, a round of
         // sentinels each taking their whole timeout (a `ROLE` check twice that), and a
@@ -294,30 +224,9 @@ impl SentinelScenario {
             // connection may lead to: on a calm network, only at the start.
             windows.disrupted.push((start, start + slack));
         }
-        let rules = Rules { quitted, ..rules };
-        let tally = check::outcomes(&self.ops, &subs, &outcomes, rules, &windows)?;
-        let db = config.db as usize;
-        check::writes(&mut sim, db, &self.ops, &subs, &outcomes, replay)?;
-        if quitted.is_some() {
-            closed_after_quit(&sim)?;
-        } else {
-            recovers(&mut sim, Sim::run_until_quiet_within, true)?;
-        }
-        if let Some(v) = sim.violations().first() {
-            return Err(v.clone());
-        }
-        Ok(SeedReport {
-            seed: self.seed,
-            requests: outcomes.iter().filter(|o| o.id.is_some()).count(),
-            succeeded: tally.succeeded,
-            failed: tally.failed,
-            steps: sim.steps(),
-            virtual_time: sim.elapsed(),
-            replay,
-            calm: self.calm,
-            errors: tally.errors,
-            redirects: Default::default(),
-        })
+        let tally = run.check(&self.ops, rules, &windows, config.db as usize)?;
+        run.wind_down(true)?;
+        Ok(run.report(self.seed, rules, tally, BTreeMap::new()))
     }
 }
 
