@@ -20,8 +20,9 @@
 //! primary is also dropped and discovery runs again when its shared connection is lost, and
 //! when it answers `-READONLY` or `-MASTERDOWN`: a single command refused that way was not
 //! run and goes again to the next primary (pipelines and transactions get the error, since
-//! other commands of theirs ran). After the subscription is re-established (its sentinel
-//! failed), a discovery runs in case a switch was missed.
+//! other commands of theirs ran). A `PING` on the subscription every second tells a sentinel
+//! that stopped answering; after the subscription is re-established on another sentinel, a
+//! discovery runs in case a switch was missed.
 //!
 //! **Sentinels and replicas.** Once a primary is known, and every `refresh_interval`,
 //! `SENTINEL SENTINELS` adds sentinels the client was not given, and (for replica reads)
@@ -50,6 +51,10 @@ use crate::request::{Body, Owner, Phase, RequestState, Route};
 
 /// How many times one command is sent again after `-READONLY`/`-MASTERDOWN`.
 const MAX_RESENDS: u32 = 16;
+
+/// How often the `+switch-master` subscription is checked with a `PING`: a sentinel that
+/// stopped answering (paused, or its host gone) would otherwise hold it silently.
+const WATCH_PING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A query of the core's own, and whom it was sent to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +108,10 @@ pub(super) struct Sentinel {
     watch_next: usize,
     /// A subscription was lost since the last one: a switch may have been missed.
     watch_lost: bool,
+    /// When to send the next `PING` on the subscription, or to check that the one sent at
+    /// `ping_sent` was answered.
+    ping_at: Option<Instant>,
+    ping_sent: Option<Instant>,
 }
 
 impl Sentinel {
@@ -129,6 +138,8 @@ impl Sentinel {
             watch_failures: 0,
             watch_next: 0,
             watch_lost: false,
+            ping_at: None,
+            ping_sent: None,
         }
     }
 
@@ -147,13 +158,14 @@ impl Sentinel {
         self.retry_at = None;
         self.refresh_at = None;
         self.watch_at = None;
+        self.ping_at = None;
         ids
     }
 
     /// The earliest sentinel timer.
     pub(super) fn next_timer(&self) -> Option<Instant> {
         let retry = self.retry_at.filter(|_| self.query.is_none());
-        [retry, self.refresh_at, self.watch_at]
+        [retry, self.refresh_at, self.watch_at, self.ping_at]
             .into_iter()
             .flatten()
             .min()
@@ -729,6 +741,8 @@ impl Client {
             Some(b"subscribe") => {
                 let s = self.sentinel_mut();
                 s.watch_failures = 0;
+                s.ping_at = Some(now + WATCH_PING_INTERVAL);
+                s.ping_sent = None;
                 if std::mem::take(&mut s.watch_lost) && s.ever_known {
                     // A switch may have been announced while no one listened.
                     self.want_primary(now);
@@ -768,6 +782,41 @@ impl Client {
         self.check_role(node, sentinel, now);
     }
 
+    /// Sends a `PING` on the subscription, or, when the last one got no answer within a
+    /// sentinel's timeout, gives the subscription up for another sentinel's.
+    fn ping_watch(&mut self, now: Instant) {
+        let timeout = self.sentinel_timeout_setting();
+        let s = self.sentinel_mut();
+        s.ping_at = None;
+        let Some(i) = s.watch.and_then(|conn| self.conn_index(conn)) else {
+            return;
+        };
+        let last_input = self.conns[i].last_input;
+        let s = self.sentinel_mut();
+        match s.ping_sent.take() {
+            Some(sent) if last_input < sent => {
+                let conn = self.conns[i].id;
+                self.events
+                    .push_back(crate::event::Event::Disconnect { conn });
+                let reason = format!(
+                    "the sentinel holding the +switch-master subscription did not answer PING \
+                     within {timeout:?}"
+                );
+                self.connection_failed(i, &reason, now);
+            }
+            Some(sent) => s.ping_at = Some((sent + WATCH_PING_INTERVAL).max(now)),
+            None => {
+                s.ping_sent = Some(now);
+                s.ping_at = Some(now + timeout);
+                let c = &mut self.conns[i];
+                if c.queue(|out| cmd("PING").encode_into(out), []) {
+                    self.events
+                        .push_back(crate::event::Event::Transmit { conn: c.id });
+                }
+            }
+        }
+    }
+
     /// The watch connection failed: another sentinel is subscribed to after a backoff.
     pub(super) fn watch_failed(&mut self, conn: ConnId, now: Instant) {
         let policy = self.config.reconnect;
@@ -778,6 +827,8 @@ impl Client {
         }
         s.watch = None;
         s.watch_lost = true;
+        s.ping_at = None;
+        s.ping_sent = None;
         s.watch_next += 1;
         s.watch_failures += 1;
         s.watch_at = Some(now + policy.delay(s.watch_failures - 1, jitter));
@@ -872,6 +923,9 @@ impl Client {
         let s = self.sentinel_ref();
         if s.watch_at.is_some_and(|at| at <= now) {
             self.ensure_watch(now);
+        }
+        if self.sentinel_ref().ping_at.is_some_and(|at| at <= now) {
+            self.ping_watch(now);
         }
         let s = self.sentinel_ref();
         if s.refresh_at.is_some_and(|at| at <= now) {

@@ -845,6 +845,62 @@ const SENTINEL_SEEDS: u64 = 300;
 
 /// Random failovers, node and sentinel outages, lying sentinels and network faults under a
 /// random workload, with the standalone sweep's checks (see `run_sentinel_seed`).
+/// The sentinel holding the `+switch-master` subscription vanishes (its connections go
+/// silent; nobody is told). The `PING` sent on the subscription every second goes
+/// unanswered, so the client subscribes on another sentinel, and a later manual failover
+/// that keeps the clients of the demoted primary connected (so nothing else would tell the
+/// client: it only reads) is still followed at once.
+#[test]
+fn a_silent_sentinel_holding_the_subscription_is_replaced_and_the_next_switch_followed() {
+    both_protocols(|protocol| {
+        let mut sim = sentinel_sim(set_of(1, 3), protocol);
+        let (_, warm) = exchange(&mut sim, cmd("SET").key("k").arg("v"));
+        assert_eq!(warm, single(ok()));
+        let first = watched(&sim);
+        let now = sim.now();
+        let crash = Happening::CrashSentinel {
+            sentinel: first,
+            silent: true,
+        };
+        sim.servers_mut().apply(crash, now);
+        sim.sync_servers();
+        sim.run_for(Duration::from_secs(3));
+        let others: Vec<u16> = (0..3)
+            .filter(|&i| i != first)
+            .filter(|&i| {
+                sim.servers()
+                    .sentinel(i)
+                    .is_some_and(|s| s.subscribers("+switch-master") > 0)
+            })
+            .collect();
+        assert_eq!(others.len(), 1, "{protocol:?}: subscribed on {others:?}");
+
+        let mut failover = Failover::manual();
+        failover.kill_clients = false;
+        let now = sim.now();
+        sim.servers_mut().apply(Happening::Failover(failover), now);
+        sim.sync_servers();
+        sim.run_for(Duration::from_secs(3));
+        let episode = sim.servers().episodes()[0].clone();
+        let (to, _) = episode.promoted.expect("promoted");
+        let published = episode
+            .switched
+            .iter()
+            .find(|(i, _)| *i == others[0])
+            .map(|&(_, at)| at)
+            .expect("the watched sentinel switched");
+        assert!(published < sim.now());
+        assert_eq!(
+            sim.client().sentinel_primary(),
+            Some(&announced(to)),
+            "{protocol:?}"
+        );
+        let (took, read) = exchange(&mut sim, cmd("GET").key("k"));
+        assert_eq!(read, single(bulk("v")), "{protocol:?}");
+        assert!(took < Duration::from_millis(50), "{protocol:?}: {took:?}");
+    });
+}
+
 #[test]
 fn random_sentinel_seeds() {
     sweep(
