@@ -758,9 +758,12 @@ impl Client {
             }
             return;
         }
+        // Sentinel mode: a primary (or replica) that refuses is one no longer; a request the
+        // caller sent to a node of its choosing gets the reply as it is.
         if self.sentinel.is_some()
             && state.pinned.is_none()
             && matches!(state.owner, Owner::Caller)
+            && !matches!(state.route, Route::Node(_))
             && matches!(frame.error_code(), Some(b"READONLY" | b"MASTERDOWN"))
         {
             let node = self.conns[i].node;

@@ -901,6 +901,27 @@ fn a_silent_sentinel_holding_the_subscription_is_replaced_and_the_next_switch_fo
     });
 }
 
+/// A write the caller sends to a replica by name (`Request::to_server`) gets the replica's
+/// `-READONLY` as its reply: it is neither resent nor taken as news of a failover.
+#[test]
+fn a_write_sent_to_a_replica_by_name_gets_its_readonly_reply() {
+    both_protocols(|protocol| {
+        let mut sim = sentinel_sim(recording_set(1, 1), protocol);
+        let (_, warm) = exchange(&mut sim, cmd("SET").key("warm").arg("1"));
+        assert_eq!(warm, single(ok()));
+        let request = Request::from(cmd("SET").key("k").arg("v")).to_server(announced(1));
+        let (_, result) = exchange(&mut sim, request);
+        let Ok(Reply::Single(frame)) = &result else {
+            panic!("{protocol:?}: {result:?}")
+        };
+        assert_eq!(frame.error_code(), Some(&b"READONLY"[..]), "{protocol:?}");
+        assert_eq!(sets_received(&sim, 1).len(), 1, "{protocol:?}: sent once");
+        assert_eq!(sim.client().sentinel_primary(), Some(&announced(0)));
+        let (_, write) = exchange(&mut sim, cmd("SET").key("k").arg("v"));
+        assert_eq!(write, single(ok()), "{protocol:?}");
+    });
+}
+
 #[test]
 fn random_sentinel_seeds() {
     sweep(
