@@ -781,10 +781,7 @@ impl Client {
 
     /// A dedicated connection whose node is not known until the topology is.
     pub(super) fn open_unresolved(&mut self, slot: Option<u16>, now: Instant) -> ConnId {
-        let conn = self.new_connection(Role::Dedicated, 0, now);
-        if let Some(c) = self.conns.last_mut() {
-            c.state = ConnState::Unresolved(slot);
-        }
+        let conn = self.new_unresolved(slot, now);
         self.want_refresh(now);
         conn
     }
@@ -1151,7 +1148,7 @@ impl Client {
                 };
                 self.complete(id, Err(error), now);
             }
-            self.fail_unresolved(&last_error, now);
+            self.fail_unresolved(&format!("no cluster topology: {last_error}"), now);
             return;
         }
         if cluster.known
@@ -1159,12 +1156,6 @@ impl Client {
             || self.conns.iter().any(Connection::is_unresolved)
         {
             self.want_refresh(now);
-        }
-    }
-
-    fn fail_unresolved(&mut self, reason: &str, now: Instant) {
-        while let Some(i) = self.conns.iter().position(Connection::is_unresolved) {
-            self.connection_failed(i, &format!("no cluster topology: {reason}"), now);
         }
     }
 
@@ -1224,24 +1215,7 @@ impl Client {
             }
         }
         // Dedicated connections that waited for their node.
-        let unresolved: Vec<(ConnId, Option<u16>)> = self
-            .conns
-            .iter()
-            .filter_map(|c| match c.state {
-                ConnState::Unresolved(slot) => Some((c.id, slot)),
-                _ => None,
-            })
-            .collect();
-        for (conn, slot) in unresolved {
-            let Some(node) = self.dedicated_node(slot) else {
-                continue;
-            };
-            if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
-                c.node = node;
-                c.state = ConnState::Connecting;
-                self.dial(conn, node);
-            }
-        }
+        self.resolve_unresolved(Self::dedicated_node);
         // Requests that waited for a topology, and, if it changed, those queued for a node
         // that may no longer be the right one.
         let mut pending: Vec<RequestId> = self.cluster_mut().waiting.drain(..).collect();

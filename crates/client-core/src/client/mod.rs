@@ -535,13 +535,60 @@ impl Client {
         self.next_conn += 1;
         let mut c = Connection::new(conn, role, node, &self.config, now);
         c.read_only = self.cluster.is_some() && self.is_replica_reader(node);
-        c.sentinel = self.sentinel.as_ref().is_some_and(|s| s.is_sentinel(node));
         self.conns.push(c);
         conn
     }
 
-    /// Asks the adapter to open `conn` to node `node`.
+    /// A dedicated connection whose node is not known yet (no cluster topology, no Sentinel
+    /// primary): [`resolve_unresolved`](Self::resolve_unresolved) dials it once it is.
+    fn new_unresolved(&mut self, slot: Option<u16>, now: Instant) -> ConnId {
+        let conn = self.new_connection(Role::Dedicated, 0, now);
+        if let Some(c) = self.conns.last_mut() {
+            c.state = ConnState::Unresolved(slot);
+        }
+        conn
+    }
+
+    /// Dials each connection waiting for its node to the node `pick` names for its slot, if
+    /// any.
+    fn resolve_unresolved(
+        &mut self,
+        mut pick: impl FnMut(&mut Self, Option<u16>) -> Option<usize>,
+    ) {
+        let unresolved: Vec<(ConnId, Option<u16>)> = self
+            .conns
+            .iter()
+            .filter_map(|c| match c.state {
+                ConnState::Unresolved(slot) => Some((c.id, slot)),
+                _ => None,
+            })
+            .collect();
+        for (conn, slot) in unresolved {
+            let Some(node) = pick(self, slot) else {
+                continue;
+            };
+            if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                c.state = ConnState::Connecting;
+                self.dial(conn, node);
+            }
+        }
+    }
+
+    /// Fails every connection still waiting for its node.
+    fn fail_unresolved(&mut self, reason: &str, now: Instant) {
+        while let Some(i) = self.conns.iter().position(Connection::is_unresolved) {
+            self.connection_failed(i, reason, now);
+        }
+    }
+
+    /// Asks the adapter to open `conn` to node `node`. The connection is to that node from
+    /// now on, and speaks to it as a sentinel or a data node.
     fn dial(&mut self, conn: ConnId, node: usize) {
+        let sentinel = self.sentinel.as_ref().is_some_and(|s| s.is_sentinel(node));
+        if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+            c.node = node;
+            c.sentinel = sentinel;
+        }
         self.events.push_back(Event::Connect {
             conn,
             server: self.nodes[node].server.clone(),

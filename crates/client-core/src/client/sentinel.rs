@@ -43,7 +43,7 @@ use super::Client;
 use super::topology::{field, fields, int, items};
 use crate::command::cmd;
 use crate::config::{ReadFrom, ServerAddr};
-use crate::conn::{ConnState, Role};
+use crate::conn::Role;
 use crate::error::RequestError;
 use crate::event::{ConnId, Reply, RequestId};
 use crate::hooks::TopologyChange;
@@ -255,10 +255,7 @@ impl Client {
         if let Some(primary) = self.sentinel_primary_node() {
             return self.open_connection(Role::Dedicated, primary, now);
         }
-        let conn = self.new_connection(Role::Dedicated, 0, now);
-        if let Some(c) = self.conns.last_mut() {
-            c.state = ConnState::Unresolved(None);
-        }
+        let conn = self.new_unresolved(None, now);
         self.want_primary(now);
         conn
     }
@@ -505,9 +502,7 @@ impl Client {
         for id in waiting {
             self.complete(id, Err(error.clone()), now);
         }
-        while let Some(i) = self.conns.iter().position(|c| c.is_unresolved()) {
-            self.connection_failed(i, &error.to_string(), now);
-        }
+        self.fail_unresolved(&error.to_string(), now);
     }
 
     /// Node `node` is the primary: what waited goes to it.
@@ -532,21 +527,7 @@ impl Client {
             self.report_topology(sentinel);
         }
         // Dedicated connections that waited for a primary.
-        let unresolved: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|c| c.is_unresolved())
-            .map(|c| c.id)
-            .collect();
-        for conn in unresolved {
-            if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
-                // It was created for node 0, a sentinel: it is a data connection.
-                c.node = node;
-                c.sentinel = false;
-                c.state = ConnState::Connecting;
-                self.dial(conn, node);
-            }
-        }
+        self.resolve_unresolved(|_, _| Some(node));
         // What was queued for a primary that is no longer one goes to the new one.
         let mut pending = waiting;
         if let Some(old) = old.filter(|&o| o != node) {

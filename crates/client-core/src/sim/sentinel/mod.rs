@@ -286,10 +286,10 @@ struct Watcher {
 /// ([`apply`](Self::apply), then [`Sim::sync_servers`](super::Sim::sync_servers)).
 ///
 /// ```
-/// use client_core::sim::{FakeSentinels, Failover, Happening, SentinelConfig};
+/// use client_core::sim::{Clock, FakeSentinels, Happening, SentinelConfig};
 /// let mut set = FakeSentinels::new(SentinelConfig::new("orders", 1, 3));
 /// assert_eq!(set.primary(), 0);
-/// let now = std::time::Instant::now();
+/// let now = Clock::new().now();
 /// set.apply(Happening::Promote { node: 1, kill_clients: true }, now);
 /// assert_eq!(set.primary(), 1);
 /// assert_eq!(set.sentinel(0).unwrap().names(), 0, "no sentinel switched yet");
