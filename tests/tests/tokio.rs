@@ -846,5 +846,7 @@ async fn sentinel_primary_serves_commands_and_sentinels_name_it() {
 mod cluster;
 #[path = "tokio/otel.rs"]
 mod otel;
+#[path = "tokio/restore.rs"]
+mod restore;
 #[path = "tokio/sentinel.rs"]
 mod sentinel;

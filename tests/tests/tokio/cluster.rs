@@ -27,8 +27,9 @@ use client_core::{ReadFrom, RequestId, ServerAddr, frame_into, key_slot};
 use client_tokio::{Client, Commands, Config, Error, Frame, Request, RequestError, cmd};
 use redwire_tests::{RawConn, Target, TestEnv, TopologyKind};
 use tokio::task::JoinHandle;
-use xtask::{Faults, SlotView, parse_nodes};
+use xtask::{SlotView, parse_nodes};
 
+use super::restore::{Restore, blocking};
 use super::{key, kind, unique_run};
 
 // ---------------------------------------------------------------------------------------------
@@ -196,139 +197,6 @@ impl Hooks for Observer {
                 .push(server);
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Restoring the cluster
-// ---------------------------------------------------------------------------------------------
-
-/// Puts the cluster back when dropped, pass or fail: resumes paused nodes, restarts killed
-/// ones, moves migrated slots back to their first owner, then waits until the cluster is
-/// healthy. The fault calls go through it so that it knows what to undo.
-struct Restore {
-    state: Mutex<RestoreState>,
-}
-
-struct RestoreState {
-    faults: Faults,
-    paused: Vec<String>,
-    killed: Vec<String>,
-    /// `(slot, owner before the test)`, in the order they were first moved.
-    moved: Vec<(u16, String)>,
-}
-
-impl Restore {
-    fn new(env: &TestEnv) -> Arc<Self> {
-        Arc::new(Self {
-            state: Mutex::new(RestoreState {
-                faults: env.faults(),
-                paused: Vec::new(),
-                killed: Vec::new(),
-                moved: Vec::new(),
-            }),
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, RestoreState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn pause(&self, node: &str) {
-        let mut s = self.lock();
-        s.paused.push(node.to_owned());
-        s.faults
-            .pause(node)
-            .unwrap_or_else(|e| panic!("pause {node}: {e}"));
-    }
-
-    fn resume(&self, node: &str) {
-        let mut s = self.lock();
-        s.faults
-            .resume(node)
-            .unwrap_or_else(|e| panic!("resume {node}: {e}"));
-        s.paused.retain(|n| n != node);
-    }
-
-    fn kill(&self, node: &str) {
-        let mut s = self.lock();
-        s.killed.push(node.to_owned());
-        s.faults
-            .kill(node)
-            .unwrap_or_else(|e| panic!("kill {node}: {e}"));
-    }
-
-    fn restart(&self, node: &str) {
-        let mut s = self.lock();
-        s.faults
-            .restart(node)
-            .unwrap_or_else(|e| panic!("restart {node}: {e}"));
-        s.killed.retain(|n| n != node);
-    }
-
-    /// Moves `slot` from `from` (its owner now) to `to`.
-    fn migrate(&self, slot: u16, from: &str, to: &str) {
-        let mut s = self.lock();
-        if !s.moved.iter().any(|(m, _)| *m == slot) {
-            s.moved.push((slot, from.to_owned()));
-        }
-        s.faults
-            .migrate_slot(slot, to)
-            .unwrap_or_else(|e| panic!("migrate slot {slot} from {from} to {to}: {e}"));
-    }
-
-    fn wait_healthy(&self) {
-        let mut s = self.lock();
-        s.faults
-            .wait_healthy()
-            .unwrap_or_else(|e| panic!("the cluster did not become healthy: {e}"));
-    }
-}
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        let s = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        let mut problems = Vec::new();
-        for node in std::mem::take(&mut s.paused) {
-            if let Err(e) = s.faults.resume(&node) {
-                problems.push(format!("resume {node}: {e}"));
-            }
-        }
-        for node in std::mem::take(&mut s.killed) {
-            if let Err(e) = s.faults.restart(&node) {
-                problems.push(format!("restart {node}: {e}"));
-            }
-        }
-        if !s.moved.is_empty() {
-            // A killed node must be back before slots can move.
-            if let Err(e) = s.faults.wait_healthy() {
-                problems.push(format!("wait until healthy: {e}"));
-            }
-        }
-        // Back to the first owner; a no-op for slots that are there already.
-        for (slot, owner) in std::mem::take(&mut s.moved).into_iter().rev() {
-            if let Err(e) = s.faults.migrate_slot(slot, &owner) {
-                problems.push(format!("move slot {slot} back to {owner}: {e}"));
-            }
-        }
-        if let Err(e) = s.faults.wait_healthy() {
-            problems.push(format!("wait until healthy: {e}"));
-        }
-        if !problems.is_empty() {
-            let message = format!("the cluster was not restored: {}", problems.join("; "));
-            if std::thread::panicking() {
-                eprintln!("{message}");
-            } else {
-                panic!("{message}");
-            }
-        }
-    }
-}
-
-/// Runs a blocking fault call off the runtime's threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@
 //! must all have been answered by the old primary.
 //!
 //! Every test returns early unless the topology is the sentinel one. The fault tests leave it
-//! healthy, pass or fail ([`Heal`]), and print one line (see it with `--nocapture`):
+//! healthy, pass or fail ([`Restore`]), and print one line (see it with `--nocapture`):
 //! `EVIDENCE sentinel fault=<failover|kill> protocol=<2|3> switch_ms=<n>
 //! first_new_primary_write_ms_after_switch=<n> acknowledged=<n> lost=<n> set_only=<n>
 //! set_only_lost=<n> failed=<n> failed_kinds=<Kind:n,...>`. `switch_ms` runs from the fault
@@ -36,8 +36,8 @@ use client_core::hooks::{Hooks, Outcome, RequestEnd};
 use client_core::{ConnId, ServerAddr};
 use client_tokio::{Client, Commands, Config, Request, cmd};
 use redwire_tests::{RawConn, Target, TestEnv, TopologyKind, is_timeout};
-use xtask::Faults;
 
+use super::restore::{Restore, blocking};
 use super::{key, unique_run};
 
 #[path = "sentinel/load.rs"]
@@ -186,13 +186,6 @@ async fn wait_sentinels_see_replica(env: &TestEnv, primary: &str, replica: &str)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// Runs a blocking call off the runtime's threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 /// A server and which of the connections to it (counted as they complete their handshake).
@@ -403,93 +396,6 @@ impl Drop for SwitchWatch {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Healing the topology
-// ---------------------------------------------------------------------------------------------
-
-/// Puts the topology back when dropped, pass or fail: restarts a killed server, then waits
-/// until the sentinels agree on a healthy primary whose replica is in sync, as the matrix's
-/// health check between cells wants it. The fault calls go through it.
-struct Heal {
-    state: Mutex<HealState>,
-}
-
-struct HealState {
-    faults: Faults,
-    killed: Option<String>,
-}
-
-impl Heal {
-    fn new(env: &TestEnv) -> Arc<Self> {
-        Arc::new(Self {
-            state: Mutex::new(HealState {
-                faults: env.faults(),
-                killed: None,
-            }),
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HealState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn kill(&self, node: &str) {
-        let mut s = self.lock();
-        s.killed = Some(node.to_owned());
-        s.faults
-            .kill(node)
-            .unwrap_or_else(|e| panic!("kill {node}: {e}"));
-    }
-
-    fn restart(&self, node: &str) {
-        let mut s = self.lock();
-        s.faults
-            .restart(node)
-            .unwrap_or_else(|e| panic!("restart {node}: {e}"));
-        s.killed = None;
-    }
-
-    fn sentinel_failover(&self) -> (String, String) {
-        self.lock()
-            .faults
-            .sentinel_failover()
-            .unwrap_or_else(|e| panic!("SENTINEL FAILOVER: {e}"))
-    }
-
-    fn wait_healthy(&self) {
-        self.lock()
-            .faults
-            .wait_healthy()
-            .unwrap_or_else(|e| panic!("the sentinel topology did not become healthy: {e}"));
-    }
-}
-
-impl Drop for Heal {
-    fn drop(&mut self) {
-        let s = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        let mut problems = Vec::new();
-        if let Some(node) = s.killed.take()
-            && let Err(e) = s.faults.restart(&node)
-        {
-            problems.push(format!("restart {node}: {e}"));
-        }
-        if let Err(e) = s.faults.wait_healthy() {
-            problems.push(format!("wait until healthy: {e}"));
-        }
-        if !problems.is_empty() {
-            let message = format!(
-                "the sentinel topology was not healed: {}",
-                problems.join("; ")
-            );
-            if std::thread::panicking() {
-                eprintln!("{message}");
-            } else {
-                panic!("{message}");
-            }
-        }
-    }
-}
-
 /// Waits until `deadline`.
 async fn sleep_until(deadline: Instant) {
     tokio::time::sleep_until(deadline.into()).await;
@@ -497,9 +403,9 @@ async fn sleep_until(deadline: Instant) {
 
 /// Waits until the topology is healthy (quick when it is), so that a test starts from a
 /// primary with its replica in sync.
-async fn healthy(heal: &Arc<Heal>) {
-    let heal = heal.clone();
-    blocking(move || heal.wait_healthy()).await;
+async fn healthy(restore: &Arc<Restore>) {
+    let restore = restore.clone();
+    blocking(move || restore.wait_healthy()).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -519,8 +425,8 @@ async fn observed_client(env: &TestEnv) -> (Client, Arc<Observer>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_under_load_moves_writes_to_the_new_primary_and_keeps_acknowledged_ones() {
     let Some(env) = sentinel_env() else { return };
-    let heal = Heal::new(&env);
-    healthy(&heal).await;
+    let restore = Restore::new(&env);
+    healthy(&restore).await;
     let before = primary(&env);
     let watch = SwitchWatch::start(&env);
     let (client, observer) = observed_client(&env).await;
@@ -534,8 +440,8 @@ async fn failover_under_load_moves_writes_to_the_new_primary_and_keeps_acknowled
 
     let fault_at = Instant::now();
     let (old, new) = blocking({
-        let heal = heal.clone();
-        move || heal.sentinel_failover()
+        let restore = restore.clone();
+        move || restore.sentinel_failover()
     })
     .await;
     assert_eq!(old, before, "the primary moved before the test's failover");
@@ -579,8 +485,8 @@ async fn failover_under_load_moves_writes_to_the_new_primary_and_keeps_acknowled
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_primary_under_load_fails_over_and_keeps_acknowledged_writes() {
     let Some(env) = sentinel_env() else { return };
-    let heal = Heal::new(&env);
-    healthy(&heal).await;
+    let restore = Restore::new(&env);
+    healthy(&restore).await;
     let old = primary(&env);
     let watch = SwitchWatch::start(&env);
     let (client, observer) = observed_client(&env).await;
@@ -589,8 +495,8 @@ async fn killed_primary_under_load_fails_over_and_keeps_acknowledged_writes() {
 
     let fault_at = Instant::now();
     blocking({
-        let (heal, old) = (heal.clone(), old.clone());
-        move || heal.kill(&old)
+        let (restore, old) = (restore.clone(), old.clone());
+        move || restore.kill(&old)
     })
     .await;
     // The process is gone: nothing that starts from here can be answered by it.
@@ -607,10 +513,10 @@ async fn killed_primary_under_load_fails_over_and_keeps_acknowledged_writes() {
     // The old primary comes back empty, as a primary, until the sentinels make it a replica
     // of the new one (after about 8 s); the load goes on meanwhile, and must not follow it.
     blocking({
-        let (heal, old) = (heal.clone(), old.clone());
+        let (restore, old) = (restore.clone(), old.clone());
         move || {
-            heal.restart(&old);
-            heal.wait_healthy();
+            restore.restart(&old);
+            restore.wait_healthy();
         }
     })
     .await;
