@@ -842,10 +842,14 @@ async fn sentinel_primary_serves_commands_and_sentinels_name_it() {
 // Cluster: routing, splitting and faults under load through the cluster client
 // ---------------------------------------------------------------------------------------------
 
+#[path = "tokio/cache.rs"]
+mod cache;
 #[path = "tokio/cluster.rs"]
 mod cluster;
 #[path = "tokio/otel.rs"]
 mod otel;
+#[path = "tokio/pubsub.rs"]
+mod pubsub;
 #[path = "tokio/restore.rs"]
 mod restore;
 #[path = "tokio/sentinel.rs"]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cache::CacheSettings;
 use crate::hooks::Hooks;
 
 /// Everything the core needs to know to connect, authenticate and behave under failure.
@@ -59,6 +60,10 @@ pub struct Config {
     /// primary of a service, follows its failovers and (opt-in) reads from its replicas.
     /// [`server`](Self::server) is then the first sentinel.
     pub sentinel: Option<SentinelSettings>,
+    /// Client-side caching of single-key reads, kept coherent by RESP3 `CLIENT TRACKING`
+    /// invalidations; `None` (the default) caches nothing. Ignored with RESP2: see
+    /// [`CacheSettings`].
+    pub cache: Option<CacheSettings>,
 }
 
 /// How to find a primary through Redis Sentinel.
@@ -187,6 +192,7 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("cluster", &self.cluster)
             .field("sentinel", &self.sentinel)
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -405,6 +411,7 @@ impl Config {
             limits: resp_core::Limits::default(),
             cluster: None,
             sentinel: None,
+            cache: None,
         }
     }
 
@@ -461,6 +468,22 @@ impl Config {
 
     /// Parses `redis://[user:password@]host[:port][/db][?protocol=2|3&client_name=..]`,
     /// `rediss://...` (TLS) and `redis+unix:///path/to.sock[?db=N&...]` (also `unix://`).
+    ///
+    /// Client-side caching: `cache_size=N` turns it on with at most `N` replies,
+    /// `cache_ttl=ms` bounds their age, and each `cache_prefix=p` adds a prefix of broadcast
+    /// mode ([`CacheSettings::broadcast`]). It needs RESP3, so `protocol=2` with `cache_size`
+    /// is an error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use client_core::{Config, TrackingMode};
+    /// let config = Config::from_url("redis://h?cache_size=1000&cache_ttl=5000&cache_prefix=user:")?;
+    /// let cache = config.cache.unwrap();
+    /// assert_eq!((cache.max_entries, cache.ttl), (1000, Duration::from_secs(5)));
+    /// assert_eq!(cache.mode, TrackingMode::Broadcast { prefixes: vec!["user:".into()] });
+    /// assert!(Config::from_url("redis://h?cache_size=10&protocol=2").is_err());
+    /// # Ok::<(), client_core::ConfigError>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -534,8 +557,18 @@ impl Config {
                 password,
             }));
         }
+        let (mut cache_ttl, mut cache_prefixes) = (None, Vec::new());
         for (name, value) in url.query_pairs() {
             match &*name {
+                "cache_size" => {
+                    let size = parse_param("cache_size", &value, "a number of entries")?;
+                    config.cache = Some(CacheSettings::new(size));
+                }
+                "cache_ttl" => {
+                    let ms: u64 = parse_param("cache_ttl", &value, "milliseconds")?;
+                    cache_ttl = Some(Duration::from_millis(ms));
+                }
+                "cache_prefix" => cache_prefixes.push(value.into_owned()),
                 "db" => config.db = parse_param("db", &value, "a database number")?,
                 "protocol" => {
                     config.protocol = match &*value {
@@ -562,10 +595,31 @@ impl Config {
                     return Err(bad_param(
                         &name,
                         &value,
-                        "a known parameter (db, protocol, client_name, timeout, connect_timeout, sni)",
+                        "a known parameter (db, protocol, client_name, timeout, connect_timeout, sni, cache_size, cache_ttl, cache_prefix)",
                     ));
                 }
             }
+        }
+        match &mut config.cache {
+            Some(_) if config.protocol == Protocol::Resp2 => {
+                return Err(invalid(
+                    "client-side caching (cache_size) needs RESP3 invalidations: drop protocol=2 or cache_size",
+                ));
+            }
+            Some(cache) => {
+                if let Some(ttl) = cache_ttl {
+                    cache.ttl = ttl;
+                }
+                if !cache_prefixes.is_empty() {
+                    *cache = cache.clone().broadcast(cache_prefixes);
+                }
+            }
+            None if cache_ttl.is_some() || !cache_prefixes.is_empty() => {
+                return Err(invalid(
+                    "cache_ttl and cache_prefix need cache_size, which turns caching on",
+                ));
+            }
+            None => {}
         }
         Ok(config)
     }
@@ -879,6 +933,27 @@ mod tests {
         assert!(err.to_string().contains("round_robin"), "{err}");
         let err = Config::from_url("redis+sentinel://s1/orders?bogus=1").unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn cache_urls_turn_caching_on_and_refuse_resp2() {
+        use crate::cache::TrackingMode;
+        let c = Config::from_url("redis://h?cache_size=50").unwrap();
+        let cache = c.cache.unwrap();
+        assert_eq!(cache.max_entries, 50);
+        assert_eq!(cache.mode, TrackingMode::Default);
+        let c = Config::from_url("redis://h?cache_prefix=a:&cache_size=5&cache_prefix=b:").unwrap();
+        let prefixes = vec![bytes::Bytes::from("a:"), bytes::Bytes::from("b:")];
+        assert_eq!(c.cache.unwrap().mode, TrackingMode::Broadcast { prefixes });
+        let err = Config::from_url("redis://h?protocol=2&cache_size=5").unwrap_err();
+        assert!(err.to_string().contains("RESP3"), "{err}");
+        let err = Config::from_url("redis://h?cache_ttl=5").unwrap_err();
+        assert!(err.to_string().contains("cache_size"), "{err}");
+        let err = Config::from_url("redis://h?cache_size=lots").unwrap_err();
+        assert!(err.to_string().contains("cache_size"), "{err}");
+        let c = Config::from_url("redis+sentinel://s1/orders?cache_size=7").unwrap();
+        assert_eq!(c.cache.unwrap().max_entries, 7);
+        assert!(Config::from_url("redis://h").unwrap().cache.is_none());
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub(crate) enum Role {
     /// Sentinel mode: subscribed to `+switch-master` on a sentinel; every frame after the
     /// handshake is a pub/sub frame the core reads itself.
     Watch,
+    /// RESP2 pub/sub: carries a node's subscriptions and nothing else (a subscribed RESP2
+    /// connection takes no other commands).
+    Subscriber,
 }
 
 #[derive(Debug)]
@@ -46,6 +49,14 @@ pub(crate) enum Waiter {
     Handshake(Step),
     /// A reply nobody needs (`ASKING`'s `+OK`).
     Discard,
+    /// A pub/sub command (`SUBSCRIBE`, `SUNSUBSCRIBE`, ...): it takes one confirmation per
+    /// channel, or one error reply.
+    PubSub {
+        seq: u64,
+        kind: crate::pubsub::SubscriptionKind,
+        unsubscribe: bool,
+        remaining: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -73,6 +84,11 @@ pub(crate) struct Connection {
     /// Requests pinned to this (dedicated) connection, waiting for its handshake.
     pub(crate) pinned_queue: VecDeque<RequestId>,
     pub(crate) last_input: Instant,
+    /// Not read while a subscriber's buffer is full (`Overflow::Block`).
+    pub(crate) paused: bool,
+    /// The server accepted `CLIENT TRACKING ON` on this RESP3 connection: its reads may be
+    /// cached, and its invalidation pushes keep them coherent.
+    pub(crate) tracking: bool,
 }
 
 impl Connection {
@@ -91,6 +107,8 @@ impl Connection {
             unsent: 0,
             pinned_queue: VecDeque::new(),
             last_input: now,
+            paused: false,
+            tracking: false,
         }
     }
 
@@ -100,6 +118,16 @@ impl Connection {
 
     pub(crate) fn is_unresolved(&self) -> bool {
         matches!(self.state, ConnState::Unresolved(_))
+    }
+
+    /// Takes the waiter whose reply is next on the wire.
+    pub(crate) fn pop_waiter(&mut self) -> Option<Waiter> {
+        let waiter = self.waiters.pop_front()?;
+        if self.waiters.len() < self.unsent {
+            // A reply to bytes we still hold would be impossible; stay consistent anyway.
+            self.unsent = self.waiters.len();
+        }
+        Some(waiter)
     }
 
     /// Queues `command`'s bytes and the waiter for its reply. True when the output was empty,
@@ -133,6 +161,7 @@ pub(crate) enum Step {
     Select,
     SetInfo,
     ReadOnly,
+    Tracking,
 }
 
 impl Step {
@@ -144,6 +173,7 @@ impl Step {
             Self::Select => format!("SELECT {}", config.db),
             Self::SetInfo => "CLIENT SETINFO".into(),
             Self::ReadOnly => "READONLY".into(),
+            Self::Tracking => "CLIENT TRACKING".into(),
         }
     }
 }
@@ -233,6 +263,20 @@ impl Handshake {
         self.send(conn, &lib_ver, Step::SetInfo);
     }
 
+    /// Client-side caching, on a connection that speaks RESP3 (`HELLO 3` succeeded): turns
+    /// tracking on for the shared data connections, whose reads are cached. Not for sentinels,
+    /// dedicated connections (their callers read and write around the cache) nor pub/sub
+    /// ones. A refusal fails the handshake: a client configured to cache must not quietly
+    /// serve reads that nothing invalidates.
+    fn send_tracking(&mut self, conn: &mut Connection, config: &Config) {
+        let Some(cache) = &config.cache else {
+            return;
+        };
+        if conn.role == Role::Multiplexed && !conn.sentinel {
+            self.send(conn, &cache.tracking_command(), Step::Tracking);
+        }
+    }
+
     /// Takes the reply to `step`.
     pub(crate) fn on_reply(
         &mut self,
@@ -249,7 +293,11 @@ impl Handshake {
                 .unwrap_or_default()
         });
         match (step, error) {
-            (Step::Hello, None) => self.send_rest(conn, config, false),
+            (Step::Hello, None) => {
+                self.send_rest(conn, config, false);
+                self.send_tracking(conn, config);
+            }
+            (Step::Tracking, None) => conn.tracking = true,
             (Step::Hello, Some(message)) => {
                 let code = frame.error_code().unwrap_or_default();
                 if is_auth_error(code) {

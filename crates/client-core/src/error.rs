@@ -32,6 +32,9 @@ pub enum SubmitError {
     /// is not the configured one, outside cluster mode.
     #[error("{0} is not the server this client talks to; name servers only in cluster mode")]
     UnknownServer(String),
+    /// The subscriber does not exist, or was closed.
+    #[error("subscriber#{0} is closed or was never opened; open a new subscriber")]
+    UnknownSubscriber(u32),
 }
 
 /// Why a request failed after it was accepted.

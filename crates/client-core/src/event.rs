@@ -70,7 +70,22 @@ pub enum Event {
         /// Its replies, or why there are none.
         result: Result<Reply, RequestError>,
     },
-    /// An out-of-band RESP3 push (pub/sub message, invalidation) that no request claimed.
+    /// A subscriber's buffer went from empty to not empty (or the subscriber was closed by
+    /// `quit`): read it with [`Client::poll_pubsub`](crate::Client::poll_pubsub).
+    PubSub {
+        /// The subscriber.
+        subscriber: crate::pubsub::SubscriberId,
+    },
+    /// Read this connection again: a full subscriber buffer that held it back has room (see
+    /// [`Client::is_input_paused`](crate::Client::is_input_paused)). Hand the bytes kept
+    /// from before to `handle_input` first.
+    ResumeInput {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// An out-of-band RESP3 push that neither a request, a subscription nor the client-side
+    /// cache claimed (with [`Config::cache`](crate::Config::cache) set, the cache takes the
+    /// `invalidate` pushes; without it they come here).
     Push {
         /// The connection it came on.
         conn: ConnId,

@@ -13,6 +13,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use crate::command::Command;
 use crate::config::{Config, ServerAddr};
 use crate::event::{ConnId, RequestId};
@@ -53,6 +55,67 @@ pub trait Hooks: Send + Sync + 'static {
     fn reconnect_scheduled(&self, _reconnect: &Reconnect<'_>) {}
     /// A new cluster topology was read and differs from the last one.
     fn topology_changed(&self, _topology: &TopologyChange<'_>) {}
+    /// Client-side caching ([`Config::cache`]): request `request`, the read `command`, was
+    /// answered from the cache, without I/O. Its [`request_end`](Self::request_end) follows
+    /// at once.
+    fn cache_hit(&self, _request: RequestId, _command: &Command) {}
+    /// Client-side caching: request `request`, a read whose reply may be cached, is sent to
+    /// the server because the cache did not hold it (or it expired). Called each time it is
+    /// written, so a read sent again after a lost connection counts again.
+    fn cache_miss(&self, _request: RequestId, _command: &Command) {}
+    /// Client-side caching: cached replies were dropped, or the server said keys changed.
+    fn cache_invalidated(&self, _invalidation: &CacheInvalidation<'_>) {}
+}
+
+/// What [`Hooks::cache_invalidated`] sees.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct CacheInvalidation<'a> {
+    /// The server whose connection it came from or concerns; `None` for the client's own
+    /// writes.
+    pub server: Option<&'a ServerAddr>,
+    /// Why.
+    pub cause: InvalidationCause,
+    /// The keys a server invalidation named; empty for flushes, lost connections and the
+    /// client's own writes.
+    pub keys: &'a [Bytes],
+    /// How many cached replies went (0 when the server named keys nothing was cached for).
+    pub entries: usize,
+}
+
+/// Why cached replies were dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidationCause {
+    /// An invalidation push naming keys (`>2 invalidate [keys]`): they were written, expired
+    /// or evicted, or left the server's tracking table. Reported for every such push.
+    Server,
+    /// A null invalidation push (`>2 invalidate _`): after `FLUSHALL`/`FLUSHDB`, every entry
+    /// went. Reported for every such push.
+    ServerFlush,
+    /// The client sent (or got the reply to) a write naming cached keys: their entries went
+    /// at once, before the server's invalidation. Reported when entries went.
+    Write,
+    /// The client sent (or got the reply to) `FLUSHALL`, `FLUSHDB` or `SWAPDB`: every entry
+    /// went. Reported when entries went.
+    WriteFlush,
+    /// The connection whose tracking covered the entries failed or closed: invalidations may
+    /// have been lost with it. Reported when entries went.
+    ConnectionLost,
+}
+
+impl InvalidationCause {
+    /// A short name for metrics and logs: `server`, `server_flush`, `write`, `write_flush`,
+    /// `connection_lost`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Server => "server",
+            Self::ServerFlush => "server_flush",
+            Self::Write => "write",
+            Self::WriteFlush => "write_flush",
+            Self::ConnectionLost => "connection_lost",
+        }
+    }
 }
 
 /// What [`Hooks::reconnect_scheduled`] sees.

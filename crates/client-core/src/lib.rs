@@ -10,6 +10,12 @@
 //!   it next needs waking ([`Client::poll_timeout`]);
 //! - no threads, no async, no OS randomness: backoff jitter comes from [`Config::seed`].
 //!
+//! Optional RESP3 client-side caching ([`Config::cache`], [`CacheSettings`]) keeps the replies
+//! of single-key reads, answers repeated reads inside [`submit`](Client::submit) without I/O,
+//! and drops entries when the server's `CLIENT TRACKING` invalidations arrive (or the client
+//! writes the key, or the connection is lost), so that no read is served from the cache once
+//! its invalidation was received.
+//!
 //! Given the same inputs it does the same thing, which is what lets the simulation tests replay
 //! a failing seed exactly. Runtime adapters (tokio, async-std, smol, glommio) are thin drivers
 //! around it, and so is a plain blocking loop: see `examples/blocking.rs`.
@@ -68,6 +74,7 @@
 #![deny(missing_docs)]
 
 mod batch;
+mod cache;
 mod client;
 mod command;
 pub mod commands;
@@ -76,6 +83,7 @@ mod conn;
 mod error;
 mod event;
 pub mod hooks;
+mod pubsub;
 mod request;
 mod rng;
 mod scan;
@@ -84,6 +92,7 @@ pub mod sim;
 pub mod value;
 
 pub use crate::batch::Batch;
+pub use crate::cache::{CacheSettings, TrackingMode};
 pub use crate::client::{Client, ShardView};
 pub use crate::command::{
     Arg, BeginSearch, Command, CommandFlags, CommandSpec, FindKeys, KeySpec, RequestPolicy,
@@ -102,6 +111,9 @@ pub use crate::config::{
 pub use crate::error::{Error, RequestError, ServerError, SubmitError};
 pub use crate::event::{ConnId, Event, Reply, RequestId, frame_into};
 pub use crate::hooks::Hooks;
+pub use crate::pubsub::{
+    Message, Overflow, PubSubEvent, SubscriberId, SubscriberSettings, SubscriptionKind,
+};
 pub use crate::request::Request;
 pub use crate::scan::ClusterScan;
 pub use crate::value::{ConversionError, FromValue};

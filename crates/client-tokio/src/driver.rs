@@ -9,11 +9,13 @@
 use std::collections::HashMap;
 use std::io::IoSlice;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use client_core::{
-    ConnId, Event, Reply, RequestError, RequestId, SendBuffer, ServerAddr, TlsSettings,
+    ConnId, Event, Reply, RequestError, RequestId, SendBuffer, ServerAddr, SubscriberId,
+    TlsSettings,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, oneshot};
@@ -40,6 +42,8 @@ pub(crate) struct State {
     pub(crate) core: client_core::Client,
     waiting: HashMap<RequestId, Completion>,
     conns: HashMap<ConnId, ConnTasks>,
+    /// Subscribers waiting for an event.
+    pub(crate) subscribers: HashMap<SubscriberId, Waker>,
     /// The deadline the timer task sleeps until.
     armed: Option<Instant>,
     timer_task: Option<AbortHandle>,
@@ -48,6 +52,8 @@ pub(crate) struct State {
 #[derive(Debug)]
 struct ConnTasks {
     writable: Arc<Notify>,
+    /// Signalled when the core wants the connection read again after pausing it.
+    resume: Arc<Notify>,
     tasks: Vec<AbortHandle>,
 }
 
@@ -60,6 +66,7 @@ impl Shared {
             core,
             waiting: HashMap::new(),
             conns: HashMap::new(),
+            subscribers: HashMap::new(),
             armed: None,
             timer_task: None,
         };
@@ -81,14 +88,18 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Submits a request and registers where its completion goes.
-    pub(crate) fn submit(
+    /// Starts a request (`submit`, `subscribe`, ...: whatever `start` asks the core for) and
+    /// registers where its completion goes.
+    pub(crate) fn start(
         self: &Arc<Self>,
-        request: client_core::Request,
+        start: impl FnOnce(
+            &mut client_core::Client,
+            Instant,
+        ) -> Result<RequestId, client_core::SubmitError>,
     ) -> Result<(RequestId, oneshot::Receiver<Result<Reply, RequestError>>), client_core::SubmitError>
     {
         let mut state = self.lock();
-        let id = state.core.submit(request, Instant::now())?;
+        let id = start(&mut state.core, Instant::now())?;
         let (tx, rx) = oneshot::channel();
         state.waiting.insert(id, tx);
         self.drain(&mut state);
@@ -110,9 +121,17 @@ impl Shared {
                 Event::Connect { conn, server, tls } => {
                     tracing::debug!(%conn, %server, "dialling");
                     let writable = Arc::new(Notify::new());
+                    let resume = Arc::new(Notify::new());
                     let task = tokio::spawn(connection(self.clone(), conn, server, tls));
                     let tasks = vec![task.abort_handle()];
-                    state.conns.insert(conn, ConnTasks { writable, tasks });
+                    state.conns.insert(
+                        conn,
+                        ConnTasks {
+                            writable,
+                            resume,
+                            tasks,
+                        },
+                    );
                 }
                 Event::Disconnect { conn } => {
                     tracing::debug!(%conn, "closing");
@@ -132,6 +151,17 @@ impl Shared {
                 }
                 Event::Push { conn, frame } => {
                     tracing::debug!(%conn, kind = frame.type_name(), "push frame with no subscriber");
+                }
+                Event::PubSub { subscriber } => {
+                    if let Some(waker) = state.subscribers.remove(&subscriber) {
+                        waker.wake();
+                    }
+                }
+                Event::ResumeInput { conn } => {
+                    if let Some(conn) = state.conns.get(&conn) {
+                        // A permit is kept if the reader is not waiting yet.
+                        conn.resume.notify_one();
+                    }
                 }
                 other => tracing::debug!(?other, "event not handled by this adapter"),
             }
@@ -158,6 +188,9 @@ impl Shared {
         }
         for (_, completion) in state.waiting.drain() {
             let _ = completion.send(Err(RequestError::Closed));
+        }
+        for (_, waker) in state.subscribers.drain() {
+            waker.wake();
         }
     }
 }
@@ -205,17 +238,19 @@ async fn connection(
         }
     };
     let (mut reader, writer) = tokio::io::split(stream);
-    {
+    let resume = {
         let mut state = shared.lock();
         let Some(tasks) = state.conns.get_mut(&conn) else {
             return;
         };
         let writable = tasks.writable.clone();
+        let resume = tasks.resume.clone();
         let write = tokio::spawn(write_loop(shared.clone(), conn, writer, writable));
         tasks.tasks.push(write.abort_handle());
         state.core.handle_connected(conn, Instant::now());
         shared.drain(&mut state);
-    }
+        resume
+    };
     let mut input = BytesMut::with_capacity(16 * 1024);
     let reason = loop {
         if input.capacity() - input.len() < 4096 {
@@ -224,9 +259,22 @@ async fn connection(
         match reader.read_buf(&mut input).await {
             Ok(0) => break "the server closed the connection".to_owned(),
             Ok(_) => {
-                let mut state = shared.lock();
-                state.core.handle_input(conn, &mut input, Instant::now());
-                shared.drain(&mut state);
+                let mut paused = {
+                    let mut state = shared.lock();
+                    state.core.handle_input(conn, &mut input, Instant::now());
+                    shared.drain(&mut state);
+                    state.core.is_input_paused(conn)
+                };
+                // A subscriber's full buffer: the socket is not read (the server's output
+                // buffer, then TCP, hold the rest) until it has room again; the bytes already
+                // read go in first.
+                while paused {
+                    resume.notified().await;
+                    let mut state = shared.lock();
+                    state.core.handle_input(conn, &mut input, Instant::now());
+                    shared.drain(&mut state);
+                    paused = state.core.is_input_paused(conn);
+                }
             }
             Err(error) => break error.to_string(),
         }

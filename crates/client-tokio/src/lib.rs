@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 mod driver;
+mod pubsub;
 mod transport;
 
 use std::future::Future;
@@ -34,9 +35,13 @@ use std::time::Instant;
 
 use client_core::Reply;
 pub use client_core::{
-    Batch, Command, Commands, Config, ConnId, Error, Frame, FromValue, ReadFrom, Request,
-    RequestError, SentinelSettings, ServerAddr, ServerError, SubmitError, cmd,
+    Batch, CacheSettings, Command, Commands, Config, ConnId, Error, Frame, FromValue, Message,
+    Overflow, PubSubEvent, ReadFrom, Request, RequestError, SentinelSettings, ServerAddr,
+    ServerError, SubmitError, SubscriberSettings, SubscriptionKind, cmd,
 };
+pub use futures_core::Stream;
+
+pub use crate::pubsub::Subscriber;
 use tokio::sync::oneshot;
 
 use crate::driver::Shared;
@@ -117,7 +122,7 @@ impl Client {
         }
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.handle.shared
     }
 
@@ -368,6 +373,19 @@ impl<T> RequestFuture<T> {
             _reply: PhantomData,
         }
     }
+
+    /// The future of a request already started with [`Shared::start`].
+    pub(crate) fn started(
+        shared: Arc<Shared>,
+        id: client_core::RequestId,
+        rx: oneshot::Receiver<Result<Reply, RequestError>>,
+    ) -> Self {
+        Self {
+            shared,
+            state: FutureState::Waiting { id, rx },
+            _reply: PhantomData,
+        }
+    }
 }
 
 impl<T: FromValue> Future for RequestFuture<T> {
@@ -379,7 +397,7 @@ impl<T: FromValue> Future for RequestFuture<T> {
             let Some(request) = request.take() else {
                 return Poll::Pending;
             };
-            match this.shared.submit(request) {
+            match this.shared.start(|core, now| core.submit(request, now)) {
                 Ok((id, rx)) => this.state = FutureState::Waiting { id, rx },
                 Err(error) => {
                     this.state = FutureState::Done;
@@ -410,7 +428,10 @@ impl<T> Drop for RequestFuture<T> {
 
 impl Shared {
     /// Runs `f` on the core under the lock, then acts on what it asked for.
-    fn lock_and<R>(self: &Arc<Self>, f: impl FnOnce(&mut client_core::Client) -> R) -> R {
+    pub(crate) fn lock_and<R>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut client_core::Client) -> R,
+    ) -> R {
         let mut state = self.lock();
         let result = f(&mut state.core);
         self.drain(&mut state);

@@ -61,9 +61,14 @@
 //! | `redwire.client.retries` counter | `{retry}` | `db.system.name` |
 //! | `redwire.client.reconnects` counter | `{reconnect}` | `db.system.name`, `server.*` |
 //! | `redwire.client.timeouts` counter | `{timeout}` | `db.system.name`, `db.operation.name`, `server.*` |
+//! | `redwire.client.cache.hits` counter | `{hit}` | `db.system.name`, `db.operation.name` (`GET`, `HGETALL`, ...) |
+//! | `redwire.client.cache.misses` counter | `{miss}` | `db.system.name`, `db.operation.name`; each time a cacheable read is sent to the server |
+//! | `redwire.client.cache.invalidations` counter | `{invalidation}` | `db.system.name`, `redwire.cache.invalidation.cause` (`server`, `server_flush`, `write`, `write_flush`, `connection_lost`), `server.*` of the connection it came from or concerned (none for own writes); one per push, flush, own write that dropped entries, or lost connection that held some |
 //!
 //! The connection states are this client's own: the conventions' `idle`/`used` describe pooled
-//! connections, and redwire multiplexes. Client-side caching counters will come with the cache.
+//! connections, and redwire multiplexes. The conventions define no client-side caching
+//! metrics, so the cache counters are named under `redwire.client.` like this crate's other
+//! counters, not under the conventions' `db.client.` namespace.
 //!
 //! # Cost
 //!
@@ -91,7 +96,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use client_core::hooks::{Hooks, Outcome, Reconnect, RequestEnd, RequestStart};
+use client_core::hooks::{CacheInvalidation, Hooks, Outcome, Reconnect, RequestEnd, RequestStart};
 use client_core::{Command, Config, ConnId, RequestError, RequestId, ServerAddr};
 use opentelemetry::global::{BoxedSpan, BoxedTracer};
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider, UpDownCounter};
@@ -155,6 +160,15 @@ pub mod names {
     pub const RECONNECTS: &str = "redwire.client.reconnects";
     /// Requests that timed out.
     pub const TIMEOUTS: &str = "redwire.client.timeouts";
+    /// Reads answered from the client-side cache.
+    pub const CACHE_HITS: &str = "redwire.client.cache.hits";
+    /// Cacheable reads sent to the server.
+    pub const CACHE_MISSES: &str = "redwire.client.cache.misses";
+    /// Client-side cache invalidations (server pushes, flushes, own writes, lost connections).
+    pub const CACHE_INVALIDATIONS: &str = "redwire.client.cache.invalidations";
+    /// Attribute of [`CACHE_INVALIDATIONS`]: why (`server`, `server_flush`, `write`,
+    /// `write_flush`, `connection_lost`).
+    pub const CACHE_INVALIDATION_CAUSE: &str = "redwire.cache.invalidation.cause";
 }
 
 use names::*;
@@ -195,6 +209,9 @@ struct Instruments {
     retries: Counter<u64>,
     reconnects: Counter<u64>,
     timeouts: Counter<u64>,
+    cache_hits: Counter<u64>,
+    cache_misses: Counter<u64>,
+    cache_invalidations: Counter<u64>,
 }
 
 /// What one client's instance tracks.
@@ -342,6 +359,23 @@ impl OtelHooksBuilder {
                 .u64_counter(TIMEOUTS)
                 .with_unit("{timeout}")
                 .with_description("Requests that timed out.")
+                .build(),
+            cache_hits: meter
+                .u64_counter(CACHE_HITS)
+                .with_unit("{hit}")
+                .with_description("Reads answered from the client-side cache, without I/O.")
+                .build(),
+            cache_misses: meter
+                .u64_counter(CACHE_MISSES)
+                .with_unit("{miss}")
+                .with_description("Reads that could be cached, sent to the server.")
+                .build(),
+            cache_invalidations: meter
+                .u64_counter(CACHE_INVALIDATIONS)
+                .with_unit("{invalidation}")
+                .with_description(
+                    "Client-side cache invalidations: server pushes, flushes, own writes, lost connections.",
+                )
                 .build(),
         });
         let shared = Shared {
@@ -789,6 +823,55 @@ impl Hooks for OtelHooks {
                 span.add_event("reconnect", attributes.clone());
             }
         }
+    }
+
+    fn cache_hit(&self, _request: RequestId, command: &Command) {
+        if !self.enabled {
+            return;
+        }
+        if let Some(instruments) = &self.shared.instruments {
+            instruments
+                .cache_hits
+                .add(1, &Self::read_attributes(command));
+        }
+    }
+
+    fn cache_miss(&self, _request: RequestId, command: &Command) {
+        if !self.enabled {
+            return;
+        }
+        if let Some(instruments) = &self.shared.instruments {
+            instruments
+                .cache_misses
+                .add(1, &Self::read_attributes(command));
+        }
+    }
+
+    fn cache_invalidated(&self, invalidation: &CacheInvalidation<'_>) {
+        if !self.enabled {
+            return;
+        }
+        let Some(instruments) = &self.shared.instruments else {
+            return;
+        };
+        let mut attributes = vec![
+            KeyValue::new(DB_SYSTEM_NAME, REDIS),
+            KeyValue::new(CACHE_INVALIDATION_CAUSE, invalidation.cause.as_str()),
+        ];
+        if let Some(server) = invalidation.server {
+            attributes.extend(self.lock().server(server).server_only());
+        }
+        instruments.cache_invalidations.add(1, &attributes);
+    }
+}
+
+impl OtelHooks {
+    /// `db.system.name` and `db.operation.name` of a cached or cacheable read.
+    fn read_attributes(command: &Command) -> [KeyValue; 2] {
+        [
+            KeyValue::new(DB_SYSTEM_NAME, REDIS),
+            KeyValue::new(DB_OPERATION_NAME, command.name().to_owned()),
+        ]
     }
 }
 

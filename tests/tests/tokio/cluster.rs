@@ -48,7 +48,7 @@ fn addr_of(url: &str) -> &str {
 }
 
 /// A cluster configuration seeded with every node of the env, in the cell's protocol.
-fn cluster_config(env: &TestEnv) -> Config {
+pub(super) fn cluster_config(env: &TestEnv) -> Config {
     let hosts: Vec<&str> = env.cluster_nodes.iter().map(|u| addr_of(u)).collect();
     let url = format!("redis+cluster://{}", hosts.join(","));
     let mut config = Config::from_url(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
@@ -62,7 +62,7 @@ async fn connect(config: Config) -> Client {
 
 /// The slot map as the first reachable node sees it (`CLUSTER NODES`). Never ask while a
 /// node is paused: the raw connection would wait for it.
-fn topology(env: &TestEnv) -> SlotView {
+pub(super) fn topology(env: &TestEnv) -> SlotView {
     for url in &env.cluster_nodes {
         let Ok(mut conn) = RawConn::try_connect(&Target::parse_addr(addr_of(url)), None) else {
             continue;
@@ -74,7 +74,7 @@ fn topology(env: &TestEnv) -> SlotView {
 }
 
 /// The primaries that own slots, sorted.
-fn primaries(view: &SlotView) -> Vec<String> {
+pub(super) fn primaries(view: &SlotView) -> Vec<String> {
     let mut primaries: Vec<String> = view.ranges.iter().map(|r| r.2.clone()).collect();
     primaries.sort();
     primaries.dedup();

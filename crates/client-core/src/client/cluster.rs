@@ -141,6 +141,11 @@ impl Cluster {
     }
 
     /// The earliest cluster timer: a delayed retry, a rate-limited or periodic refresh.
+    /// Whether a topology was read.
+    pub(super) fn is_known(&self) -> bool {
+        self.known
+    }
+
     pub(super) fn next_timer(&self) -> Option<Instant> {
         let delayed = self.delayed.iter().map(|&(at, _)| at).min();
         let refresh = if self.refresh.is_none() {
@@ -162,14 +167,14 @@ pub(super) fn is_redirect(code: &[u8]) -> bool {
 
 /// A redirection or retry request, parsed from an error reply.
 #[derive(Debug)]
-enum Redirect {
+pub(super) enum Redirect {
     Moved { slot: u16, to: ServerAddr },
     Ask { slot: u16, to: ServerAddr },
     Retry,
 }
 
 /// Parses a redirection; an empty host means the host of `from`, the node that answered.
-fn parse_redirect(frame: &Frame, from: &ServerAddr) -> Redirect {
+pub(super) fn parse_redirect(frame: &Frame, from: &ServerAddr) -> Redirect {
     let text = frame.as_bytes().map(|b| &b[..]).unwrap_or_default();
     let text = String::from_utf8_lossy(text);
     let mut words = text.split_ascii_whitespace();
@@ -257,7 +262,7 @@ fn response_policy(command: &Command) -> ResponsePolicy {
         .map_or(ResponsePolicy::Default, |s| s.response_policy)
 }
 
-fn error_text(frame: &Frame) -> String {
+pub(super) fn error_text(frame: &Frame) -> String {
     frame
         .as_bytes()
         .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -512,7 +517,7 @@ impl Client {
 
     /// The primary that owns `slot`, or for an unowned slot a number that is no node's, so
     /// that commands for it form a group of their own (which waits for an owner).
-    fn owner(&self, slot: u16) -> usize {
+    pub(super) fn owner(&self, slot: u16) -> usize {
         let cluster = self.cluster_ref();
         match cluster
             .shards
@@ -920,7 +925,7 @@ impl Client {
     }
 
     /// `MOVED`: `slot` is `to`'s now. The map is patched at once and a refresh asked for.
-    fn moved(&mut self, slot: u16, to: &ServerAddr, now: Instant) {
+    pub(super) fn moved(&mut self, slot: u16, to: &ServerAddr, now: Instant) {
         let node = self.node_index(to);
         let cluster = self.cluster_mut();
         let shard = match cluster.shards.iter().position(|s| s.primary == node) {
@@ -957,7 +962,7 @@ impl Client {
     }
 
     /// Asks for a topology read: now, or when the rate limit allows.
-    fn want_refresh(&mut self, now: Instant) {
+    pub(super) fn want_refresh(&mut self, now: Instant) {
         if self.closing {
             return;
         }
@@ -1227,6 +1232,8 @@ impl Client {
         for id in pending {
             self.route(id, now);
         }
+        // Subscriptions that wait for a node, or whose slot moved.
+        self.pubsub_reconcile(now);
     }
 
     /// Cluster timers: delayed retries, rate-limited and periodic refreshes.

@@ -18,6 +18,7 @@ impl Client {
     pub(super) fn connection_failed(&mut self, i: usize, reason: &str, now: Instant) {
         let conn = self.conns.remove(i);
         let n = conn.node;
+        self.cache_conn_gone(conn.id, n);
         if let Some(hooks) = &self.config.hooks
             && !conn.is_unresolved()
         {
@@ -31,6 +32,11 @@ impl Client {
         let reason = sentinel_reason.as_deref().unwrap_or(reason);
         if conn.role == Role::Watch {
             self.watch_failed(conn.id, now);
+            self.close_idle_when_quitting();
+            return;
+        }
+        if conn.role == Role::Subscriber {
+            self.pubsub_conn_lost(conn.id, n, conn.is_ready(), reason, now);
             self.close_idle_when_quitting();
             return;
         }
@@ -129,6 +135,9 @@ impl Client {
             }
             self.schedule_reconnect(n, now);
         }
+        if conn.role == Role::Multiplexed {
+            self.pubsub_conn_lost(conn.id, n, conn.is_ready(), reason, now);
+        }
         self.close_idle_when_quitting();
     }
 
@@ -205,6 +214,13 @@ impl Client {
                 self.watch_failed(conn.id, now);
                 Vec::new()
             }
+            Role::Subscriber => {
+                if self.pubsub_conn_is(n, conn.id) {
+                    self.pubsub_forget_conn(n);
+                }
+                self.pubsub_handshake_failed(error, now);
+                Vec::new()
+            }
             Role::Multiplexed => {
                 let node = &mut self.nodes[n];
                 node.conn = None;
@@ -215,6 +231,9 @@ impl Client {
         };
         for id in waiting {
             self.complete(id, Err(error.clone()), now);
+        }
+        if conn.role == Role::Multiplexed {
+            self.pubsub_handshake_failed(error, now);
         }
     }
 
@@ -247,7 +266,9 @@ impl Client {
         };
         self.complete(id, Err(error), now);
         for conn in sent_on {
+            // A connection the core stopped reading (a full subscriber buffer) is not silent.
             if let Some(i) = self.conn_index(conn)
+                && !self.conns[i].paused
                 && now.saturating_duration_since(self.conns[i].last_input) >= silence_limit
             {
                 self.events.push_back(Event::Disconnect { conn });

@@ -1,8 +1,10 @@
 //! [`Client`]: the sans-IO state machine.
 
+mod caching;
 mod cluster;
 mod combine;
 mod failure;
+mod pubsub;
 mod sentinel;
 mod slab;
 mod timers;
@@ -20,6 +22,7 @@ pub(crate) use self::sentinel::Query as SentinelQuery;
 use self::sentinel::Sentinel;
 use self::slab::Slab;
 use self::timers::Deadlines;
+use crate::cache::LocalCache;
 use crate::config::{Config, ServerAddr, TlsSettings};
 use crate::conn::{ConnState, Connection, Handshake, Progress, Role, Waiter};
 use crate::error::{RequestError, SubmitError};
@@ -63,7 +66,7 @@ pub struct ShardView {
 /// The methods come in four kinds:
 ///
 /// - **getters** (`&self`): [`config`](Self::config), [`pending`](Self::pending),
-///   [`is_closed`](Self::is_closed);
+///   [`is_closed`](Self::is_closed), [`cache_len`](Self::cache_len);
 /// - **inputs** from the driver: [`handle_connected`](Self::handle_connected),
 ///   [`handle_connect_failed`](Self::handle_connect_failed),
 ///   [`handle_input`](Self::handle_input), [`handle_closed`](Self::handle_closed),
@@ -84,6 +87,9 @@ pub struct Client {
     nodes: Vec<Node>,
     cluster: Option<Box<Cluster>>,
     sentinel: Option<Box<Sentinel>>,
+    pubsub: pubsub::PubSub,
+    /// Client-side caching, when configured.
+    cache: Option<Box<LocalCache>>,
     conns: Vec<Connection>,
     requests: Slab,
     deadlines: Deadlines,
@@ -107,6 +113,11 @@ impl Client {
             nodes: Vec::new(),
             cluster,
             sentinel: None,
+            pubsub: pubsub::PubSub::default(),
+            cache: config
+                .cache
+                .clone()
+                .map(|settings| Box::new(LocalCache::new(settings))),
             conns: Vec::new(),
             requests: Slab::default(),
             deadlines: Deadlines::default(),
@@ -200,6 +211,13 @@ impl Client {
         } else if let Some(shard) = shard {
             state.route = Route::Shard(shard);
         }
+        let id = self.admit(state, now);
+        self.route(id, now);
+        Ok(id)
+    }
+
+    /// Takes a caller's request in: it gets an id, its deadline, and hooks hear of it.
+    fn admit(&mut self, state: RequestState, now: Instant) -> RequestId {
         let deadline = state.deadline;
         let id = self.requests.insert(state);
         if let Some(deadline) = deadline {
@@ -216,8 +234,7 @@ impl Client {
                 now,
             });
         }
-        self.route(id, now);
-        Ok(id)
+        id
     }
 
     /// Cancels a request: it completes at once with [`RequestError::Cancelled`]. If it was
@@ -313,6 +330,7 @@ impl Client {
                 }
             }
         }
+        self.pubsub_quit(now);
         self.close_idle_when_quitting();
     }
 
@@ -350,6 +368,10 @@ impl Client {
         };
         self.conns[i].last_input = now;
         loop {
+            // A subscriber's full buffer holds the rest back (`Overflow::Block`).
+            if self.conns[i].paused {
+                break;
+            }
             let frame = match self.conns[i].decoder.decode(input) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
@@ -368,20 +390,35 @@ impl Client {
                 }
                 continue;
             }
-            if let Frame::Push(_) = frame {
-                self.events.push_back(Event::Push { conn, frame });
+            if pubsub::is_pubsub_frame(&frame, self.conns[i].role) {
+                self.pubsub_frame(i, frame, now);
+                match self.conn_index(conn) {
+                    Some(j) => i = j,
+                    None => return,
+                }
                 continue;
             }
-            let Some(waiter) = self.conns[i].waiters.pop_front() else {
+            if let Frame::Push(_) = frame {
+                if !self.cache_push(i, &frame) {
+                    self.events.push_back(Event::Push { conn, frame });
+                }
+                continue;
+            }
+            if matches!(self.conns[i].waiters.front(), Some(Waiter::PubSub { .. })) {
+                // The one reply a pub/sub command gets that is not a confirmation: an error.
+                self.pubsub_refused(i, &frame, now);
+                match self.conn_index(conn) {
+                    Some(j) => i = j,
+                    None => return,
+                }
+                continue;
+            }
+            let Some(waiter) = self.conns[i].pop_waiter() else {
                 self.events.push_back(Event::Disconnect { conn });
                 self.connection_failed(i, "the server sent a reply nobody asked for", now);
                 input.clear();
                 return;
             };
-            if self.conns[i].waiters.len() < self.conns[i].unsent {
-                // A reply to bytes we still hold would be impossible; stay consistent anyway.
-                self.conns[i].unsent = self.conns[i].waiters.len();
-            }
             match waiter {
                 Waiter::Handshake(step) => {
                     if !self.on_handshake_reply(i, step, &frame, now) {
@@ -391,7 +428,7 @@ impl Client {
                 }
                 Waiter::Request { id, index } => self.on_reply(i, id, index, frame, false, now),
                 Waiter::Fallback { id, index } => self.on_reply(i, id, index, frame, true, now),
-                Waiter::Discard => {}
+                Waiter::Discard | Waiter::PubSub { .. } => {}
             }
             // Completing requests never removes connections, but stay robust to it.
             match self.conn_index(conn) {
@@ -449,6 +486,7 @@ impl Client {
         if self.sentinel.is_some() {
             self.sentinel_timeout(now);
         }
+        self.pubsub_timeout(now);
         // After quit, a connection kept open for replies that timed out is done with.
         self.close_idle_when_quitting();
     }
@@ -489,6 +527,7 @@ impl Client {
             .chain(self.deadlines.next())
             .chain(cluster)
             .chain(sentinel)
+            .chain(self.pubsub_timer())
             .min()
     }
 
@@ -647,7 +686,11 @@ impl Client {
         }
         let node = &self.nodes[n];
         match node.conn.and_then(|c| self.conn_index(c)) {
-            Some(i) if self.conns[i].is_ready() && node.queue.is_empty() => self.write(i, id),
+            Some(i) if self.conns[i].is_ready() && node.queue.is_empty() => {
+                if !self.serve_from_cache(i, id, now) {
+                    self.write(i, id);
+                }
+            }
             // After quit no connection is made: a request re-routed now cannot wait for one.
             _ if self.closing => self.complete(id, Err(RequestError::Closed), now),
             _ => {
@@ -659,6 +702,7 @@ impl Client {
 
     /// Writes request `id` into connection `i`'s output.
     fn write(&mut self, i: usize, id: RequestId) {
+        self.cache_on_write(i, id);
         let Some(state) = self.requests.get_mut(id) else {
             return;
         };
@@ -744,7 +788,8 @@ impl Client {
         if let Some(hooks) = &self.config.hooks {
             hooks.connected(conn, &self.nodes[n].server);
         }
-        let queue = match self.conns[i].role {
+        let role = self.conns[i].role;
+        let queue = match role {
             Role::Multiplexed => {
                 self.nodes[n].failures = 0;
                 std::mem::take(&mut self.nodes[n].queue)
@@ -754,13 +799,16 @@ impl Client {
                 self.watch_ready(i);
                 VecDeque::new()
             }
+            Role::Subscriber => VecDeque::new(),
         };
         for id in queue {
             if self.requests.contains(id) {
                 self.write(i, id);
             }
         }
-        let _ = now;
+        if matches!(role, Role::Multiplexed | Role::Subscriber) {
+            self.pubsub_conn_ready(role, now);
+        }
         self.close_idle_when_quitting();
     }
 
@@ -830,6 +878,7 @@ impl Client {
             self.redirect(id, index, node, frame, now);
             return;
         }
+        self.cache_on_reply(i, id, &frame, now);
         let Some(state) = self.requests.get_mut(id) else {
             return;
         };
@@ -859,6 +908,7 @@ impl Client {
         let Some(state) = self.requests.remove(id) else {
             return;
         };
+        self.cache_on_complete(id, &state);
         self.deadlines.forget_completed(&self.requests);
         for &child in &state.children {
             self.forget(child);
@@ -958,7 +1008,7 @@ impl Client {
                 Waiter::Request { id, .. } | Waiter::Fallback { id, .. } => {
                     self.requests.contains(*id)
                 }
-                Waiter::Handshake(_) | Waiter::Discard => false,
+                Waiter::Handshake(_) | Waiter::Discard | Waiter::PubSub { .. } => false,
             }) || (self.nodes[c.node].conn == Some(c.id)
                 && self.nodes[c.node]
                     .queue
@@ -972,6 +1022,7 @@ impl Client {
             let n = c.node;
             let dialled = !c.is_unresolved();
             self.conns.remove(i);
+            self.cache_conn_gone(conn, n);
             if self.nodes[n].conn == Some(conn) {
                 self.nodes[n].conn = None;
             }

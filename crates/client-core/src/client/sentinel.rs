@@ -261,7 +261,7 @@ impl Client {
     }
 
     /// Starts discovery unless it runs or waits out a backoff.
-    fn want_primary(&mut self, now: Instant) {
+    pub(super) fn want_primary(&mut self, now: Instant) {
         if self.closing {
             return;
         }
@@ -540,6 +540,8 @@ impl Client {
             self.start_sentinel_refresh(sentinel, now);
         }
         self.ensure_watch(now);
+        // Subscriptions go to the new primary.
+        self.pubsub_reconcile(now);
     }
 
     /// The requests of callers queued for node `n` because it was the primary or a replica

@@ -276,6 +276,23 @@ impl Command {
             .and_then(|(start, end)| self.encoded.get(start..end))
     }
 
+    /// The whole command (name and arguments) as bulk strings, without the `*<argc>` header;
+    /// `None` when an argument was kept by reference (large values). The client-side cache
+    /// keys on it and skips such commands.
+    pub(crate) fn encoded_args(&self) -> Option<&[u8]> {
+        self.shared.is_empty().then_some(&self.encoded[..])
+    }
+
+    /// Calls `f` with each argument after the name, shared ones included.
+    pub(crate) fn for_each_arg(&self, mut f: impl FnMut(&[u8])) {
+        for (start, end) in self.arg_bounds().skip(1) {
+            match self.shared.iter().find(|(at, _)| *at == start) {
+                Some((_, bytes)) => f(bytes),
+                None => f(&self.encoded[start..end]),
+            }
+        }
+    }
+
     /// The `index`th argument, shared ones included (by reference).
     fn arg_value(&self, index: usize) -> Option<Arg<'_>> {
         let (start, end) = self.arg_bounds().nth(index)?;

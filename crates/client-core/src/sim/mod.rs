@@ -13,8 +13,9 @@
 //!   RESP3 after `HELLO 3`). It knows the handshake (`HELLO`, `AUTH`, `SELECT`,
 //!   `CLIENT SETNAME/SETINFO`), strings and counters with expiry, lists, hashes,
 //!   `MULTI`/`EXEC`/`DISCARD` and a script cache (`EVAL`/`EVALSHA`/`SCRIPT LOAD` of
-//!   `return <integer>` and of an `INCR` script), and answers anything else with
-//!   `-ERR unknown command`. [`NodeConfig`] makes it an older server (no `HELLO`, no RESP3, no
+//!   `return <integer>` and of an `INCR` script), `CLIENT TRACKING` (default and `BCAST`
+//!   modes, with RESP3 invalidation pushes as Redis 7 sends them; `node/tracking.rs`), and
+//!   answers anything else with `-ERR unknown command`. [`NodeConfig`] makes it an older server (no `HELLO`, no RESP3, no
 //!   `CLIENT SETINFO`, no `CLUSTER SHARDS`) or one that requires a password. Its
 //!   [`ExecutionLog`] counts, per key, how many times each command ran (each key of a
 //!   multi-key command once), which is how tests tell "ran at most once". It also knows
@@ -24,7 +25,17 @@
 //!   `INCR` too) with `-READONLY You can't write against a read only replica.` and serves
 //!   reads; `ROLE` answers in Redis 7's shapes (`master`, offset, `[ip, port, offset]` per
 //!   replica; or `slave`, ip, port, `connected`/`connect`, offset), and `HELLO` says
-//!   `role: replica`.
+//!   `role: replica`. It speaks pub/sub as Redis 7 does (`node/pubsub.rs`):
+//!   `(P|S)SUBSCRIBE`, `(P|S)UNSUBSCRIBE`, `PUBLISH` and `SPUBLISH` (answering the number of
+//!   its receivers), `*`/`?` globs, confirmations and messages as pushes in RESP3 and arrays
+//!   in RESP2, where a subscribed connection only takes pub/sub commands, `PING` (`[pong,
+//!   ""]`), `QUIT` and `RESET`; [`NodeConfig::deny_channels`] makes it refuse channels with
+//!   `-NOPERM`. What a node writes to other connections reaches them through
+//!   [`Servers::take_messages`]. In a cluster, `PUBLISH` reaches every node, `SPUBLISH` the
+//!   nodes of the shard, shard commands are routed like keyed ones (a replica serves them,
+//!   a migrating slot's channels stay with the source), and a node whose view gives a slot
+//!   to another owner ends the slot's shard subscriptions with `sunsubscribe`; a Sentinel
+//!   primary's `PUBLISH` reaches its replicas' subscribers.
 //! - [`FakeCluster`] is a Redis 7 cluster of `FakeNode`s. Node `n` listens on
 //!   [`node_addr(n)`](node_addr) (`node-<n>:<7000 + n>`, also reachable by its IP address
 //!   [`node_ip(n)`](node_ip)), has its own keyspace, and holds its own [`ClusterView`]: the
@@ -218,10 +229,24 @@
 //! the pipeline's reads of them find nothing. Dedicated connections are left out while a
 //! known core bug about them stands (see `DEDICATED` in `workload/sentinel.rs`).
 //!
+//! # The pub/sub seed sweep
+//!
+//! [`run_pubsub_seed`] runs 1 to 3 subscribers (RESP2 or RESP3; Block or Lag buffers of 1
+//! to 8 messages or the default; reading 1 to 4 events every 0 to 20 ms; one in ten closed
+//! midway) subscribed to classic channels, a pattern and shard channels of one node, while
+//! a client the network does not carry ([`Sim::run_at_server`]) publishes numbered
+//! messages, under random network faults (half-open links included) and
+//! up to two server restarts, then a calm tail. It checks that each stream arrives in
+//! publish order without duplicates, that every published message missing after a
+//! subscription was confirmed is preceded by a `Resubscribed` covering it or a `Lagged`,
+//! that subscribe requests complete once (with `OK`, or `Timeout` under faults), and that
+//! after the faults the last message of every channel arrives (or a `Lagged` says it was
+//! skipped).
+//!
 //! # Reproducing a failure
 //!
-//! `cargo test -p client-core` sweeps 10,000 standalone seeds, 2,000 cluster seeds and 300
-//! Sentinel seeds. A
+//! `cargo test -p client-core` sweeps 10,000 standalone seeds, 2,000 cluster seeds, 300
+//! Sentinel seeds and 300 pub/sub seeds. A
 //! failing seed panics with its settings, the broken property, and a one-line command that
 //! replays just that seed with a trace of every step, e.g.
 //!
@@ -229,6 +254,7 @@
 //! REDWIRE_SIM_SEED=4711 cargo test -p client-core --lib sim::tests::random_seeds -- --nocapture
 //! REDWIRE_SIM_SEED=98 cargo test -p client-core --lib sim::tests::cluster::random_cluster_seeds -- --nocapture
 //! REDWIRE_SIM_SEED=81 cargo test -p client-core --lib sim::tests::sentinel::random_sentinel_seeds -- --nocapture
+//! REDWIRE_SIM_SEED=2 cargo test -p client-core --lib sim::tests::pubsub::random_pubsub_seeds -- --nocapture
 //! ```
 //!
 //! `REDWIRE_SIM_SEEDS=<n>` sweeps `n` seeds instead (e.g. 100000 for a soak), and
@@ -300,8 +326,8 @@ pub use self::sentinel::{
     sentinel_addr, sentinel_host, sentinel_id, sentinel_ip, sentinel_node, sentinel_port,
 };
 pub use self::workload::{
-    SeedReport, run_cluster_seed, run_cluster_seed_traced, run_seed, run_seed_traced,
-    run_sentinel_seed, run_sentinel_seed_traced,
+    SeedReport, run_cluster_seed, run_cluster_seed_traced, run_pubsub_seed, run_pubsub_seed_traced,
+    run_seed, run_seed_traced, run_sentinel_seed, run_sentinel_seed_traced,
 };
 
 /// The virtual clock: a base instant plus an offset that only the simulation moves.

@@ -18,6 +18,7 @@ use crate::client::Client;
 use crate::config::{Config, ServerAddr};
 use crate::error::{RequestError, SubmitError};
 use crate::event::{ConnId, Event, Reply, RequestId};
+use crate::pubsub::{PubSubEvent, SubscriberId, SubscriberSettings, SubscriptionKind};
 use crate::request::Request;
 
 /// Where a dial lands.
@@ -101,6 +102,13 @@ pub trait Servers: fmt::Debug {
     fn executions(&self, command: &str, key: &[u8]) -> u32;
     /// The value of `key` in database `db`, wherever it lives.
     fn stored(&mut self, db: usize, key: &[u8], now: Instant) -> Option<StoredValue>;
+    /// What the nodes wrote to their connections on their own since the last call (pub/sub
+    /// messages, a server-sent `sunsubscribe`), as [`Outage::Send`]s in order. The
+    /// simulation takes them after every [`receive`](Self::receive) and
+    /// [`change`](Self::change).
+    fn take_messages(&mut self) -> Vec<Outage> {
+        Vec::new()
+    }
     /// When the servers next change on their own, if ever.
     fn next_change(&self) -> Option<Instant> {
         None
@@ -156,6 +164,19 @@ impl Servers for FakeNode {
     fn stored(&mut self, db: usize, key: &[u8], now: Instant) -> Option<StoredValue> {
         self.value(db, key, now).cloned()
     }
+
+    fn take_messages(&mut self) -> Vec<Outage> {
+        sends(0, self)
+    }
+}
+
+/// What `node` wrote on its own, as [`Outage::Send`]s.
+pub(super) fn sends(node: u16, server: &mut FakeNode) -> Vec<Outage> {
+    server
+        .take_messages()
+        .into_iter()
+        .map(|(conn, data)| Outage::Send { node, conn, data })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -387,6 +408,16 @@ impl<S: Servers> Sim<S> {
         for outage in self.servers.change(now) {
             self.outage(&outage);
         }
+        self.server_messages();
+    }
+
+    /// Carries what the nodes wrote on their own to the connections it was for. The Sim does
+    /// it after every command the network brings and every server change; a test that drives
+    /// a node directly (through [`node_mut`](Self::node_mut)) calls it after.
+    pub fn server_messages(&mut self) {
+        for outage in self.servers.take_messages() {
+            self.outage(&outage);
+        }
     }
 
     /// Replaces the faults from now on.
@@ -450,6 +481,74 @@ impl<S: Servers> Sim<S> {
         result
     }
 
+    /// Opens a subscriber now.
+    pub fn open_subscriber(&mut self, settings: SubscriberSettings) -> SubscriberId {
+        let id = self.client.open_subscriber(settings);
+        self.log(|| format!("open {id}"));
+        id
+    }
+
+    /// Subscribes `subscriber` now; the request completes like any other.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::subscribe`].
+    pub fn subscribe(
+        &mut self,
+        subscriber: SubscriberId,
+        kind: SubscriptionKind,
+        channels: &[&str],
+    ) -> Result<RequestId, SubmitError> {
+        let channels: Vec<Bytes> = channels
+            .iter()
+            .map(|c| Bytes::copy_from_slice(c.as_bytes()))
+            .collect();
+        self.log(|| format!("{subscriber}: {} {channels:?}", kind.subscribe_command()));
+        let id = self
+            .client
+            .subscribe(subscriber, kind, channels, self.now())?;
+        self.submitted.insert(id);
+        self.drain();
+        Ok(id)
+    }
+
+    /// Unsubscribes `subscriber` now (from every `kind` subscription when `channels` is
+    /// empty).
+    pub fn unsubscribe(
+        &mut self,
+        subscriber: SubscriberId,
+        kind: SubscriptionKind,
+        channels: &[&str],
+    ) {
+        let channels: Vec<Bytes> = channels
+            .iter()
+            .map(|c| Bytes::copy_from_slice(c.as_bytes()))
+            .collect();
+        self.log(|| format!("{subscriber}: {} {channels:?}", kind.unsubscribe_command()));
+        self.client
+            .unsubscribe(subscriber, kind, &channels, self.now());
+        self.drain();
+    }
+
+    /// Closes a subscriber now.
+    pub fn close_subscriber(&mut self, subscriber: SubscriberId) {
+        self.log(|| format!("close {subscriber}"));
+        self.client.close_subscriber(subscriber, self.now());
+        self.drain();
+    }
+
+    /// Takes the next event of `subscriber`, as an application reading it would.
+    pub fn poll_pubsub(&mut self, subscriber: SubscriberId) -> Option<PubSubEvent> {
+        let event = self.client.poll_pubsub(subscriber);
+        self.drain();
+        event
+    }
+
+    /// Takes every event `subscriber` has now.
+    pub fn drain_pubsub(&mut self, subscriber: SubscriberId) -> Vec<PubSubEvent> {
+        std::iter::from_fn(|| self.poll_pubsub(subscriber)).collect()
+    }
+
     /// Cancels a request now.
     pub fn cancel(&mut self, id: RequestId) {
         self.log(|| format!("cancel request {}", id.0));
@@ -483,6 +582,27 @@ impl<S: Servers> Sim<S> {
     pub fn schedule_restart_of(&mut self, node: u16, after: Duration, down_for: Duration) {
         let at = self.now() + after;
         self.schedule(at, Action::Restart(node, down_for));
+    }
+
+    /// Runs the command `args` on node `node` now, from a client of its own that the
+    /// network does not carry (a publisher elsewhere, say); what it makes the node write to
+    /// other connections goes out as usual. Its reply, or `None` when the node takes no
+    /// connection now.
+    pub fn run_at_server(&mut self, node: u16, args: &[&str]) -> Option<Frame> {
+        if self.is_down(node) || self.servers.reachable(node) != Dial::Accept(node) {
+            return None;
+        }
+        let conn = self.servers.accept(node);
+        let mut wire = BytesMut::new();
+        resp_core::encode_command(&mut wire, args.iter().copied());
+        let mut out = BytesMut::new();
+        let now = self.now();
+        let ran = self.servers.receive(node, conn, &wire, now, &mut out);
+        self.servers.close(node, conn);
+        self.log(|| format!("node {node} runs {args:?} for another client: {ran:?}"));
+        self.server_messages();
+        ran.ok()?;
+        resp_core::Decoder::new().decode(&mut out).ok().flatten()
     }
 
     /// The network drops `conn` now, with whatever is in transit; the client is told.
@@ -616,6 +736,7 @@ impl<S: Servers> Sim<S> {
             for outage in self.servers.change(now) {
                 self.outage(&outage);
             }
+            self.server_messages();
             return true;
         }
         match (event, timer) {
@@ -665,6 +786,7 @@ impl<S: Servers> Sim<S> {
 
     /// Handles every event the client raised.
     fn drain(&mut self) {
+        let mut resume = Vec::new();
         while let Some(event) = self.client.poll_event() {
             let now = self.now();
             match event {
@@ -753,6 +875,20 @@ impl<S: Servers> Sim<S> {
                     self.log(|| format!("{conn}: push {frame:?}"));
                     self.pushes.push((now, conn, frame));
                 }
+                Event::PubSub { subscriber } => {
+                    self.log(|| format!("{subscriber} has events"));
+                }
+                Event::ResumeInput { conn } => {
+                    self.log(|| format!("{conn}: read again"));
+                    resume.push(conn);
+                }
+            }
+        }
+        // Bytes kept while the input was paused go in first, as a driver does before it reads
+        // the socket again.
+        for conn in resume {
+            if self.links.get(&conn).is_some_and(|l| l.client_open) {
+                self.deliver(conn, &[]);
             }
         }
     }
@@ -1064,6 +1200,8 @@ impl<S: Servers> Sim<S> {
                 return;
             }
         };
+        // Messages to other connections (a PUBLISH) leave as the command runs.
+        self.server_messages();
         if out.is_empty() {
             return;
         }
@@ -1103,7 +1241,10 @@ impl<S: Servers> Sim<S> {
         let link = self.links.get_mut(&conn).expect("exists");
         let mut input = std::mem::take(&mut link.input);
         input.extend_from_slice(data);
-        self.client.handle_input(conn, &mut input, now);
+        // A driver does not read a connection the core paused: the bytes wait in its buffer.
+        if !self.client.is_input_paused(conn) {
+            self.client.handle_input(conn, &mut input, now);
+        }
         if let Some(link) = self.links.get_mut(&conn) {
             link.input = input;
         }

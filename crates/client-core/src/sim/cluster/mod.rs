@@ -19,7 +19,7 @@ pub use self::view::{
     ClusterView, Peer, SLOTS, ViewChange, node_addr, node_host, node_id, node_ip, node_port,
 };
 use super::SimRng;
-use super::net::{Dial, Outage, Servers};
+use super::net::{Dial, Outage, Servers, sends};
 use super::node::{FakeNode, NodeConfig, NodeConnId, StoredValue};
 use crate::config::ServerAddr;
 
@@ -258,8 +258,8 @@ impl FakeCluster {
 
     /// Node `n` changes its view. Nothing happens to a node that does not exist.
     pub fn change_view(&mut self, n: u16, change: &ViewChange) {
-        if let Some(view) = self.members.get_mut(&n).and_then(|m| m.node.view_mut()) {
-            view.apply(change);
+        if let Some(m) = self.members.get_mut(&n) {
+            m.node.apply_view(change);
         }
     }
 
@@ -267,9 +267,7 @@ impl FakeCluster {
     pub fn change_everywhere(&mut self, change: &ViewChange) {
         self.truth.apply(change);
         for member in self.members.values_mut() {
-            if let Some(view) = member.node.view_mut() {
-                view.apply(change);
-            }
+            member.node.apply_view(change);
         }
     }
 
@@ -598,9 +596,19 @@ impl Servers for FakeCluster {
         out: &mut BytesMut,
     ) -> Result<usize, String> {
         let truth = &self.truth;
-        receive_and_replicate(&mut self.members, node, conn, data, now, out, |_| {
+        let ran = receive_and_replicate(&mut self.members, node, conn, data, now, out, |_| {
             truth.replicas_of(node)
-        })
+        })?;
+        self.spread_published(node);
+        Ok(ran)
+    }
+
+    fn take_messages(&mut self) -> Vec<Outage> {
+        let mut all = Vec::new();
+        for (&n, m) in &mut self.members {
+            all.extend(sends(n, &mut m.node));
+        }
+        all
     }
 
     fn close(&mut self, node: u16, conn: NodeConnId) {
@@ -650,6 +658,34 @@ impl Servers for FakeCluster {
 }
 
 impl FakeCluster {
+    /// What `node` published reaches the other nodes over the cluster bus: a `PUBLISH` every
+    /// running node, an `SPUBLISH` the running nodes of its shard (by its own view).
+    fn spread_published(&mut self, node: u16) {
+        let Some(m) = self.members.get_mut(&node) else {
+            return;
+        };
+        let published = m.node.take_published();
+        if published.is_empty() {
+            return;
+        }
+        let shard: Vec<u16> = m.node.view().map_or_else(Vec::new, |view| {
+            let primary = view.peer(node).and_then(|p| p.primary).unwrap_or(node);
+            std::iter::once(primary)
+                .chain(view.replicas_of(primary))
+                .collect()
+        });
+        for publication in &published {
+            for (&n, other) in &mut self.members {
+                let reaches = n != node
+                    && other.state == NodeState::Up
+                    && (!publication.shard || shard.contains(&n));
+                if reaches {
+                    other.node.deliver(publication);
+                }
+            }
+        }
+    }
+
     /// Turns a chaos action into tasks, from the cluster as the operator's record has it now.
     fn plan(&mut self, action: ChaosAction) -> Vec<Task> {
         chaos::plan(self, action)

@@ -218,9 +218,17 @@ impl FakeNode {
         let (mut migrating, mut importing, mut multiple) = (false, false, false);
         let (mut missing, mut existing) = (0, 0);
         let mut writes = false;
+        // Shard pub/sub commands: a migrating slot's channels stay with the source until the
+        // slot is given away, a replica serves them without READONLY, and they work while
+        // the cluster is down (`cluster-allow-pubsubshard-when-down yes`).
+        let shard_pubsub = commands
+            .iter()
+            .any(|(name, _)| matches!(*name, "SSUBSCRIBE" | "SUNSUBSCRIBE" | "SPUBLISH"));
         for &(name, args) in commands {
             let risky = CommandFlags::WRITE | CommandFlags::MAY_REPLICATE;
-            writes |= spec_of(name).is_none_or(|s| s.flags.intersects(risky));
+            if !shard_pubsub {
+                writes |= spec_of(name).is_none_or(|s| s.flags.intersects(risky));
+            }
             for i in key_positions(name, args) {
                 let key = &args[i];
                 let slot = resp_core::slot(key);
@@ -237,7 +245,7 @@ impl FakeNode {
                     Some((first_slot, _)) if first_slot != slot => return Some(error(CROSSSLOT)),
                     Some((_, first_key)) => multiple |= importing && key != first_key,
                 }
-                if migrating || importing {
+                if (migrating || importing) && !shard_pubsub {
                     if self.keyspace.value(0, key, now).is_some() {
                         existing += 1;
                     } else {
@@ -250,7 +258,7 @@ impl FakeNode {
             // No key: any node serves it.
             return None;
         };
-        if role.full_coverage && !view.is_healthy() {
+        if role.full_coverage && !view.is_healthy() && !shard_pubsub {
             return Some(error("CLUSTERDOWN The cluster is down"));
         }
         if migrating && missing > 0 {
@@ -263,7 +271,7 @@ impl FakeNode {
         if importing && asking {
             return (multiple && missing > 0).then(|| error(TRYAGAIN));
         }
-        if readonly && !writes && view.i_replicate(owner) {
+        if (readonly || shard_pubsub) && !writes && view.i_replicate(owner) {
             return None;
         }
         (owner != me).then(|| ClusterView::moved(slot, owner))

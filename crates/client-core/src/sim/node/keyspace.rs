@@ -188,6 +188,10 @@ impl Keyspace {
                 self.flush();
                 Ok(ok())
             }
+            "FLUSHDB" => {
+                self.dbs[db].clear();
+                Ok(ok())
+            }
             _ => Err(error(&format!("ERR unknown command '{name}'"))),
         };
         result.unwrap_or_else(|e| e)

@@ -2,9 +2,11 @@
 
 mod cluster;
 mod keyspace;
+mod pubsub;
 mod replication;
 #[cfg(test)]
 mod tests;
+mod tracking;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -15,6 +17,8 @@ use resp_core::{Decoder, Frame};
 use self::cluster::ClusterRole;
 pub use self::keyspace::StoredValue;
 use self::keyspace::{Keyspace, parse_i64};
+pub(crate) use self::pubsub::Publication;
+use self::pubsub::Subscriptions;
 pub use self::replication::ReplicationRole;
 use self::replication::{READONLY, Replicated, is_write};
 
@@ -47,6 +51,13 @@ pub struct NodeConfig {
     pub databases: usize,
     /// Whether to keep every command received, for [`FakeNode::history`].
     pub record_commands: bool,
+    /// Channel prefixes no user may use, as an ACL that denies them would: subscribing to,
+    /// or publishing on, a channel (or pattern) that starts with one is refused with
+    /// `-NOPERM`.
+    pub denied_channels: Vec<String>,
+    /// Whether the node knows `CLIENT TRACKING` (Redis 6 and later): client-side caching's
+    /// invalidations (see `sim/node/tracking.rs`).
+    pub tracking: bool,
 }
 
 impl Default for NodeConfig {
@@ -59,6 +70,8 @@ impl Default for NodeConfig {
             users: Vec::new(),
             databases: 16,
             record_commands: false,
+            denied_channels: Vec::new(),
+            tracking: true,
         }
     }
 }
@@ -67,6 +80,13 @@ impl NodeConfig {
     /// Requires `password` for the `default` user.
     pub fn with_password(mut self, password: &str) -> Self {
         self.users.push(("default".into(), password.into()));
+        self
+    }
+
+    /// Denies every channel that starts with `prefix` (see
+    /// [`denied_channels`](Self::denied_channels)).
+    pub fn deny_channels(mut self, prefix: &str) -> Self {
+        self.denied_channels.push(prefix.into());
         self
     }
 
@@ -139,6 +159,8 @@ struct NodeConn {
     asking: bool,
     /// `READONLY` was sent: a replica serves reads of its primary's slots.
     readonly: bool,
+    /// Its channels, patterns and shard channels.
+    subscriptions: Subscriptions,
 }
 
 /// A Redis server as a state machine: connections in, bytes in, bytes out.
@@ -168,6 +190,15 @@ pub struct FakeNode {
     replication: Vec<Replicated>,
     /// The replication offset: writes run or copied so far.
     offset: i64,
+    /// Pub/sub frames for connections, written on their own (messages, confirmations, a
+    /// server-sent `sunsubscribe`): those for the connection a command came on go out before
+    /// its reply; the others are taken by [`take_messages`](Self::take_messages).
+    outbox: Vec<(NodeConnId, Frame)>,
+    /// Messages published here since the last [`take_published`](Self::take_published), for
+    /// the deployment to spread to other nodes.
+    published: Vec<Publication>,
+    /// `CLIENT TRACKING`: who tracks what, and invalidations on their way.
+    tracking: tracking::Tracking,
 }
 
 /// The digest under which [`FakeNode`] caches a script for `EVALSHA`: its SHA-1, in hex, as
@@ -226,6 +257,7 @@ const COMMANDS: &[(&str, i32)] = &[
     ("SCRIPT", -2),
     ("DBSIZE", 1),
     ("FLUSHALL", -1),
+    ("FLUSHDB", -1),
     ("MGET", -2),
     ("MSET", -3),
     ("UNLINK", -2),
@@ -235,6 +267,16 @@ const COMMANDS: &[(&str, i32)] = &[
     ("READONLY", 1),
     ("READWRITE", 1),
     ("ROLE", 1),
+    ("SUBSCRIBE", -2),
+    ("PSUBSCRIBE", -2),
+    ("SSUBSCRIBE", -2),
+    ("UNSUBSCRIBE", -1),
+    ("PUNSUBSCRIBE", -1),
+    ("SUNSUBSCRIBE", -1),
+    ("PUBLISH", 3),
+    ("SPUBLISH", 3),
+    ("QUIT", -1),
+    ("RESET", 1),
 ];
 
 /// Commands that take no key: logged under the empty key.
@@ -251,11 +293,22 @@ const KEYLESS: &[&str] = &[
     "SCRIPT",
     "DBSIZE",
     "FLUSHALL",
+    "FLUSHDB",
     "CLUSTER",
     "ASKING",
     "READONLY",
     "READWRITE",
     "ROLE",
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "SSUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE",
+    "PUBLISH",
+    "SPUBLISH",
+    "QUIT",
+    "RESET",
 ];
 
 impl FakeNode {
@@ -273,6 +326,9 @@ impl FakeNode {
             role: None,
             replication: Vec::new(),
             offset: 1,
+            outbox: Vec::new(),
+            published: Vec::new(),
+            tracking: tracking::Tracking::default(),
         }
     }
 
@@ -294,6 +350,7 @@ impl FakeNode {
             multi: None,
             asking: false,
             readonly: false,
+            subscriptions: Subscriptions::default(),
         };
         self.conns.insert(id, conn);
         NodeConnId(id)
@@ -303,6 +360,7 @@ impl FakeNode {
     /// transaction and any partial command are discarded.
     pub fn close(&mut self, conn: NodeConnId) {
         self.conns.remove(&conn.0);
+        self.tracking_forget(conn);
     }
 
     /// Whether `conn` is open.
@@ -320,6 +378,9 @@ impl FakeNode {
     pub fn restart(&mut self) {
         self.conns.clear();
         self.scripts.clear();
+        self.outbox.clear();
+        self.published.clear();
+        self.tracking_reset();
     }
 
     /// Bytes arrived on `conn`: runs every complete command in them, in order, and appends the
@@ -346,7 +407,13 @@ impl FakeNode {
             let reply = self.execute(conn, &args, now);
             // HELLO switches the protocol for its own reply already.
             let protocol = self.conns.get(&conn.0).map_or(2, |c| c.protocol);
+            // Pub/sub frames for this connection (a message it published to itself, all but
+            // the last confirmation) come before the reply, as in Redis.
+            for frame in self.take_own(conn) {
+                encode_for(&frame, protocol, out);
+            }
             encode_for(&reply, protocol, out);
+            self.tracking_after_reply(out);
             ran += 1;
         }
         Ok(ran)
@@ -451,6 +518,13 @@ impl FakeNode {
             }
             return error("NOAUTH Authentication required.");
         }
+        // An ACL refuses a channel before anything else looks at the command.
+        if let Some(refusal) = self.channel_refusal(name, args) {
+            if let Some(multi) = &mut self.conns.get_mut(&conn.0).expect("open").multi {
+                multi.dirty = true;
+            }
+            return refusal;
+        }
         // A replica refuses a write before it queues or runs it (EXEC checks the queued ones).
         if self.read_only() && is_write(name) {
             if let Some(multi) = &mut self.conns.get_mut(&conn.0).expect("open").multi {
@@ -468,6 +542,10 @@ impl FakeNode {
                 multi.dirty = true;
             }
             return redirect;
+        }
+        // A RESP2 connection with subscriptions takes only pub/sub commands.
+        if let Some(refusal) = self.subscribed_context_refusal(conn, name) {
+            return refusal;
         }
         let c = self.conns.get_mut(&conn.0).expect("open");
         if let Some(multi) = &mut c.multi {
@@ -529,8 +607,11 @@ impl FakeNode {
         for i in keys {
             self.log.record(name, args[i].clone());
         }
+        if let Some(reply) = self.pubsub_command(conn, name, args) {
+            return reply;
+        }
         let c = self.conns.get_mut(&conn.0).expect("open");
-        match name {
+        let reply = match name {
             "PING" => match args.get(1) {
                 Some(message) => Frame::BulkString(message.clone()),
                 None => Frame::SimpleString(Bytes::from_static(b"PONG")),
@@ -570,6 +651,7 @@ impl FakeNode {
                     (b"GETNAME", 2) => c.name.clone().map_or(Frame::Null, Frame::BulkString),
                     (b"ID", 2) => Frame::Integer(conn.0 as i64),
                     (b"SETINFO", 4) if self.config.setinfo => ok(),
+                    (b"TRACKING", _) if self.config.tracking => self.client_tracking(conn, args),
                     _ => error(&format!(
                         "ERR unknown subcommand '{}'. Try CLIENT HELP.",
                         String::from_utf8_lossy(&args[1])
@@ -611,7 +693,9 @@ impl FakeNode {
                 self.replicate_out(db, name, args);
                 reply
             }
-        }
+        };
+        self.track(conn, name, args, &reply);
+        reply
     }
 
     /// `AUTH [user] password`: the user logged in, or the error reply.

@@ -16,7 +16,7 @@ use super::SimRng;
 use super::cluster::{
     Member, NodeState, dial_to, node_host, node_ip, node_port, receive_and_replicate,
 };
-use super::net::{Dial, Outage, Servers};
+use super::net::{Dial, Outage, Servers, sends};
 use super::node::{FakeNode, NodeConfig, NodeConnId, ReplicationRole, StoredValue};
 use crate::config::ServerAddr;
 
@@ -672,6 +672,25 @@ impl FakeSentinels {
         }
     }
 
+    /// Redis replicates a primary's `PUBLISH`: its running replicas deliver it to their own
+    /// subscribers. A replica's `PUBLISH` stays on the replica.
+    fn replicate_published(&mut self, node: u16) {
+        let Some(d) = self.nodes.get_mut(&node) else {
+            return;
+        };
+        let published = d.node.take_published();
+        if node != self.primary {
+            return;
+        }
+        for publication in published.iter().filter(|p| !p.shard) {
+            for (&n, d) in &mut self.nodes {
+                if n != node && d.state == NodeState::Up {
+                    d.node.deliver(publication);
+                }
+            }
+        }
+    }
+
     /// The data node or sentinel listening at `server`, as a node number.
     pub fn find(&self, server: &ServerAddr) -> Option<u16> {
         let ServerAddr::Tcp { host, port } = server else {
@@ -759,11 +778,24 @@ impl Servers for FakeSentinels {
                     .sentinel
                     .receive(conn, data, out, &watched)
             }
-            // The primary's writes reach every running replica.
-            None => receive_and_replicate(&mut self.nodes, node, conn, data, now, out, |all| {
-                all.keys().copied().filter(|&r| r != node).collect()
-            }),
+            // The primary's writes reach every running replica, and so do its PUBLISHes.
+            None => {
+                let ran =
+                    receive_and_replicate(&mut self.nodes, node, conn, data, now, out, |all| {
+                        all.keys().copied().filter(|&r| r != node).collect()
+                    })?;
+                self.replicate_published(node);
+                Ok(ran)
+            }
         }
+    }
+
+    fn take_messages(&mut self) -> Vec<Outage> {
+        let mut all = Vec::new();
+        for (&n, d) in &mut self.nodes {
+            all.extend(sends(n, &mut d.node));
+        }
+        all
     }
 
     fn close(&mut self, node: u16, conn: NodeConnId) {

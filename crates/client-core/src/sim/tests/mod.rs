@@ -79,6 +79,7 @@ fn sweep(test: &str, default_seeds: u64, run: fn(u64, bool) -> Result<SeedReport
     let failure: Mutex<Option<(u64, String)>> = Mutex::new(None);
     let totals = Mutex::new((0usize, 0usize, 0u64, std::collections::BTreeMap::new()));
     let redirects = Mutex::new(std::collections::BTreeMap::new());
+    let pubsub = Mutex::new(std::collections::BTreeMap::new());
     #[allow(clippy::disallowed_methods)] // the test harness reads the real clock for its timing
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -97,6 +98,10 @@ fn sweep(test: &str, default_seeds: u64, run: fn(u64, bool) -> Result<SeedReport
                             t.2 += report.steps;
                             for (kind, n) in report.errors {
                                 *t.3.entry(kind).or_insert(0usize) += n;
+                            }
+                            let mut p = pubsub.lock().unwrap();
+                            for (kind, n) in report.pubsub {
+                                *p.entry(kind).or_insert(0u64) += n;
                             }
                             let mut r = redirects.lock().unwrap();
                             for (kind, n) in report.redirects {
@@ -129,6 +134,10 @@ fn sweep(test: &str, default_seeds: u64, run: fn(u64, bool) -> Result<SeedReport
          {elapsed:.2?}: {:.0} seeds/s\nfailures and refusals by kind: {errors:?}",
         seeds as f64 / elapsed.as_secs_f64()
     );
+    let pubsub = pubsub.into_inner().unwrap();
+    if !pubsub.is_empty() {
+        eprintln!("pub/sub: {pubsub:?}");
+    }
     let redirects = redirects.into_inner().unwrap();
     if !redirects.is_empty() {
         eprintln!("cluster redirections and refusals the nodes sent: {redirects:?}");
@@ -152,7 +161,9 @@ fn a_seed_replays_exactly() {
     }
 }
 
+mod cache;
 mod cluster;
+mod pubsub;
 mod regressions;
 mod scenarios;
 mod sentinel;

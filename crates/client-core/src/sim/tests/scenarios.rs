@@ -502,7 +502,8 @@ impl Servers for Announcing {
     fn change(&mut self, now: Instant) -> Vec<Outage> {
         let due = self.at.iter().take_while(|&&at| at <= now).count();
         self.at.drain(..due);
-        let data = Bytes::from_static(b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+        // An invalidation: a push no subscription claims, which the client hands on as is.
+        let data = Bytes::from_static(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nhi\r\n");
         (0..due)
             .map(|_| Outage::Send {
                 node: 0,
@@ -539,6 +540,6 @@ fn a_message_a_server_sends_on_its_own_reaches_the_client_while_the_link_is_open
     assert_eq!(*on, conn);
     assert_eq!(
         *frame,
-        Frame::Push(vec![bulk("message"), bulk("ch"), bulk("hi")])
+        Frame::Push(vec![bulk("invalidate"), Frame::Array(vec![bulk("hi")])])
     );
 }

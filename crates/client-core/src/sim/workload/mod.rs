@@ -4,6 +4,7 @@
 mod check;
 mod cluster;
 mod ops;
+mod pubsub;
 mod sentinel;
 
 use std::cmp::Reverse;
@@ -15,6 +16,7 @@ use resp_core::Frame;
 use self::check::{Rules, Windows};
 pub use self::cluster::{run_cluster_seed, run_cluster_seed_traced};
 use self::ops::{Sub, generate_ops};
+pub use self::pubsub::{run_pubsub_seed, run_pubsub_seed_traced};
 pub use self::sentinel::{run_sentinel_seed, run_sentinel_seed_traced};
 use super::SimRng;
 use super::node::{FakeNode, NodeConfig};
@@ -51,6 +53,28 @@ pub struct SeedReport {
     /// In a cluster, how many replies of each cluster kind the nodes sent (`"MOVED"`,
     /// `"ASK"`, `"TRYAGAIN"`, `"CLUSTERDOWN"`, `"CROSSSLOT"`): what the run exercised.
     pub redirects: BTreeMap<&'static str, usize>,
+    /// In the pub/sub sweep: messages published, delivered, missed with the subscriber
+    /// told, and the `Lagged` and `Resubscribed` events.
+    pub pubsub: BTreeMap<&'static str, u64>,
+}
+
+impl SeedReport {
+    /// A report of nothing yet.
+    fn empty(seed: u64, calm: bool) -> Self {
+        Self {
+            seed,
+            requests: 0,
+            succeeded: 0,
+            failed: 0,
+            steps: 0,
+            virtual_time: Duration::ZERO,
+            replay: false,
+            calm,
+            errors: BTreeMap::new(),
+            redirects: BTreeMap::new(),
+            pubsub: BTreeMap::new(),
+        }
+    }
 }
 
 /// Runs the workload of `seed` and checks its properties.
@@ -470,6 +494,7 @@ impl<S: Servers> Run<S> {
             calm: rules.calm,
             errors: tally.errors,
             redirects,
+            pubsub: BTreeMap::new(),
         }
     }
 

@@ -1,0 +1,413 @@
+//! The pub/sub seed sweep: subscribers with random buffers and reading speeds, numbered
+//! messages published by another client of the server, network faults and server restarts;
+//! then the check that nothing went missing without the subscriber being told.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use resp_core::Frame;
+
+use super::SeedReport;
+use crate::config::{Config, Protocol};
+use crate::error::RequestError;
+use crate::event::{Reply, RequestId};
+use crate::pubsub::{Overflow, PubSubEvent, SubscriberId, SubscriberSettings, SubscriptionKind};
+use crate::sim::node::{FakeNode, NodeConfig};
+use crate::sim::{Faults, Sim, SimRng};
+
+use SubscriptionKind::{Channel, Pattern, Shard};
+
+/// Channels messages are published on: `c<i>` (classic), `p.<i>` (matched by the pattern
+/// `p.*`), `s<i>` (shard channels).
+const CHANNELS: &[(SubscriptionKind, &str)] = &[
+    (Channel, "c0"),
+    (Channel, "c1"),
+    (Pattern, "p.0"),
+    (Pattern, "p.1"),
+    (Shard, "s0"),
+    (Shard, "s1"),
+];
+
+/// A subscription of the workload: its kind and name.
+type Sub = (SubscriptionKind, String);
+
+/// A stream of numbered messages one subscriber receives: the kind, the channel.
+type Stream = (SubscriptionKind, Bytes);
+
+struct Reader {
+    id: SubscriberId,
+    overflow: Overflow,
+    subs: Vec<Sub>,
+    /// Reads this many events every `every`.
+    batch: usize,
+    every: Duration,
+    /// Closed by the application at this point of the run, if ever.
+    closes_at: Option<Duration>,
+    closed: bool,
+    /// Subscribe requests, with the subscriptions each covers.
+    requests: Vec<(RequestId, Vec<Sub>)>,
+    events: Vec<PubSubEvent>,
+    /// When each subscription was confirmed (its request completed with `OK`): what was
+    /// published before need not arrive.
+    confirmed: BTreeMap<Sub, Duration>,
+}
+
+/// Which published channels a subscription covers.
+fn covers(sub: &Sub, kind: SubscriptionKind, channel: &str) -> bool {
+    match sub.0 {
+        Pattern => kind == Pattern && channel.starts_with("p."),
+        _ => sub.0 == kind && sub.1 == channel,
+    }
+}
+
+/// Runs the pub/sub workload of `seed` against one node and checks it.
+///
+/// # Errors
+///
+/// The first property that failed, with the seed's settings.
+pub fn run_pubsub_seed(seed: u64) -> Result<SeedReport, String> {
+    run_pubsub_seed_traced(seed, false)
+}
+
+/// [`run_pubsub_seed`], printing every step when `trace` is on.
+///
+/// # Errors
+///
+/// As [`run_pubsub_seed`].
+#[allow(clippy::too_many_lines)] // one story: set up, run, check
+pub fn run_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, String> {
+    let mut rng = SimRng::new(seed ^ 0x5eed_9b5b);
+    let mut config = Config::new("sim-node", 6379);
+    config.protocol = if rng.chance(0.5) {
+        Protocol::Resp3
+    } else {
+        Protocol::Resp2
+    };
+    config.timeouts.command = rng.millis(100, 1000);
+    config.timeouts.connect = rng.millis(50, 500);
+    config.reconnect.max_attempts = None;
+    let calm = rng.chance(0.2);
+    let faults = if calm {
+        Faults::calm(&mut rng)
+    } else {
+        Faults::random(&mut rng, config.timeouts.command)
+    };
+    let settings = format!(
+        "seed {seed}: {:?}, command timeout {:?}, {}",
+        config.protocol,
+        config.timeouts.command,
+        if calm { "calm" } else { "faults" }
+    );
+    let mut sim = Sim::new(config, FakeNode::new(NodeConfig::default()), faults, seed);
+    sim.set_trace(trace);
+
+    let run_for = Duration::from_millis(rng.between(300, 1500));
+    if !calm {
+        for _ in 0..rng.below(3) {
+            let at = rng.millis(0, run_for.as_millis() as u64);
+            let down = rng.millis(1, 200);
+            sim.schedule_restart(at, down);
+        }
+    }
+
+    let mut readers: Vec<Reader> = Vec::new();
+    for _ in 0..rng.between(1, 3) {
+        let capacity = if rng.chance(0.5) {
+            rng.between(1, 8) as usize
+        } else {
+            1024
+        };
+        let overflow = if rng.chance(0.5) {
+            Overflow::Block
+        } else {
+            Overflow::Lag
+        };
+        let id = sim.open_subscriber(SubscriberSettings::new(capacity, overflow));
+        let mut subs: Vec<Sub> = Vec::new();
+        for &(kind, name) in CHANNELS {
+            let name = if kind == Pattern { "p.*" } else { name };
+            let sub = (kind, name.to_owned());
+            if rng.chance(0.5) && !subs.contains(&sub) {
+                subs.push(sub);
+            }
+        }
+        if subs.is_empty() {
+            subs.push((Channel, "c0".to_owned()));
+        }
+        readers.push(Reader {
+            id,
+            overflow,
+            subs,
+            batch: rng.between(1, 4) as usize,
+            every: rng.millis(0, 20),
+            closes_at: rng
+                .chance(0.1)
+                .then(|| rng.millis(0, run_for.as_millis() as u64)),
+            closed: false,
+            requests: Vec::new(),
+            events: Vec::new(),
+            confirmed: BTreeMap::new(),
+        });
+    }
+    // Subscribe, in one or several requests each.
+    for r in &mut readers {
+        let mut by_kind: BTreeMap<SubscriptionKind, Vec<String>> = BTreeMap::new();
+        for (kind, name) in &r.subs {
+            by_kind.entry(*kind).or_default().push(name.clone());
+        }
+        for (kind, names) in by_kind {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let id = sim
+                .subscribe(r.id, kind, &refs)
+                .map_err(|e| format!("{settings}: subscribe refused: {e}"))?;
+            r.requests
+                .push((id, names.into_iter().map(|n| (kind, n)).collect()));
+        }
+    }
+
+    // Publish numbered messages, read slowly, until the end of the run; then a calm tail.
+    // Per channel: the numbers the server published, and when.
+    let mut published: BTreeMap<&'static str, Vec<(u64, Duration)>> = BTreeMap::new();
+    let mut next: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let start = sim.now();
+    let tick = Duration::from_millis(1);
+    let calm_after = run_for;
+    let end = run_for + Duration::from_secs(4);
+    let mut next_read: Vec<Duration> = vec![Duration::ZERO; readers.len()];
+    let mut tally: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut last_publish = Duration::ZERO;
+    loop {
+        let t = sim.now() - start;
+        if t >= end {
+            break;
+        }
+        if t >= calm_after {
+            sim.set_faults(Faults::none());
+        }
+        // Publishing stops a while before the end, then one last message per channel once
+        // everything had time to recover.
+        let publishing = t < calm_after
+            || (t >= end - Duration::from_secs(1) && t < end - Duration::from_millis(900));
+        if publishing && t >= last_publish {
+            last_publish = t + rng.millis(0, 3);
+            let &(kind, channel) = rng.pick(CHANNELS);
+            let n = next.entry(channel).or_insert(0);
+            *n += 1;
+            let payload = n.to_string();
+            let command = if kind == Shard { "SPUBLISH" } else { "PUBLISH" };
+            if sim
+                .run_at_server(0, &[command, channel, &payload])
+                .is_some()
+            {
+                published.entry(channel).or_default().push((*n, t));
+                *tally.entry("published").or_default() += 1;
+            }
+        }
+        for (i, r) in readers.iter_mut().enumerate() {
+            if r.closed || t < next_read[i] {
+                continue;
+            }
+            if r.closes_at.is_some_and(|at| t >= at) {
+                r.closed = true;
+                sim.close_subscriber(r.id);
+                continue;
+            }
+            next_read[i] = t + r.every;
+            for _ in 0..r.batch {
+                match sim.poll_pubsub(r.id) {
+                    Some(e) => r.events.push(e),
+                    None => break,
+                }
+            }
+        }
+        sim.run_for(tick);
+    }
+    // Read what is left, every subscriber in turn: with Block, one full buffer holds back
+    // the connection the others read too.
+    loop {
+        let mut any = false;
+        for r in readers.iter_mut().filter(|r| !r.closed) {
+            if let Some(e) = sim.poll_pubsub(r.id) {
+                r.events.push(e);
+                any = true;
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    if !sim.violations().is_empty() {
+        return Err(format!("{settings}: {:?}", sim.violations()));
+    }
+
+    // Check.
+    let mut report = SeedReport::empty(seed, calm);
+    for r in &mut readers {
+        for (id, subs) in &r.requests {
+            report.requests += 1;
+            match sim
+                .take_response_at(*id)
+                .map(|(at, result)| (at - start, result))
+            {
+                Some((at, Ok(Reply::Single(Frame::SimpleString(s))))) if s == "OK" => {
+                    report.succeeded += 1;
+                    for sub in subs {
+                        r.confirmed.insert(sub.clone(), at);
+                    }
+                }
+                Some((_, Err(RequestError::Timeout { .. }))) if !calm => {
+                    report.failed += 1;
+                    *report.errors.entry("Timeout").or_default() += 1;
+                }
+                None if r.closed => {}
+                other => {
+                    return Err(format!(
+                        "{settings}: the subscribe request for {subs:?} of {} ended with \
+                         {other:?}",
+                        r.id
+                    ));
+                }
+            }
+        }
+        check_reader(r, &published, &mut tally).map_err(|e| format!("{settings}: {e}"))?;
+        if !r.closed {
+            // After the calm tail, the last message of each channel it covers arrived.
+            for (kind, channel) in CHANNELS {
+                let Some(&(last, _)) = published.get(channel).and_then(|p| p.last()) else {
+                    continue;
+                };
+                if !r.subs.iter().any(|s| covers(s, *kind, channel)) {
+                    continue;
+                }
+                let of_stream = |e: &PubSubEvent| {
+                    matches!(e, PubSubEvent::Message(m)
+                        if m.kind == *kind && m.channel == channel.as_bytes())
+                };
+                let got = r.events.iter().rposition(of_stream);
+                let is_last = got.is_some_and(|i| {
+                    matches!(&r.events[i], PubSubEvent::Message(m) if number(&m.payload) == Some(last))
+                });
+                // A Lag buffer may have skipped it, and said so after the last it kept.
+                let skipped = r.overflow == Overflow::Lag
+                    && r.events[got.map_or(0, |i| i + 1)..]
+                        .iter()
+                        .any(|e| matches!(e, PubSubEvent::Lagged { .. }));
+                if !is_last && !skipped {
+                    return Err(format!(
+                        "{settings}: {} ({:?}) never got message {last} of {channel} after \
+                         the faults stopped: {:?}",
+                        r.id, r.subs, r.events
+                    ));
+                }
+            }
+        }
+    }
+    report.steps = sim.steps();
+    report.virtual_time = sim.elapsed();
+    report.pubsub = tally;
+    Ok(report)
+}
+
+fn number(payload: &[u8]) -> Option<u64> {
+    std::str::from_utf8(payload).ok()?.parse().ok()
+}
+
+/// For each stream, messages arrive in publish order without duplicates, and any published
+/// message missing between two received ones (or after the subscription was confirmed) is
+/// excused by a `Resubscribed` event covering it or a `Lagged` event in between.
+fn check_reader(
+    r: &Reader,
+    published: &BTreeMap<&'static str, Vec<(u64, Duration)>>,
+    tally: &mut BTreeMap<&'static str, u64>,
+) -> Result<(), String> {
+    // Per stream: its last message, and how many Lagged events and Resubscribed events of
+    // its subscription had come by then.
+    let mut last: BTreeMap<Stream, (u64, u64, u64)> = BTreeMap::new();
+    let mut lagged = 0u64;
+    let mut resubscribed: BTreeMap<Sub, u64> = BTreeMap::new();
+    for (i, event) in r.events.iter().enumerate() {
+        match event {
+            PubSubEvent::Message(m) => {
+                *tally.entry("delivered").or_default() += 1;
+                let channel = std::str::from_utf8(&m.channel).unwrap_or_default();
+                let sub: Sub = match m.kind {
+                    Pattern => (
+                        Pattern,
+                        String::from_utf8_lossy(m.pattern.as_deref().unwrap_or_default())
+                            .into_owned(),
+                    ),
+                    kind => (kind, channel.to_owned()),
+                };
+                if !r.subs.contains(&sub) {
+                    return Err(format!(
+                        "{}: event {i} {m:?} is for {sub:?}, which it never subscribed to",
+                        r.id
+                    ));
+                }
+                let n = number(&m.payload).ok_or("a payload that is not a number")?;
+                let stream: Stream = (m.kind, m.channel.clone());
+                let resubs = resubscribed.get(&sub).copied().unwrap_or(0);
+                let (floor, told) = match last.get(&stream) {
+                    Some(&(prev, _, _)) if n <= prev => {
+                        return Err(format!(
+                            "{}: message {n} of {channel} ({:?}) after {prev}: out of order or \
+                             a duplicate (event {i})",
+                            r.id, m.kind
+                        ));
+                    }
+                    Some(&(prev, lag_at, resub_at)) => (prev, lagged > lag_at || resubs > resub_at),
+                    // Before the first one: what was published before the confirmation
+                    // (all of it when the request was not confirmed).
+                    None => {
+                        let floor = match r.confirmed.get(&sub) {
+                            Some(&at) => published
+                                .get(channel)
+                                .and_then(|p| p.iter().rev().find(|&&(_, t)| t <= at))
+                                .map_or(0, |&(x, _)| x),
+                            None => n.saturating_sub(1),
+                        };
+                        (floor, lagged > 0 || resubs > 0)
+                    }
+                };
+                let missed: Vec<u64> = published
+                    .get(channel)
+                    .map(|p| {
+                        p.iter()
+                            .map(|&(x, _)| x)
+                            .filter(|&x| x > floor && x < n)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !missed.is_empty() {
+                    *tally.entry("missed (told)").or_default() += missed.len() as u64;
+                    if !told {
+                        return Err(format!(
+                            "{}: a silent gap in {channel} ({:?}): got {n} after {floor}, \
+                             missing {missed:?}, with no Resubscribed or Lagged before it \
+                             (event {i} of {:?})",
+                            r.id, m.kind, r.events
+                        ));
+                    }
+                }
+                last.insert(stream, (n, lagged, resubs));
+            }
+            PubSubEvent::Lagged { skipped } => {
+                *tally.entry("Lagged events").or_default() += 1;
+                *tally.entry("skipped (Lagged)").or_default() += skipped;
+                lagged += 1;
+            }
+            PubSubEvent::Resubscribed { kind, channels, .. } => {
+                *tally.entry("Resubscribed events").or_default() += 1;
+                for c in channels {
+                    let sub = (*kind, String::from_utf8_lossy(c).into_owned());
+                    *resubscribed.entry(sub).or_default() += 1;
+                }
+            }
+            PubSubEvent::Dropped { .. } => {
+                return Err(format!("{}: {event:?}, with no ACL in the run", r.id));
+            }
+        }
+    }
+    Ok(())
+}
