@@ -95,6 +95,7 @@ fn kind(error: &Error) -> String {
             RequestError::RetriesExhausted { .. } => "RetriesExhausted",
             RequestError::CrossSlot { .. } => "CrossSlot",
             RequestError::TooManyRedirects { .. } => "TooManyRedirects",
+            RequestError::TimedOutRetrying { .. } => "TimedOutRetrying",
             RequestError::FailoverInProgress { .. } => "FailoverInProgress",
             RequestError::Cancelled => "Cancelled",
             RequestError::Closed => "Closed",

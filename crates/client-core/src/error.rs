@@ -150,6 +150,26 @@ pub enum RequestError {
         /// The last error reply.
         last: String,
     },
+    /// Cluster: the deadline passed while the request waited out the backoff before its next
+    /// attempt, because the cluster refused the last one with an answer that asks for a retry:
+    /// `CLUSTERDOWN` (a shard has no primary, so with `cluster-require-full-coverage` every
+    /// node refuses keyed commands), `TRYAGAIN` (a slot in migration), `LOADING`,
+    /// `MASTERDOWN` or `READONLY`. A refused attempt did not run.
+    #[error(
+        "{command} timed out after {after:?} waiting to be sent again: the cluster refused \
+         its last attempt with {last:?} ({redirects} redirections and retries in all), and \
+         that attempt did not run"
+    )]
+    TimedOutRetrying {
+        /// The command, or `PIPELINE`/`MULTI`.
+        command: String,
+        /// The timeout that ran out.
+        after: Duration,
+        /// Redirections and retries made.
+        redirects: u32,
+        /// The refusal, e.g. `CLUSTERDOWN The cluster is down`.
+        last: String,
+    },
     /// Sentinel mode: the request's deadline passed while the client had no confirmed
     /// primary to send it to, because the primary was failing over (or the sentinels could
     /// not name one that answers as a primary).

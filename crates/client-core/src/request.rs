@@ -196,6 +196,9 @@ pub(crate) struct RequestState {
     /// `MOVED`/`ASK`/`TRYAGAIN`/`CLUSTERDOWN` answers so far, and the nodes they came from.
     pub(crate) redirects: u32,
     pub(crate) hops: Vec<usize>,
+    /// The refusal (`CLUSTERDOWN`, `TRYAGAIN`, ...) whose backoff it waits out before its
+    /// next attempt; cleared when that attempt is written.
+    pub(crate) refused: Option<String>,
     /// A transaction that a cluster node refused to queue (it answers `EXECABORT`): the
     /// redirection to follow once `EXEC`'s reply is in.
     pub(crate) tx_redirect: Option<Frame>,
@@ -255,6 +258,7 @@ impl RequestState {
             asking: false,
             redirects: 0,
             hops: Vec::new(),
+            refused: None,
             tx_redirect: None,
             written: false,
             children: Vec::new(),

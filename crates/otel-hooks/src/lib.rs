@@ -546,6 +546,7 @@ fn prefix(line: &str) -> &str {
 /// | `RetriesExhausted` | `retries_exhausted` | |
 /// | `CrossSlot` | `CROSSSLOT` | |
 /// | `TooManyRedirects` | `too_many_redirects` | the last reply's prefix (`MOVED`, `TRYAGAIN`) |
+/// | `TimedOutRetrying` | `timeout` | the refusal's prefix (`CLUSTERDOWN`, `TRYAGAIN`) |
 /// | `Cancelled` | `cancelled` | |
 /// | `Closed` | `closed` | |
 /// | any other | `_OTHER` | |
@@ -565,6 +566,7 @@ pub fn error_type(error: &RequestError) -> (Cow<'_, str>, Option<&str>) {
         RequestError::TooManyRedirects { last, .. } => {
             ("too_many_redirects".into(), Some(prefix(last)))
         }
+        RequestError::TimedOutRetrying { last, .. } => ("timeout".into(), Some(prefix(last))),
         RequestError::Cancelled => ("cancelled".into(), None),
         RequestError::Closed => ("closed".into(), None),
         _ => ("_OTHER".into(), None),

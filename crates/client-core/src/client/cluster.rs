@@ -916,6 +916,7 @@ impl Client {
                 // A write that reached a replica (READONLY) or a shard without a primary
                 // (CLUSTERDOWN): the topology may have changed. Wait, read it, go again.
                 state.read_only = false;
+                state.refused = Some(error_text(last));
                 let attempt = state.redirects.saturating_sub(1);
                 let delay = self.config.reconnect.delay(attempt, self.rng.unit());
                 self.cluster_mut().delayed.push((now + delay, id));

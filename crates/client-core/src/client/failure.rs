@@ -255,6 +255,16 @@ impl Client {
             let command = state.operation().to_owned();
             let sent = state.written;
             self.failover_timeout(id, command, waited, sent)
+        } else if let Some((redirects, last)) =
+            // A part still waiting for its reply makes it a plain timeout.
+            sent_on.is_empty().then(|| self.refusal(id)).flatten()
+        {
+            RequestError::TimedOutRetrying {
+                command: state.operation().to_owned(),
+                after: waited,
+                redirects,
+                last,
+            }
         } else {
             RequestError::Timeout {
                 command: state.operation().to_owned(),
@@ -278,6 +288,16 @@ impl Client {
                 self.connection_failed(i, &reason, now);
             }
         }
+    }
+
+    /// The refusal request `id` (or, when split, one of its parts) waits out a backoff
+    /// after, with its count of redirections and retries.
+    fn refusal(&self, id: RequestId) -> Option<(u32, String)> {
+        let state = self.requests.get(id)?;
+        if let Some(last) = &state.refused {
+            return Some((state.redirects, last.clone()));
+        }
+        state.children.iter().find_map(|&child| self.refusal(child))
     }
 
     /// The connections request `id` (or, when split, its children) was written to.

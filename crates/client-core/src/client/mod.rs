@@ -721,6 +721,7 @@ impl Client {
         let was_empty = c.queue(|out| state.encode_into(out), waiters) || was_empty;
         state.phase = Phase::Sent(c.id);
         state.written = true;
+        state.refused = None;
         // A split request has run (in part) once any of its parts is written.
         let mut owner = match &state.owner {
             Owner::Child { parent, .. } => Some(*parent),

@@ -122,6 +122,66 @@ fn a_split_pipeline_that_times_out_after_one_part_ran_says_sent() {
     );
 }
 
+/// Found against real servers (`killed_primary_under_load...`, tokio, RESP3): after a kill,
+/// the replica's election was held back (Redis lets a replica run one election per 4 node
+/// timeouts), and with `cluster-require-full-coverage` the healthy shards answered every
+/// write `CLUSTERDOWN` for longer than the 3 s timeout. The client retried with backoff, as
+/// it should, but the requests failed with `Timeout` "waiting for its reply", which sent the
+/// reader looking for a lost reply: the last answer had come, and it was a refusal. Now they
+/// fail with `TimedOutRetrying`, naming it.
+#[test]
+fn a_deadline_during_a_clusterdown_backoff_names_the_refusal() {
+    let cluster = FakeCluster::new(ClusterConfig::new(2, 1));
+    let mut config = Config::cluster(cluster.seeds());
+    config.timeouts.command = Duration::from_millis(500);
+    let mut sim = new_sim(config, cluster);
+    let (a, b) = (key_on(&sim, 0, "a"), key_on(&sim, 1, "b"));
+    roundtrip_on(&mut sim, cmd("SET").key(a.as_str()).arg("1")).unwrap();
+    roundtrip_on(&mut sim, cmd("SET").key(b.as_str()).arg("1")).unwrap();
+    // Node 1 dies and every node marks it failed; no replica takes over yet.
+    sim.cluster_mut().crash(1, false);
+    sim.cluster_mut().change_everywhere(&ViewChange::Failed {
+        node: 1,
+        failed: true,
+    });
+    sim.sync_servers();
+    // Node 0 is healthy, yet refuses keyed commands while a shard has no primary.
+    let id = sim.submit(cmd("SET").key(a.as_str()).arg("2").into()).unwrap();
+    let submitted = sim.now();
+    assert!(sim.run_until_quiet_within(1_000_000));
+    let reply = sim.take_response(id).expect("a response");
+    let Err(RequestError::TimedOutRetrying {
+        after,
+        redirects,
+        last,
+        ..
+    }) = &reply
+    else {
+        panic!("{reply:?}");
+    };
+    assert_eq!(*after, Duration::from_millis(500));
+    assert!(*redirects >= 2, "retried {redirects} times");
+    assert_eq!(last, "CLUSTERDOWN The cluster is down");
+    assert_eq!(sim.servers().executions("SET", a.as_bytes()), 1, "it never ran");
+    assert!(sim.now() - submitted >= Duration::from_millis(500));
+    let message = reply.unwrap_err().to_string();
+    assert!(
+        message.contains("waiting to be sent again")
+            && message.contains("CLUSTERDOWN The cluster is down")
+            && message.contains("did not run"),
+        "{message}"
+    );
+
+    // Once the replica takes over, the same write goes through.
+    sim.cluster_mut()
+        .change_everywhere(&ViewChange::Promote { node: 3 });
+    sim.sync_servers();
+    assert_eq!(
+        roundtrip_on(&mut sim, cmd("SET").key(a.as_str()).arg("3")),
+        single(ok())
+    );
+}
+
 /// Cluster seed 4: the same with `quit`: a pipeline split across two nodes had run its part
 /// on one node when the client quit while the other part waited for a connection, and the
 /// whole request failed with `Closed`, which only requests that never ran get (else

@@ -375,6 +375,7 @@ fn error_kind(error: &RequestError) -> &'static str {
         RequestError::Closed => "Closed",
         RequestError::CrossSlot { .. } => "CrossSlot",
         RequestError::TooManyRedirects { .. } => "TooManyRedirects",
+        RequestError::TimedOutRetrying { .. } => "TimedOutRetrying",
         RequestError::FailoverInProgress { .. } => "FailoverInProgress",
     }
 }
@@ -410,6 +411,12 @@ fn check_error(
         RequestError::CrossSlot { .. } => false,
         // Redirections and CLUSTERDOWN retries run out only while a shard has no primary.
         RequestError::TooManyRedirects { .. } => disrupted,
+        // Refusals (CLUSTERDOWN, TRYAGAIN) outlast a deadline only while a shard has no
+        // primary or a slot moves.
+        RequestError::TimedOutRetrying { after, .. } => {
+            at_deadline(error, *after, submitted, done_at, timeout)?;
+            disrupted
+        }
         // After quit, a split request some parts of which never left fails as a whole: with
         // `MayHaveExecuted` when another part was sent.
         RequestError::MayHaveExecuted { .. } if rules.split && after_quit => !outcome.pinned,
