@@ -448,6 +448,20 @@ fn node_at<'a>(state: &'a State, addr: &str) -> Result<&'a Node> {
     state.node(addr)
 }
 
+/// The addresses of `primary`'s replicas, as `primary` sees them (none when it is a replica).
+pub(crate) fn replicas_of(state: &State, primary: &str) -> Result<Vec<String>> {
+    let primary = node_at(state, primary)?;
+    let nodes = parse_nodes(&Conn::open(&state.endpoint(primary))?.text(&["CLUSTER", "NODES"])?);
+    let Some(me) = nodes.iter().find(|n| n.is_myself() && n.is_primary()) else {
+        return Ok(Vec::new());
+    };
+    Ok(nodes
+        .iter()
+        .filter(|n| n.primary.as_deref() == Some(me.id.as_str()))
+        .map(|n| n.addr.clone())
+        .collect())
+}
+
 /// Fails `primary` over to its replica with `CLUSTER FAILOVER` and waits until every node
 /// agrees and the old primary replicates from the new one. Returns the new primary's address.
 pub(crate) fn failover(state: &State, primary: &str, timeout: Duration) -> Result<String> {

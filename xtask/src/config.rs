@@ -6,6 +6,10 @@ use std::path::Path;
 use crate::certs::ServerFiles;
 use crate::layout::{BackendKind, NodeSpec, SENTINEL_SERVICE, TopologyKind};
 
+/// `cluster-node-timeout` of every cluster node: a primary silent this long is suspected,
+/// and failure detection, elections and their rate limit all scale with it.
+pub(crate) const CLUSTER_NODE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What a node's config depends on besides its own spec.
 #[derive(Debug)]
 pub(crate) struct ConfigInput<'a> {
@@ -81,7 +85,11 @@ pub(crate) fn server(input: &ConfigInput<'_>) -> String {
     if input.topology == TopologyKind::Cluster {
         let _ = writeln!(out, "cluster-enabled yes");
         let _ = writeln!(out, "cluster-config-file nodes.conf");
-        let _ = writeln!(out, "cluster-node-timeout 2000");
+        let _ = writeln!(
+            out,
+            "cluster-node-timeout {}",
+            CLUSTER_NODE_TIMEOUT.as_millis()
+        );
         if input.backend == BackendKind::Docker {
             let _ = writeln!(out, "cluster-announce-ip {}", node.host);
         }

@@ -62,6 +62,15 @@ impl Restore {
             .unwrap_or_else(|e| panic!("kill {node}: {e}"));
     }
 
+    /// Cluster: waits until `node`'s replicas may be elected (Redis's rate limit), so that a
+    /// kill right after starts a failover at once.
+    pub(crate) fn wait_until_electable(&self, node: &str) {
+        self.lock()
+            .faults
+            .wait_until_electable(node)
+            .unwrap_or_else(|e| panic!("wait until {node} can fail over: {e}"));
+    }
+
     pub(crate) fn restart(&self, node: &str) {
         let mut s = self.lock();
         s.faults
