@@ -301,7 +301,10 @@ impl Faults {
     /// each of `replicas`.
     fn wait_elections(&mut self, replicas: &[String], what: &str) -> Result<()> {
         let mut elections = self.elections()?;
-        if replicas.iter().any(|r| matches!(elections.get(r), Some(None))) {
+        if replicas
+            .iter()
+            .any(|r| matches!(elections.get(r), Some(None)))
+        {
             // Killed again before the last kill's failover was waited for.
             topology::wait_ready(&self.state, self.timeout, false)?;
             self.date_pending_elections()?;
@@ -349,9 +352,8 @@ impl Faults {
 /// `CLUSTERDOWN` meanwhile: a test measuring the client's failover would be measuring that
 /// rate limit (found when the cluster kill test ran a few seconds after the previous test's
 /// `CLUSTER FAILOVER`). Half a second more covers the replica's own clock.
-pub(crate) const ELECTION_INTERVAL: Duration = Duration::from_millis(
-    4 * crate::config::CLUSTER_NODE_TIMEOUT.as_millis() as u64 + 500,
-);
+pub(crate) const ELECTION_INTERVAL: Duration =
+    Duration::from_millis(4 * crate::config::CLUSTER_NODE_TIMEOUT.as_millis() as u64 + 500);
 
 /// What [`Faults::election_file`] holds for a replica between its primary's kill and the
 /// wait for the failover.

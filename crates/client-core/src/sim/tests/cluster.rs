@@ -146,7 +146,9 @@ fn a_deadline_during_a_clusterdown_backoff_names_the_refusal() {
     });
     sim.sync_servers();
     // Node 0 is healthy, yet refuses keyed commands while a shard has no primary.
-    let id = sim.submit(cmd("SET").key(a.as_str()).arg("2").into()).unwrap();
+    let id = sim
+        .submit(cmd("SET").key(a.as_str()).arg("2").into())
+        .unwrap();
     let submitted = sim.now();
     assert!(sim.run_until_quiet_within(1_000_000));
     let reply = sim.take_response(id).expect("a response");
@@ -162,7 +164,11 @@ fn a_deadline_during_a_clusterdown_backoff_names_the_refusal() {
     assert_eq!(*after, Duration::from_millis(500));
     assert!(*redirects >= 2, "retried {redirects} times");
     assert_eq!(last, "CLUSTERDOWN The cluster is down");
-    assert_eq!(sim.servers().executions("SET", a.as_bytes()), 1, "it never ran");
+    assert_eq!(
+        sim.servers().executions("SET", a.as_bytes()),
+        1,
+        "it never ran"
+    );
     assert!(sim.now() - submitted >= Duration::from_millis(500));
     let message = reply.unwrap_err().to_string();
     assert!(
