@@ -10,6 +10,7 @@
 //! [`Hooks::for_client`], so that one `Config` (and its hooks) can serve several clients.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -182,6 +183,10 @@ pub struct RequestEnd<'a> {
     /// answered, when one did. `None` for a request split across cluster nodes, and for one
     /// that ended before it was routed.
     pub server: Option<&'a ServerAddr>,
+    /// The socket address of that server's latest connection, when the adapter reported it
+    /// ([`Client::handle_peer_address`](crate::Client::handle_peer_address)): for a host
+    /// name, the address it resolved to. `None` for Unix sockets and when not reported.
+    pub peer: Option<SocketAddr>,
     /// How it ended.
     pub outcome: Outcome<'a>,
     /// From submit to completion.

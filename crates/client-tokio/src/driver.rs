@@ -237,6 +237,7 @@ async fn connection(
             return;
         }
     };
+    let peer = stream.peer_addr();
     let (mut reader, writer) = tokio::io::split(stream);
     let resume = {
         let mut state = shared.lock();
@@ -248,6 +249,9 @@ async fn connection(
         let write = tokio::spawn(write_loop(shared.clone(), conn, writer, writable));
         tasks.tasks.push(write.abort_handle());
         state.core.handle_connected(conn, Instant::now());
+        if let Some(peer) = peer {
+            state.core.handle_peer_address(conn, peer);
+        }
         shared.drain(&mut state);
         resume
     };

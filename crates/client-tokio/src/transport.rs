@@ -1,6 +1,7 @@
 //! The sockets: TCP (with `TCP_NODELAY`), TLS over TCP (rustls), and Unix domain sockets.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -77,6 +78,17 @@ pub(crate) fn system_roots_config() -> io::Result<Arc<rustls::ClientConfig>> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+impl Stream {
+    /// The socket address a TCP (or TLS) connection reached: what a host name resolved to.
+    pub(crate) fn peer_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Tcp(stream) => stream.peer_addr().ok(),
+            Self::Tls(stream) => stream.get_ref().0.peer_addr().ok(),
+            Self::Unix(_) => None,
+        }
+    }
 }
 
 impl AsyncRead for Stream {

@@ -41,7 +41,7 @@
 //! | `db.query.text` | opt-in ([`QueryText`]): masked (`SET ? ?`) or with arguments; credentials never |
 //! | `db.stored_procedure.name` | the SHA1 of `EVALSHA`/`EVALSHA_RO`, the function of `FCALL`/`FCALL_RO` |
 //! | `server.address`, `server.port` | the node the request was last sent to, after any redirection (the one that answered, when one did); absent for a request split across cluster nodes |
-//! | `network.peer.address`, `network.peer.port` | the same node, when its address is an IP address or a Unix socket path (the client connects to exactly that address); absent for host names, whose resolved address the core does not see |
+//! | `network.peer.address`, `network.peer.port` | the socket address the node's connection reached, as the adapter reports it (`RequestEnd::peer`; the tokio adapter does): for a host name, the address it resolved to. Without a report, the node's own address when it is an IP address or a Unix socket path (the client connects to exactly that), and absent for a host name |
 //! | `db.response.status_code` | the error prefix of an error reply (`WRONGTYPE`, `ERR`, `MOVED` on a dedicated connection), of a refused `AUTH`/`HELLO` in the handshake, or of the last reply of a request that ran out of redirections |
 //! | `error.type` | on failure: the status code for error replies, otherwise the client's error ([`error_type`]): `timeout`, `connection_lost`, `may_have_executed`, `unavailable`, ... |
 //!
@@ -60,7 +60,7 @@
 //! | `redwire.client.redirections` counter | `{redirection}` | `db.system.name`, `db.response.status_code` (`MOVED`, `ASK`, `TRYAGAIN`, ...), `server.*` of the node that redirected |
 //! | `redwire.client.retries` counter | `{retry}` | `db.system.name` |
 //! | `redwire.client.reconnects` counter | `{reconnect}` | `db.system.name`, `server.*` |
-//! | `redwire.client.timeouts` counter | `{timeout}` | `db.system.name`, `db.operation.name`, `server.*` |
+//! | `redwire.client.timeouts` counter (`Timeout`, and `TimedOutRetrying` in a cluster) | `{timeout}` | `db.system.name`, `db.operation.name`, `server.*` |
 //! | `redwire.client.cache.hits` counter | `{hit}` | `db.system.name`, `db.operation.name` (`GET`, `HGETALL`, ...) |
 //! | `redwire.client.cache.misses` counter | `{miss}` | `db.system.name`, `db.operation.name`; each time a cacheable read is sent to the server |
 //! | `redwire.client.cache.invalidations` counter | `{invalidation}` | `db.system.name`, `redwire.cache.invalidation.cause` (`server`, `server_flush`, `write`, `write_flush`, `connection_lost`), `server.*` of the connection it came from or concerned (none for own writes); one per push, flush, own write that dropped entries, or lost connection that held some |
@@ -93,7 +93,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use client_core::hooks::{CacheInvalidation, Hooks, Outcome, Reconnect, RequestEnd, RequestStart};
@@ -223,7 +223,8 @@ struct ClientState {
     conns: HashMap<ConnId, (bool, Value), BuildHasherDefault<IdHasher>>,
     /// Attributes per server, made once. A client talks to a handful of servers: a scan of
     /// a short list is cheaper than hashing the address.
-    servers: Vec<(ServerAddr, Arc<ServerAttributes>)>,
+    /// Keyed by the server and the address it was reached at (for host names).
+    servers: Vec<(Reached, Arc<ServerAttributes>)>,
 }
 
 /// Hashes the integer ids of one client, which are distinct by construction.
@@ -438,19 +439,28 @@ impl fmt::Debug for OtelHooks {
     }
 }
 
+/// A server, and the socket address the adapter said it reached (for host names).
+type Reached = (ServerAddr, Option<SocketAddr>);
+
 impl ClientState {
-    fn server(&mut self, server: &ServerAddr) -> Arc<ServerAttributes> {
-        if let Some((_, attributes)) = self.servers.iter().find(|(s, _)| s == server) {
+    /// The attributes of `server`, reached at `peer` when the adapter said where.
+    fn server(&mut self, server: &ServerAddr, peer: Option<SocketAddr>) -> Arc<ServerAttributes> {
+        if let Some((_, attributes)) = self
+            .servers
+            .iter()
+            .find(|((s, p), _)| s == server && *p == peer)
+        {
             return attributes.clone();
         }
-        let attributes = Arc::new(ServerAttributes::of(server));
-        self.servers.push((server.clone(), attributes.clone()));
+        let attributes = Arc::new(ServerAttributes::of(server, peer));
+        self.servers
+            .push(((server.clone(), peer), attributes.clone()));
         attributes
     }
 }
 
 impl ServerAttributes {
-    fn of(server: &ServerAddr) -> Self {
+    fn of(server: &ServerAddr, peer: Option<SocketAddr>) -> Self {
         match server {
             ServerAddr::Tcp { host, port } => {
                 let host: Arc<str> = Arc::from(host.as_str());
@@ -459,8 +469,12 @@ impl ServerAttributes {
                     KeyValue::new(SERVER_ADDRESS, host.clone()),
                     KeyValue::new(SERVER_PORT, port),
                 ];
-                // The client dials exactly this address: it is the peer.
-                if host.parse::<IpAddr>().is_ok() {
+                if let Some(peer) = peer {
+                    // Where the connection went: a host name's resolved address.
+                    attributes.push(KeyValue::new(NETWORK_PEER_ADDRESS, peer.ip().to_string()));
+                    attributes.push(KeyValue::new(NETWORK_PEER_PORT, i64::from(peer.port())));
+                } else if host.parse::<IpAddr>().is_ok() {
+                    // The client dials exactly this address: it is the peer.
                     attributes.push(KeyValue::new(NETWORK_PEER_ADDRESS, host));
                     attributes.push(KeyValue::new(NETWORK_PEER_PORT, port));
                 }
@@ -655,7 +669,7 @@ impl Hooks for OtelHooks {
         let (span, server) = {
             let mut client = self.lock();
             let span = client.spans.remove(&request.id);
-            (span, request.server.map(|s| client.server(s)))
+            (span, request.server.map(|s| client.server(s, request.peer)))
         };
         let failure = failure(&request.outcome);
         if let Some(mut span) = span {
@@ -686,7 +700,10 @@ impl Hooks for OtelHooks {
         instruments
             .duration
             .record(request.duration.as_secs_f64(), &attributes);
-        if let Outcome::Failed(RequestError::Timeout { .. }) = request.outcome {
+        if let Outcome::Failed(
+            RequestError::Timeout { .. } | RequestError::TimedOutRetrying { .. },
+        ) = request.outcome
+        {
             let mut attributes = vec![
                 KeyValue::new(DB_SYSTEM_NAME, REDIS),
                 KeyValue::new(DB_OPERATION_NAME, operation),
@@ -707,7 +724,7 @@ impl Hooks for OtelHooks {
         };
         let pool = {
             let mut client = self.lock();
-            let label = client.server(server).label.clone();
+            let label = client.server(server, None).label.clone();
             let pool = Value::from(format!("{}/{}", label.as_str(), self.db));
             client.conns.insert(conn, (false, pool.clone()));
             pool
@@ -776,7 +793,7 @@ impl Hooks for OtelHooks {
         if !self.enabled {
             return;
         }
-        let from = self.lock().server(from);
+        let from = self.lock().server(from, None);
         let mut words = reply.split(' ');
         let code = words.next().unwrap_or(reply).to_owned();
         if let Some(instruments) = &self.shared.instruments {
@@ -806,7 +823,7 @@ impl Hooks for OtelHooks {
         if !self.enabled {
             return;
         }
-        let server = self.lock().server(reconnect.server);
+        let server = self.lock().server(reconnect.server, None);
         if let Some(instruments) = &self.shared.instruments {
             let mut attributes = vec![KeyValue::new(DB_SYSTEM_NAME, REDIS)];
             attributes.extend(server.server_only());
@@ -861,7 +878,7 @@ impl Hooks for OtelHooks {
             KeyValue::new(CACHE_INVALIDATION_CAUSE, invalidation.cause.as_str()),
         ];
         if let Some(server) = invalidation.server {
-            attributes.extend(self.lock().server(server).server_only());
+            attributes.extend(self.lock().server(server, None).server_only());
         }
         instruments.cache_invalidations.add(1, &attributes);
     }

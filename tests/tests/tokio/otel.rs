@@ -46,8 +46,8 @@ fn expect(pairs: &[(&str, String)]) -> Attributes {
         .collect()
 }
 
-/// `server.*` and `network.peer.*` of the node at `server`, as the conventions describe it: the
-/// peer is known when the client dials an IP address or a Unix socket.
+/// `server.*` and `network.peer.*` of the node at `server`, as the conventions describe it, for
+/// a node named by IP address (the peer is that address) or Unix socket (its path).
 fn node(server: &ServerAddr) -> Vec<(&'static str, String)> {
     match server {
         ServerAddr::Tcp { host, port } => {
@@ -303,6 +303,44 @@ async fn a_get_is_one_client_span_under_the_callers_span_with_one_duration_point
         connections.contains(&(state("ready"), 0)),
         "{connections:#?}"
     );
+}
+
+/// A server named by host name: `server.*` keep the name, `network.peer.*` are the address
+/// it resolved to, which the adapter reports to the core.
+#[tokio::test]
+async fn a_host_name_server_reports_the_address_it_resolved_to_as_the_peer() {
+    let Some(env) = standalone() else { return };
+    let mut config = env.client_config();
+    let ServerAddr::Tcp { host, port } = config.server.clone() else {
+        return; // Unix socket: the path is the peer.
+    };
+    if env.tls.is_some() || host != "127.0.0.1" {
+        return; // Plain TCP on loopback only: over TLS the certificate would have to name localhost.
+    }
+    let telemetry = Telemetry::new();
+    config.server = ServerAddr::Tcp {
+        host: "localhost".to_owned(),
+        port,
+    };
+    config.hooks = Some(telemetry.hooks(QueryText::Off));
+    let db = config.db;
+    let c = client_with(&env, config).await;
+    let k = key("otel:host-name");
+    let _: Option<String> = c.get(&k).await.unwrap();
+
+    let expected = expect(&[
+        ("db.system.name", "redis".to_owned()),
+        ("db.operation.name", "GET".to_owned()),
+        ("db.namespace", db.to_string()),
+        ("server.address", "localhost".to_owned()),
+        ("server.port", port.to_string()),
+        // The server listens on 127.0.0.1 only: that is where "localhost" got through.
+        ("network.peer.address", "127.0.0.1".to_owned()),
+        ("network.peer.port", port.to_string()),
+    ]);
+    assert_eq!(attributes(&telemetry.span("GET").attributes), expected);
+    assert_eq!(duration_of(&telemetry.durations(), "GET"), (expected, 1));
+    c.quit().await;
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ mod timers;
 mod topology;
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -45,6 +46,9 @@ struct Node {
     failures: u32,
     last_error: String,
     reconnect_at: Option<Instant>,
+    /// The socket address the adapter said its latest connection reached (a host name's
+    /// resolved address), for hooks.
+    peer: Option<SocketAddr>,
 }
 
 /// One cluster shard, as [`Client::cluster_shards`] shows it.
@@ -352,6 +356,16 @@ impl Client {
         self.events.push_back(Event::Transmit { conn });
     }
 
+    /// The adapter tells the core which socket address `conn` reached: for a server named by
+    /// host name, the address it resolved to. Optional; hooks report it as the request's
+    /// [`peer`](crate::hooks::RequestEnd::peer) (OpenTelemetry's `network.peer.*`).
+    pub fn handle_peer_address(&mut self, conn: ConnId, peer: SocketAddr) {
+        if let Some(i) = self.conn_index(conn) {
+            let node = self.conns[i].node;
+            self.nodes[node].peer = Some(peer);
+        }
+    }
+
     /// The adapter could not open `conn`.
     pub fn handle_connect_failed(&mut self, conn: ConnId, reason: &str, now: Instant) {
         if let Some(i) = self.conn_index(conn) {
@@ -558,6 +572,7 @@ impl Client {
             failures: 0,
             last_error: String::new(),
             reconnect_at: None,
+            peer: None,
         });
         self.nodes.len() - 1
     }
@@ -935,6 +950,7 @@ impl Client {
         }
         if let Some(hooks) = &self.config.hooks {
             let server = state.node.map(|n| &self.nodes[n].server);
+            let peer = state.node.and_then(|n| self.nodes[n].peer);
             let code = match &result {
                 Ok(Reply::Single(frame)) => frame.error_code(),
                 _ => None,
@@ -952,6 +968,7 @@ impl Client {
                 batch_size: state.body_len(),
                 commands: state.body.commands(),
                 server,
+                peer,
                 outcome,
                 duration: now.saturating_duration_since(state.started),
                 retries: state.retries,

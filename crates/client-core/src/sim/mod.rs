@@ -317,7 +317,7 @@ pub use self::cluster::{
     NodeState, Peer, SLOTS, ViewChange, node_addr, node_host, node_id, node_ip, node_port,
 };
 pub use self::faults::Faults;
-pub use self::net::{Dial, Outage, Servers, Sim};
+pub use self::net::{Dial, Outage, Servers, Sim, sim_peer};
 pub use self::node::{
     ExecutionLog, FakeNode, NodeConfig, NodeConnId, ReplicationRole, StoredValue, script_sha,
 };

@@ -984,6 +984,7 @@ impl<S: Servers> Sim<S> {
                 link.server_open = true;
                 self.log(|| format!("{conn}: connected (node {node} conn {})", node_conn.0));
                 self.client.handle_connected(conn, now);
+                self.client.handle_peer_address(conn, sim_peer(node));
                 self.drain();
             }
             Action::ConnectFailed(conn) => {
@@ -1294,4 +1295,11 @@ fn show(data: &[u8]) -> String {
     } else {
         format!("{} bytes: {text}", data.len())
     }
+}
+
+/// The socket address the simulation says a connection to node `node` reached, as a real
+/// adapter reports the address a host name resolved to: `10.0.<node / 256>.<node % 256>:6379`.
+pub fn sim_peer(node: u16) -> std::net::SocketAddr {
+    let [high, low] = node.to_be_bytes();
+    std::net::SocketAddr::from(([10, 0, high, low], 6379))
 }

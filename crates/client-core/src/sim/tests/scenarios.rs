@@ -399,8 +399,9 @@ impl crate::Hooks for Recorder {
     }
     fn request_end(&self, r: &crate::hooks::RequestEnd<'_>) {
         let server = r.server.map(ToString::to_string).unwrap_or_default();
+        let peer = r.peer.map(|p| p.to_string()).unwrap_or_default();
         let line = format!(
-            "end {} {} on {server} retries={}",
+            "end {} {} on {server} ({peer}) retries={}",
             r.operation, r.outcome, r.retries
         );
         self.0.lock().unwrap().push(line);
@@ -429,16 +430,18 @@ fn hooks_see_every_request_with_its_outcome() {
 
     let seen = recorder.0.lock().unwrap().clone();
     let server = config().server.to_string();
+    // The simulation reports the address it "resolved" each node to, as an adapter does.
+    let peer = sim_peer(0);
     assert_eq!(
         seen,
         [
             "start SET x1 db0".to_string(),
             format!("connected {server}"),
-            format!("end SET ok on {server} retries=0"),
+            format!("end SET ok on {server} ({peer}) retries=0"),
             "start HGET x1 db0".to_string(),
-            format!("end HGET server error WRONGTYPE on {server} retries=0"),
+            format!("end HGET server error WRONGTYPE on {server} ({peer}) retries=0"),
             "start PIPELINE x2 db0".to_string(),
-            format!("end PIPELINE ok on {server} retries=0"),
+            format!("end PIPELINE ok on {server} ({peer}) retries=0"),
         ]
     );
 }
