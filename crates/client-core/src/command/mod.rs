@@ -44,9 +44,11 @@ pub struct Command {
     name_at: usize,
     name_len: usize,
     spec: Option<&'static CommandSpec>,
-    /// The slot of the first key, and whether later keys hashed to another slot.
-    slot: Option<u16>,
-    cross_slot: bool,
+    /// The argument index of the first marked key; the others' in `more_keys` (allocated only
+    /// for commands with several keys). Their slots are hashed only when a cluster asks, so a
+    /// standalone client never pays for CRC16.
+    first_key: Option<u32>,
+    more_keys: Vec<u32>,
     retry_safe_override: Option<bool>,
     /// What to send instead when the server answers `NOSCRIPT` (`EVAL` for an `EVALSHA`).
     noscript_fallback: Option<Box<Self>>,
@@ -72,8 +74,8 @@ impl Command {
             name_at,
             name_len,
             spec: spec::lookup(name.as_bytes()),
-            slot: None,
-            cross_slot: false,
+            first_key: None,
+            more_keys: Vec::new(),
             retry_safe_override: None,
             noscript_fallback: None,
         }
@@ -157,11 +159,11 @@ impl Command {
 
     /// Appends one key in place.
     pub fn push_key(&mut self, key: Arg<'_>) {
-        let slot = key.with_bytes(resp_core::slot);
-        match self.slot {
-            None => self.slot = Some(slot),
-            Some(first) if first != slot => self.cross_slot = true,
-            Some(_) => {}
+        // The index the argument is about to get (the name is 0).
+        let index = u32::try_from(self.argc).unwrap_or(u32::MAX);
+        match self.first_key {
+            None => self.first_key = Some(index),
+            Some(_) => self.more_keys.push(index),
         }
         self.push_arg(key);
     }
@@ -195,12 +197,23 @@ impl Command {
 
     /// The cluster slot of the first key, if keys were marked.
     pub fn slot(&self) -> Option<u16> {
-        self.slot
+        self.slot_of(self.first_key?)
     }
 
     /// Whether the marked keys hash to more than one slot.
     pub fn is_cross_slot(&self) -> bool {
-        self.cross_slot
+        let Some(first) = self.slot() else {
+            return false;
+        };
+        self.more_keys
+            .iter()
+            .any(|&key| self.slot_of(key).is_some_and(|slot| slot != first))
+    }
+
+    /// The slot of the argument at `index`.
+    fn slot_of(&self, index: u32) -> Option<u16> {
+        let arg = self.arg_value(usize::try_from(index).ok()?)?;
+        Some(arg.with_bytes(resp_core::slot))
     }
 
     /// Whether the command may be sent again after its connection dropped with no reply.
@@ -424,7 +437,7 @@ impl std::fmt::Debug for Command {
         f.debug_struct("Command")
             .field("name", &self.name())
             .field("args", &(self.argc - 1))
-            .field("slot", &self.slot)
+            .field("slot", &self.slot())
             .finish_non_exhaustive()
     }
 }

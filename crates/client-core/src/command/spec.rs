@@ -64,19 +64,23 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     find(COMMANDS, name, |spec| spec.name.as_bytes())
 }
 
-/// Binary search of a table sorted by lower-case name.
+/// Binary search of a table sorted by lower-case name. The name is lowered once, on the
+/// stack, so that each step compares two slices (every command builds its `Command` through
+/// here, so this is on the hot path of pipelines).
 fn find(
     table: &'static [CommandSpec],
     name: &[u8],
     key: impl Fn(&CommandSpec) -> &[u8],
 ) -> Option<&'static CommandSpec> {
+    // Longer than any name in the table: not there.
+    let mut lower = [0u8; 48];
+    let lower = lower.get_mut(..name.len())?;
+    for (l, c) in lower.iter_mut().zip(name) {
+        *l = c.to_ascii_lowercase();
+    }
+    let lower = &*lower;
     table
-        .binary_search_by(|spec| {
-            key(spec)
-                .iter()
-                .copied()
-                .cmp(name.iter().map(u8::to_ascii_lowercase))
-        })
+        .binary_search_by(|spec| key(spec).cmp(lower))
         .ok()
         .map(|i| &table[i])
 }
@@ -307,6 +311,18 @@ mod tests {
         ] {
             assert!(lookup(name.as_bytes()).is_some(), "{name} missing");
         }
+    }
+
+    #[test]
+    fn lookup_ignores_case_and_refuses_names_longer_than_any_command() {
+        assert_eq!(lookup(b"GeT").map(|s| s.name), Some("get"));
+        assert!(lookup(&[b'a'; 60]).is_none());
+        assert!(lookup(b"").is_none());
+        let config = lookup(b"CONFIG").unwrap();
+        assert_eq!(
+            config.subcommand(b"rEsEtStAt").map(|s| s.name),
+            Some("config|resetstat")
+        );
     }
 
     #[test]
