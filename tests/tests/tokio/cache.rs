@@ -1,6 +1,7 @@
-//! Client-side caching through the tokio adapter, against the real single server of the cell.
-//! RESP3 only: invalidations are pushes on the connection that read (with RESP2 the client
-//! neither tracks nor caches, which the RESP2 cells check).
+//! Client-side caching through the tokio adapter, against the real servers of every topology
+//! (a single server, the cluster, the Sentinel primary). RESP3 only: invalidations are
+//! pushes on the connection that read (with RESP2 the client neither tracks nor caches, which
+//! the RESP2 cells check). In a cluster each node's shared connection tracks its own keys.
 //!
 //! The coherence test has a second client write while the first reads, and checks what the
 //! issue asks: once the first client has received the server's invalidation of a key, it never
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use client_core::hooks::{CacheInvalidation, Hooks, InvalidationCause};
 use client_core::{CacheSettings, Command, RequestId};
 use client_tokio::{Commands, Config};
-use redwire_tests::TestEnv;
+use redwire_tests::{TestEnv, TopologyKind};
 
 /// Records what the cache did: hits, misses, and when the server's invalidations of the
 /// watched key arrived.
@@ -57,8 +58,17 @@ impl Hooks for CacheLog {
     }
 }
 
+/// The cell's client configuration: the cluster's seeds in a cluster (its env URL names one
+/// node), the env's URL otherwise (a single server, or the sentinels).
+fn topology_config(env: &TestEnv) -> Config {
+    match env.topology {
+        TopologyKind::Cluster => super::cluster::cluster_config(env),
+        _ => env.client_config(),
+    }
+}
+
 fn caching_config(env: &TestEnv, log: &Arc<CacheLog>) -> Config {
-    let mut config = env.client_config();
+    let mut config = topology_config(env);
     config.cache = Some(CacheSettings::new(1000));
     config.hooks = Some(log.clone());
     config
@@ -67,7 +77,7 @@ fn caching_config(env: &TestEnv, log: &Arc<CacheLog>) -> Config {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_read_never_returns_a_value_older_than_a_received_invalidation() {
     let env = TestEnv::load();
-    if !env.is_standalone() || env.protocol != 3 {
+    if env.protocol != 3 {
         return;
     }
     let k = super::key(&format!("cache:{}", super::unique_run()));
@@ -78,7 +88,7 @@ async fn a_cached_read_never_returns_a_value_older_than_a_received_invalidation(
         invalidated: Mutex::new(Vec::new()),
     });
     let reader = super::client_with(&env, caching_config(&env, &log)).await;
-    let writer = super::client_with(&env, env.client_config()).await;
+    let writer = super::client_with(&env, topology_config(&env)).await;
     let _: () = writer.set(&k, 0u64).await.expect("SET");
 
     // A reader hammering the key all along: each read with when it was submitted.
@@ -145,8 +155,10 @@ async fn a_cached_read_never_returns_a_value_older_than_a_received_invalidation(
     assert!(hits > 0, "the cache never answered a read");
     waits.sort();
     println!(
-        "EVIDENCE cache protocol=3 versions={VERSIONS} reads={} background_reads={} hits={hits} \
-         misses={misses} invalidations={} stale=0 invalidation_after_set_p50_us={} p99_us={}",
+        "EVIDENCE cache topology={} protocol=3 versions={VERSIONS} reads={} background_reads={} \
+         hits={hits} misses={misses} invalidations={} stale=0 invalidation_after_set_p50_us={} \
+         p99_us={}",
+        env.topology.name(),
         reads.len() + 2 * VERSIONS as usize,
         reads.len(),
         invalidations.len(),
@@ -158,9 +170,6 @@ async fn a_cached_read_never_returns_a_value_older_than_a_received_invalidation(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_reads_are_served_from_the_cache_until_the_key_changes() {
     let env = TestEnv::load();
-    if !env.is_standalone() {
-        return;
-    }
     let k = super::key(&format!("cache:hits:{}", super::unique_run()));
     let log = Arc::new(CacheLog {
         key: k.clone().into_bytes(),
@@ -174,7 +183,7 @@ async fn repeated_reads_are_served_from_the_cache_until_the_key_changes() {
         config.protocol = env.resp_protocol();
     }
     let reader = super::client_with(&env, config).await;
-    let writer = super::client_with(&env, env.client_config()).await;
+    let writer = super::client_with(&env, topology_config(&env)).await;
     let _: () = writer.set(&k, "a").await.expect("SET");
     for _ in 0..100 {
         let v: String = reader.get(&k).await.expect("GET");
@@ -198,7 +207,8 @@ async fn repeated_reads_are_served_from_the_cache_until_the_key_changes() {
     let v: String = reader.get(&k).await.expect("GET");
     assert_eq!(v, "b");
     println!(
-        "EVIDENCE cache test=hits protocol=3 reads=101 hits={} misses={}",
+        "EVIDENCE cache test=hits topology={} protocol=3 reads=101 hits={} misses={}",
+        env.topology.name(),
         log.hits.load(Ordering::Relaxed),
         log.misses.load(Ordering::Relaxed)
     );
