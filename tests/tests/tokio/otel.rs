@@ -8,7 +8,7 @@
 //! credentials never reach the telemetry.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,20 +46,30 @@ fn expect(pairs: &[(&str, String)]) -> Attributes {
         .collect()
 }
 
-/// `server.*` and `network.peer.*` of the node at `server`, as the conventions describe it, for
-/// a node named by IP address (the peer is that address) or Unix socket (its path).
+/// `server.*` and `network.peer.*` of the node at `server`, as the conventions describe it:
+/// the peer is the address the connection reached (an IP address as given; for a host name
+/// such as the TLS cell's `localhost`, the first of its addresses that takes a connection,
+/// as the adapter dials them in order), or a Unix socket's path.
 fn node(server: &ServerAddr) -> Vec<(&'static str, String)> {
     match server {
         ServerAddr::Tcp { host, port } => {
-            let mut pairs = vec![
+            let peer = if host.parse::<IpAddr>().is_ok() {
+                host.clone()
+            } else {
+                (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .unwrap_or_else(|e| panic!("resolve {host}: {e}"))
+                    .find(|a| TcpStream::connect_timeout(a, Duration::from_secs(1)).is_ok())
+                    .unwrap_or_else(|| panic!("no address of {host}:{port} takes a connection"))
+                    .ip()
+                    .to_string()
+            };
+            vec![
                 ("server.address", host.clone()),
                 ("server.port", port.to_string()),
-            ];
-            if host.parse::<IpAddr>().is_ok() {
-                pairs.push(("network.peer.address", host.clone()));
-                pairs.push(("network.peer.port", port.to_string()));
-            }
-            pairs
+                ("network.peer.address", peer),
+                ("network.peer.port", port.to_string()),
+            ]
         }
         ServerAddr::Unix(path) => {
             let path = path.display().to_string();
