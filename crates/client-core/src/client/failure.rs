@@ -36,6 +36,13 @@ impl Client {
             return;
         }
         if conn.role == Role::Subscriber {
+            if self.cluster.is_some() {
+                // As for a shared connection: the node may have failed over. Without a new
+                // topology, the subscriptions would be placed on the same node again, and a
+                // client that only subscribes would redial a dead primary for ever (cluster
+                // pub/sub seed 17).
+                self.cluster_node_failed(n, now);
+            }
             self.pubsub_conn_lost(conn.id, n, conn.is_ready(), reason, now);
             self.close_idle_when_quitting();
             return;
