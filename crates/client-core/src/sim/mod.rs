@@ -326,8 +326,9 @@ pub use self::sentinel::{
     sentinel_addr, sentinel_host, sentinel_id, sentinel_ip, sentinel_node, sentinel_port,
 };
 pub use self::workload::{
-    SeedReport, run_cluster_seed, run_cluster_seed_traced, run_pubsub_seed, run_pubsub_seed_traced,
-    run_seed, run_seed_traced, run_sentinel_seed, run_sentinel_seed_traced,
+    SeedReport, run_cluster_pubsub_seed, run_cluster_pubsub_seed_traced, run_cluster_seed,
+    run_cluster_seed_traced, run_pubsub_seed, run_pubsub_seed_traced, run_seed, run_seed_traced,
+    run_sentinel_seed, run_sentinel_seed_traced,
 };
 
 /// The virtual clock: a base instant plus an offset that only the simulation moves.

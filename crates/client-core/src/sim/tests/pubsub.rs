@@ -527,6 +527,18 @@ fn random_pubsub_seeds() {
     );
 }
 
+/// Seeds of the cluster pub/sub workload run in CI, and the sweep.
+const DEFAULT_CLUSTER_PUBSUB_SEEDS: u64 = 200;
+
+#[test]
+fn random_cluster_pubsub_seeds() {
+    sweep(
+        "pubsub::random_cluster_pubsub_seeds",
+        DEFAULT_CLUSTER_PUBSUB_SEEDS,
+        run_cluster_pubsub_seed_traced,
+    );
+}
+
 #[test]
 fn a_pubsub_seed_replays_exactly() {
     for seed in [3, 41] {

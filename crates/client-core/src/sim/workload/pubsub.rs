@@ -14,7 +14,7 @@ use crate::error::RequestError;
 use crate::event::{Reply, RequestId};
 use crate::pubsub::{Overflow, PubSubEvent, SubscriberId, SubscriberSettings, SubscriptionKind};
 use crate::sim::node::{FakeNode, NodeConfig};
-use crate::sim::{Faults, Sim, SimRng};
+use crate::sim::{Chaos, ChaosTiming, ClusterConfig, FakeCluster, Faults, Servers, Sim, SimRng};
 
 use SubscriptionKind::{Channel, Pattern, Shard};
 
@@ -111,6 +111,134 @@ pub fn run_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, Stri
         }
     }
 
+    let recovery = Duration::from_secs(3);
+    drive_and_check(
+        sim,
+        seed,
+        &mut rng,
+        &settings,
+        calm,
+        run_for,
+        recovery,
+        |sim, _, kind, channel, payload| {
+            let command = if kind == Shard { "SPUBLISH" } else { "PUBLISH" };
+            sim.run_at_server(0, &[command, channel, payload]).is_some()
+        },
+    )
+}
+
+/// Runs the pub/sub workload of `seed` against a cluster (two or three shards, a replica
+/// each) under a chaos of failovers, crashes and slot migrations (most of them moving the
+/// shard channels' slots), with network faults on most seeds, and checks it as
+/// [`run_pubsub_seed`] does. Classic messages are published at a random running node (the
+/// cluster bus spreads them), shard messages at their slot's owner.
+///
+/// # Errors
+///
+/// The first property that failed, with the seed's settings.
+pub fn run_cluster_pubsub_seed(seed: u64) -> Result<SeedReport, String> {
+    run_cluster_pubsub_seed_traced(seed, false)
+}
+
+/// [`run_cluster_pubsub_seed`], printing every step when `trace` is on.
+///
+/// # Errors
+///
+/// As [`run_cluster_pubsub_seed`].
+pub fn run_cluster_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, String> {
+    let mut rng = SimRng::new(seed ^ 0x0c15_9b5b_0000);
+    let shards = rng.between(2, 3) as u16;
+    let mut cluster_config = ClusterConfig::new(shards, 1);
+    cluster_config.full_coverage = rng.chance(0.7);
+    let cluster = FakeCluster::new(cluster_config);
+    let nodes = shards * 2;
+    let mut config = Config::cluster(cluster.seeds());
+    config.protocol = if rng.chance(0.5) {
+        Protocol::Resp3
+    } else {
+        Protocol::Resp2
+    };
+    config.timeouts.command = rng.millis(100, 1000);
+    config.timeouts.connect = rng.millis(50, 500);
+    config.reconnect.max_attempts = None;
+    if let Some(cluster) = config.cluster.as_mut() {
+        cluster.min_refresh_interval = rng.millis(5, 200);
+    }
+    let calm = rng.chance(0.3);
+    let faults = if calm {
+        Faults::calm(&mut rng)
+    } else {
+        Faults::random(&mut rng, config.timeouts.command)
+    };
+    let run_for = Duration::from_millis(rng.between(500, 2000));
+    // The shard channels' slots, for most of the migrations.
+    let hot: Vec<u16> = CHANNELS
+        .iter()
+        .filter(|(kind, _)| *kind == Shard)
+        .map(|(_, name)| resp_core::slot(name.as_bytes()))
+        .collect();
+    let chaos =
+        Chaos::random(rng.next_u64(), run_for, 3, ChaosTiming::default()).with_hot_slots(hot);
+    let settings = format!(
+        "cluster pub/sub seed {seed}: {shards} shards x 1 replica, full coverage {}, {:?}, \
+         command timeout {:?}, {}, run {run_for:?}, chaos {chaos:?}",
+        cluster.config().full_coverage,
+        config.protocol,
+        config.timeouts.command,
+        if calm { "calm" } else { "faults" },
+    );
+    let mut sim = Sim::with_servers(config, cluster, faults, seed);
+    sim.set_trace(trace);
+    let start = sim.now();
+    sim.cluster_mut().start_chaos(chaos, start);
+    // When most known nodes are gone, discovery goes round them one topology read at a time,
+    // each after the refresh backoff (up to 8x the minimum interval): seconds.
+    let recovery = Duration::from_secs(8);
+    drive_and_check(
+        sim,
+        seed,
+        &mut rng,
+        &settings,
+        // Never calm: the chaos may fail a node over at any moment, even at the start, and
+        // a subscribe request may then time out.
+        false,
+        run_for,
+        recovery,
+        |sim, rng, kind, channel, payload| {
+            let (command, node) = if kind == Shard {
+                let slot = resp_core::slot(channel.as_bytes());
+                let Some(owner) = sim.cluster().truth().owner(slot) else {
+                    return false;
+                };
+                ("SPUBLISH", owner)
+            } else {
+                ("PUBLISH", rng.below(u64::from(nodes)) as u16)
+            };
+            // Published only when the node took it: a refusal (MOVED, CLUSTERDOWN) is not.
+            matches!(
+                sim.run_at_server(node, &[command, channel, payload]),
+                Some(Frame::Integer(_))
+            )
+        },
+    )
+}
+
+/// Runs the workload on `sim` and checks it: subscribers with random buffers and reading
+/// speeds, a message every few milliseconds on a random channel (`publish` says whether the
+/// server took it), for `run_for`; then `recovery` of calm, the readers catching up, and a
+/// last message on every channel, which must arrive.
+#[allow(clippy::too_many_lines)] // one story: subscribe, run, check
+#[allow(clippy::too_many_arguments)] // the seed's settings, passed through once
+fn drive_and_check<S: Servers>(
+    mut sim: Sim<S>,
+    seed: u64,
+    rng: &mut SimRng,
+    settings: &str,
+    calm: bool,
+    run_for: Duration,
+    recovery: Duration,
+    mut publish: impl FnMut(&mut Sim<S>, &mut SimRng, SubscriptionKind, &str, &str) -> bool,
+) -> Result<SeedReport, String> {
     let mut readers: Vec<Reader> = Vec::new();
     for _ in 0..rng.between(1, 3) {
         let capacity = if rng.chance(0.5) {
@@ -173,33 +301,57 @@ pub fn run_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, Stri
     let start = sim.now();
     let tick = Duration::from_millis(1);
     let calm_after = run_for;
-    let end = run_for + Duration::from_secs(4);
+    // After `recovery` of calm the readers catch up; then one last burst, read within a
+    // second.
+    let catch_up_at = run_for + recovery;
+    let mut last_burst: Option<Duration> = None;
     let mut next_read: Vec<Duration> = vec![Duration::ZERO; readers.len()];
     let mut tally: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut last_publish = Duration::ZERO;
     loop {
-        let t = sim.now() - start;
-        if t >= end {
+        let mut t = sim.now() - start;
+        if last_burst.is_some_and(|at| t >= at + Duration::from_secs(1)) {
             break;
         }
         if t >= calm_after {
             sim.set_faults(Faults::none());
         }
-        // Publishing stops a while before the end, then one last message per channel once
-        // everything had time to recover.
-        let publishing = t < calm_after
-            || (t >= end - Duration::from_secs(1) && t < end - Duration::from_millis(900));
+        if t >= catch_up_at && last_burst.is_none() {
+            // A slow Block reader can be seconds behind, with what ended a subscription (a
+            // cluster's `sunsubscribe` after a slot moved) still queued behind messages:
+            // the last burst is published once every reader has read everything.
+            catch_up(&mut sim, &mut readers, tick);
+            t = sim.now() - start;
+            last_burst = Some(t);
+            // One last message on every channel: each must arrive (the check after the
+            // run), so each is published again until a server takes it.
+            for &(kind, channel) in CHANNELS {
+                let n = next.entry(channel).or_insert(0);
+                *n += 1;
+                let payload = n.to_string();
+                for _ in 0..1000 {
+                    if publish(&mut sim, rng, kind, channel, &payload) {
+                        published
+                            .entry(channel)
+                            .or_default()
+                            .push((*n, sim.now() - start));
+                        *tally.entry("published").or_default() += 1;
+                        break;
+                    }
+                    sim.run_for(tick);
+                }
+            }
+        }
+        // Publishing stops at the end of the run; the last burst comes once everything had
+        // time to recover and every reader caught up.
+        let publishing = t < calm_after;
         if publishing && t >= last_publish {
             last_publish = t + rng.millis(0, 3);
             let &(kind, channel) = rng.pick(CHANNELS);
             let n = next.entry(channel).or_insert(0);
             *n += 1;
             let payload = n.to_string();
-            let command = if kind == Shard { "SPUBLISH" } else { "PUBLISH" };
-            if sim
-                .run_at_server(0, &[command, channel, &payload])
-                .is_some()
-            {
+            if publish(&mut sim, rng, kind, channel, &payload) {
                 published.entry(channel).or_default().push((*n, t));
                 *tally.entry("published").or_default() += 1;
             }
@@ -307,6 +459,22 @@ pub fn run_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, Stri
     report.virtual_time = sim.elapsed();
     report.pubsub = tally;
     Ok(report)
+}
+
+/// Reads every open reader until nothing came for 200 ms of virtual time.
+fn catch_up<S: Servers>(sim: &mut Sim<S>, readers: &mut [Reader], tick: Duration) {
+    let mut quiet = Duration::ZERO;
+    while quiet < Duration::from_millis(200) {
+        let mut any = false;
+        for r in readers.iter_mut().filter(|r| !r.closed) {
+            while let Some(e) = sim.poll_pubsub(r.id) {
+                r.events.push(e);
+                any = true;
+            }
+        }
+        quiet = if any { Duration::ZERO } else { quiet + tick };
+        sim.run_for(tick);
+    }
 }
 
 fn number(payload: &[u8]) -> Option<u64> {
