@@ -240,13 +240,19 @@
 //! publish order without duplicates, that every published message missing after a
 //! subscription was confirmed is preceded by a `Resubscribed` covering it or a `Lagged`,
 //! that subscribe requests complete once (with `OK`, or `Timeout` under faults), and that
-//! after the faults the last message of every channel arrives (or a `Lagged` says it was
-//! skipped).
+//! after the faults, once every reader caught up, a last message on every channel arrives
+//! (or a `Lagged` says it was skipped).
+//!
+//! [`run_cluster_pubsub_seed`] runs the same workload and check against a [`FakeCluster`]
+//! of two or three shards with a replica each, under a [`Chaos`] of failovers, crashes,
+//! shard removals and slot migrations (most of them moving the shard channels' slots), with
+//! network faults on most seeds: classic messages are published at a random running node,
+//! shard messages at their slot's owner.
 //!
 //! # Reproducing a failure
 //!
 //! `cargo test -p client-core` sweeps 10,000 standalone seeds, 2,000 cluster seeds, 300
-//! Sentinel seeds and 300 pub/sub seeds. A
+//! Sentinel seeds, 300 pub/sub seeds and 200 cluster pub/sub seeds. A
 //! failing seed panics with its settings, the broken property, and a one-line command that
 //! replays just that seed with a trace of every step, e.g.
 //!
@@ -255,6 +261,7 @@
 //! REDWIRE_SIM_SEED=98 cargo test -p client-core --lib sim::tests::cluster::random_cluster_seeds -- --nocapture
 //! REDWIRE_SIM_SEED=81 cargo test -p client-core --lib sim::tests::sentinel::random_sentinel_seeds -- --nocapture
 //! REDWIRE_SIM_SEED=2 cargo test -p client-core --lib sim::tests::pubsub::random_pubsub_seeds -- --nocapture
+//! REDWIRE_SIM_SEED=17 cargo test -p client-core --lib sim::tests::pubsub::random_cluster_pubsub_seeds -- --nocapture
 //! ```
 //!
 //! `REDWIRE_SIM_SEEDS=<n>` sweeps `n` seeds instead (e.g. 100000 for a soak), and
