@@ -79,14 +79,7 @@ pub fn run_pubsub_seed(seed: u64) -> Result<SeedReport, String> {
 pub fn run_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, String> {
     let mut rng = SimRng::new(seed ^ 0x5eed_9b5b);
     let mut config = Config::new("sim-node", 6379);
-    config.protocol = if rng.chance(0.5) {
-        Protocol::Resp3
-    } else {
-        Protocol::Resp2
-    };
-    config.timeouts.command = rng.millis(100, 1000);
-    config.timeouts.connect = rng.millis(50, 500);
-    config.reconnect.max_attempts = None;
+    draw_client(&mut rng, &mut config);
     let calm = rng.chance(0.2);
     let faults = if calm {
         Faults::calm(&mut rng)
@@ -153,14 +146,7 @@ pub fn run_cluster_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedRepo
     let cluster = FakeCluster::new(cluster_config);
     let nodes = shards * 2;
     let mut config = Config::cluster(cluster.seeds());
-    config.protocol = if rng.chance(0.5) {
-        Protocol::Resp3
-    } else {
-        Protocol::Resp2
-    };
-    config.timeouts.command = rng.millis(100, 1000);
-    config.timeouts.connect = rng.millis(50, 500);
-    config.reconnect.max_attempts = None;
+    draw_client(&mut rng, &mut config);
     if let Some(cluster) = config.cluster.as_mut() {
         cluster.min_refresh_interval = rng.millis(5, 200);
     }
@@ -221,6 +207,19 @@ pub fn run_cluster_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedRepo
             )
         },
     )
+}
+
+/// The client settings both sweeps draw: RESP2 or RESP3, the command and connect timeouts,
+/// and reconnecting for ever.
+fn draw_client(rng: &mut SimRng, config: &mut Config) {
+    config.protocol = if rng.chance(0.5) {
+        Protocol::Resp3
+    } else {
+        Protocol::Resp2
+    };
+    config.timeouts.command = rng.millis(100, 1000);
+    config.timeouts.connect = rng.millis(50, 500);
+    config.reconnect.max_attempts = None;
 }
 
 /// Runs the workload on `sim` and checks it: subscribers with random buffers and reading
