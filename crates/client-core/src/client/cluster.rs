@@ -973,13 +973,23 @@ impl Client {
             .as_ref()
             .map(|c| c.min_refresh_interval)
             .unwrap_or_default();
+        let nodes = self.nodes.len();
         let cluster = self.cluster_mut();
         if cluster.refresh.is_some() {
             cluster.refresh_wanted = true;
             return;
         }
-        // After failures, wait longer between reads (up to 8x the minimum).
-        let interval = min * (1 << cluster.failures.min(3));
+        // After failures, wait longer between reads (up to 8x the minimum), but only once
+        // every known node failed in this round: while one is left untried, it is asked
+        // after the minimum interval. When most nodes are gone (a removed shard, a dead
+        // primary), walking them at the longest interval took seconds to reach the one that
+        // answers.
+        let backoff = if cluster.bad.len() < nodes {
+            0
+        } else {
+            cluster.failures.min(3)
+        };
+        let interval = min * (1 << backoff);
         let earliest = cluster.last_refresh.map_or(now, |t| t + interval);
         if earliest <= now {
             self.start_refresh(now);
@@ -989,6 +999,12 @@ impl Client {
     }
 
     fn start_refresh(&mut self, now: Instant) {
+        // Every known node failed: this read, after the longest wait, starts a new round.
+        let nodes = self.nodes.len();
+        let cluster = self.cluster_mut();
+        if cluster.bad.len() >= nodes {
+            cluster.bad.clear();
+        }
         let node = self.refresh_node();
         let deadline = now + self.config.timeouts.connect + self.config.timeouts.command;
         let cluster = self.cluster_mut();
@@ -1157,9 +1173,12 @@ impl Client {
             self.fail_unresolved(&format!("no cluster topology: {last_error}"), now);
             return;
         }
+        // Subscriptions wait for a topology too: a client that only subscribes has no
+        // request waiting, yet must keep looking for a node that answers.
         if cluster.known
             || !cluster.waiting.is_empty()
             || self.conns.iter().any(Connection::is_unresolved)
+            || self.has_subscriptions()
         {
             self.want_refresh(now);
         }

@@ -1008,6 +1008,12 @@ impl Client {
         }
     }
 
+    /// Whether the client holds subscriptions (which need a topology or a primary to live
+    /// on, like requests).
+    pub(super) fn has_subscriptions(&self) -> bool {
+        !self.pubsub.entries.is_empty()
+    }
+
     pub(super) fn pubsub_conn_is(&self, n: usize, conn: ConnId) -> bool {
         self.pubsub.conns.get(&n) == Some(&conn)
     }

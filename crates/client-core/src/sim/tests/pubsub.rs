@@ -539,6 +539,21 @@ fn random_cluster_pubsub_seeds() {
     );
 }
 
+/// Seeds past the default sweep that found something, replayed on every run: 275 (after a
+/// shard was removed and a primary died, the one live node was reached only after walking
+/// the dead ones at the longest refresh backoff, 1.26 s each, and a client that only
+/// subscribes stopped looking when a round of topology reads failed: over 4 s without its
+/// subscriptions; rounds now walk at the shortest interval, and subscriptions keep
+/// discovery going).
+#[test]
+fn cluster_pubsub_seeds_that_found_bugs_past_the_sweep() {
+    for seed in [275] {
+        if let Err(e) = run_cluster_pubsub_seed_traced(seed, false) {
+            panic!("cluster pub/sub seed {seed} failed: {e}");
+        }
+    }
+}
+
 #[test]
 fn a_pubsub_seed_replays_exactly() {
     for seed in [3, 41] {

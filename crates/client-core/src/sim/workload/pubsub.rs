@@ -104,7 +104,6 @@ pub fn run_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, Stri
         }
     }
 
-    let recovery = Duration::from_secs(3);
     drive_and_check(
         sim,
         seed,
@@ -112,7 +111,6 @@ pub fn run_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, Stri
         &settings,
         calm,
         run_for,
-        recovery,
         |sim, _, kind, channel, payload| {
             let command = if kind == Shard { "SPUBLISH" } else { "PUBLISH" };
             sim.run_at_server(0, &[command, channel, payload]).is_some()
@@ -177,9 +175,6 @@ pub fn run_cluster_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedRepo
     sim.set_trace(trace);
     let start = sim.now();
     sim.cluster_mut().start_chaos(chaos, start);
-    // When most known nodes are gone, discovery goes round them one topology read at a time,
-    // each after the refresh backoff (up to 8x the minimum interval): seconds.
-    let recovery = Duration::from_secs(8);
     drive_and_check(
         sim,
         seed,
@@ -189,7 +184,6 @@ pub fn run_cluster_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedRepo
         // a subscribe request may then time out.
         false,
         run_for,
-        recovery,
         |sim, rng, kind, channel, payload| {
             let (command, node) = if kind == Shard {
                 let slot = resp_core::slot(channel.as_bytes());
@@ -224,10 +218,9 @@ fn draw_client(rng: &mut SimRng, config: &mut Config) {
 
 /// Runs the workload on `sim` and checks it: subscribers with random buffers and reading
 /// speeds, a message every few milliseconds on a random channel (`publish` says whether the
-/// server took it), for `run_for`; then `recovery` of calm, the readers catching up, and a
+/// server took it), for `run_for`; then three calm seconds, the readers catching up, and a
 /// last message on every channel, which must arrive.
 #[allow(clippy::too_many_lines)] // one story: subscribe, run, check
-#[allow(clippy::too_many_arguments)] // the seed's settings, passed through once
 fn drive_and_check<S: Servers>(
     mut sim: Sim<S>,
     seed: u64,
@@ -235,7 +228,6 @@ fn drive_and_check<S: Servers>(
     settings: &str,
     calm: bool,
     run_for: Duration,
-    recovery: Duration,
     mut publish: impl FnMut(&mut Sim<S>, &mut SimRng, SubscriptionKind, &str, &str) -> bool,
 ) -> Result<SeedReport, String> {
     let mut readers: Vec<Reader> = Vec::new();
@@ -300,9 +292,9 @@ fn drive_and_check<S: Servers>(
     let start = sim.now();
     let tick = Duration::from_millis(1);
     let calm_after = run_for;
-    // After `recovery` of calm the readers catch up; then one last burst, read within a
-    // second.
-    let catch_up_at = run_for + recovery;
+    // After three calm seconds the readers catch up; then a last message on every channel,
+    // read within a second.
+    let catch_up_at = run_for + Duration::from_secs(3);
     let mut last_burst: Option<Duration> = None;
     let mut next_read: Vec<Duration> = vec![Duration::ZERO; readers.len()];
     let mut tally: BTreeMap<&'static str, u64> = BTreeMap::new();
