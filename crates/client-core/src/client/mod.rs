@@ -812,7 +812,7 @@ impl Client {
             }
             Role::Dedicated => std::mem::take(&mut self.conns[i].pinned_queue),
             Role::Watch => {
-                self.watch_ready(i);
+                self.watch_ready(i, now);
                 VecDeque::new()
             }
             Role::Subscriber => VecDeque::new(),

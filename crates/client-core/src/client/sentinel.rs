@@ -702,8 +702,15 @@ impl Client {
         s.watch_at = None;
     }
 
-    /// The watch connection `i` is ready: it subscribes.
-    pub(super) fn watch_ready(&mut self, i: usize) {
+    /// The watch connection `i` is ready: it subscribes. The `SUBSCRIBE` is checked like a
+    /// `PING`: unconfirmed after a sentinel's timeout, the subscription goes to another
+    /// sentinel. (A link that went silent as the client subscribed left a client that
+    /// only subscribes deaf to every later failover: Sentinel pub/sub seed 1150.)
+    pub(super) fn watch_ready(&mut self, i: usize, now: Instant) {
+        let timeout = self.sentinel_timeout_setting();
+        let s = self.sentinel_mut();
+        s.ping_sent = Some(now);
+        s.ping_at = Some(now + timeout);
         let c = &mut self.conns[i];
         let subscribe = cmd("SUBSCRIBE").arg("+switch-master");
         // The confirmation is a pub/sub frame like the messages: no waiter.
