@@ -247,12 +247,16 @@
 //! of two or three shards with a replica each, under a [`Chaos`] of failovers, crashes,
 //! shard removals and slot migrations (most of them moving the shard channels' slots), with
 //! network faults on most seeds: classic messages are published at a random running node,
-//! shard messages at their slot's owner.
+//! shard messages at their slot's owner. [`run_sentinel_pubsub_seed`] runs it against
+//! [`FakeSentinels`] (one or two replicas, one to three sentinels) through up to three
+//! episodes of failovers (the primary crashed or demoted), sentinel and data-node outages
+//! and replicas flagged down, publishing at the primary of the moment.
 //!
 //! # Reproducing a failure
 //!
 //! `cargo test -p client-core` sweeps 10,000 standalone seeds, 2,000 cluster seeds, 300
-//! Sentinel seeds, 300 pub/sub seeds and 200 cluster pub/sub seeds. A
+//! Sentinel seeds, 300 pub/sub seeds, 200 cluster pub/sub seeds and 200 Sentinel pub/sub
+//! seeds. A
 //! failing seed panics with its settings, the broken property, and a one-line command that
 //! replays just that seed with a trace of every step, e.g.
 //!
@@ -262,6 +266,7 @@
 //! REDWIRE_SIM_SEED=81 cargo test -p client-core --lib sim::tests::sentinel::random_sentinel_seeds -- --nocapture
 //! REDWIRE_SIM_SEED=2 cargo test -p client-core --lib sim::tests::pubsub::random_pubsub_seeds -- --nocapture
 //! REDWIRE_SIM_SEED=17 cargo test -p client-core --lib sim::tests::pubsub::random_cluster_pubsub_seeds -- --nocapture
+//! REDWIRE_SIM_SEED=49 cargo test -p client-core --lib sim::tests::pubsub::random_sentinel_pubsub_seeds -- --nocapture
 //! ```
 //!
 //! `REDWIRE_SIM_SEEDS=<n>` sweeps `n` seeds instead (e.g. 100000 for a soak), and
@@ -335,7 +340,8 @@ pub use self::sentinel::{
 pub use self::workload::{
     SeedReport, run_cluster_pubsub_seed, run_cluster_pubsub_seed_traced, run_cluster_seed,
     run_cluster_seed_traced, run_pubsub_seed, run_pubsub_seed_traced, run_seed, run_seed_traced,
-    run_sentinel_seed, run_sentinel_seed_traced,
+    run_sentinel_pubsub_seed, run_sentinel_pubsub_seed_traced, run_sentinel_seed,
+    run_sentinel_seed_traced,
 };
 
 /// The virtual clock: a base instant plus an offset that only the simulation moves.

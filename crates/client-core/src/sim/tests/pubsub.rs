@@ -539,6 +539,18 @@ fn random_cluster_pubsub_seeds() {
     );
 }
 
+/// Seeds of the Sentinel pub/sub workload run in CI, and the sweep.
+const DEFAULT_SENTINEL_PUBSUB_SEEDS: u64 = 200;
+
+#[test]
+fn random_sentinel_pubsub_seeds() {
+    sweep(
+        "pubsub::random_sentinel_pubsub_seeds",
+        DEFAULT_SENTINEL_PUBSUB_SEEDS,
+        run_sentinel_pubsub_seed_traced,
+    );
+}
+
 /// Seeds past the default sweep that found something, replayed on every run: 275 (after a
 /// shard was removed and a primary died, the one live node was reached only after walking
 /// the dead ones at the longest refresh backoff, 1.26 s each, and a client that only
@@ -550,6 +562,20 @@ fn cluster_pubsub_seeds_that_found_bugs_past_the_sweep() {
     for seed in [275] {
         if let Err(e) = run_cluster_pubsub_seed_traced(seed, false) {
             panic!("cluster pub/sub seed {seed} failed: {e}");
+        }
+    }
+}
+
+/// Sentinel seeds past the default sweep that found something, replayed on every run: 1150
+/// (the link to the sentinel went silent just as the client sent `SUBSCRIBE +switch-master`;
+/// nothing checked that subscription until it was confirmed, so a client that only
+/// subscribes never heard of the next failover and kept its subscriptions on the old
+/// primary).
+#[test]
+fn sentinel_pubsub_seeds_that_found_bugs_past_the_sweep() {
+    for seed in [1150] {
+        if let Err(e) = run_sentinel_pubsub_seed_traced(seed, false) {
+            panic!("Sentinel pub/sub seed {seed} failed: {e}");
         }
     }
 }

@@ -18,7 +18,7 @@ pub use self::cluster::{run_cluster_seed, run_cluster_seed_traced};
 use self::ops::{Sub, generate_ops};
 pub use self::pubsub::{
     run_cluster_pubsub_seed, run_cluster_pubsub_seed_traced, run_pubsub_seed,
-    run_pubsub_seed_traced,
+    run_pubsub_seed_traced, run_sentinel_pubsub_seed, run_sentinel_pubsub_seed_traced,
 };
 pub use self::sentinel::{run_sentinel_seed, run_sentinel_seed_traced};
 use super::SimRng;

@@ -9,12 +9,16 @@ use bytes::Bytes;
 use resp_core::Frame;
 
 use super::SeedReport;
+use super::sentinel::{SERVICE, plan_episodes};
 use crate::config::{Config, Protocol};
 use crate::error::RequestError;
 use crate::event::{Reply, RequestId};
 use crate::pubsub::{Overflow, PubSubEvent, SubscriberId, SubscriberSettings, SubscriptionKind};
 use crate::sim::node::{FakeNode, NodeConfig};
-use crate::sim::{Chaos, ChaosTiming, ClusterConfig, FakeCluster, Faults, Servers, Sim, SimRng};
+use crate::sim::{
+    Chaos, ChaosTiming, ClusterConfig, FakeCluster, FakeSentinels, Faults, SentinelConfig, Servers,
+    Sim, SimRng, sentinel_addr,
+};
 
 use SubscriptionKind::{Channel, Pattern, Shard};
 
@@ -203,6 +207,81 @@ pub fn run_cluster_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedRepo
     )
 }
 
+/// Runs the pub/sub workload of `seed` against a Sentinel deployment (a primary, one or two
+/// replicas, one to three sentinels) through up to three episodes (failovers with the
+/// primary crashed or demoted, sentinels and data nodes down, replicas flagged down), with
+/// network faults on most seeds, and checks it as [`run_pubsub_seed`] does. Messages are
+/// published at the primary of the moment.
+///
+/// # Errors
+///
+/// The first property that failed, with the seed's settings.
+pub fn run_sentinel_pubsub_seed(seed: u64) -> Result<SeedReport, String> {
+    run_sentinel_pubsub_seed_traced(seed, false)
+}
+
+/// [`run_sentinel_pubsub_seed`], printing every step when `trace` is on.
+///
+/// # Errors
+///
+/// As [`run_sentinel_pubsub_seed`].
+pub fn run_sentinel_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, String> {
+    let mut rng = SimRng::new(seed ^ 0x5e47_9b5b_0000);
+    let replicas = rng.between(1, 2) as u16;
+    let sentinels = rng.between(1, 3) as u16;
+    let mut servers = SentinelConfig::new(SERVICE, replicas, sentinels);
+    servers.seed = rng.next_u64();
+    servers.down_after = rng.millis(50, 1000);
+    let mut config = Config::sentinel(SERVICE, (0..sentinels).map(sentinel_addr));
+    draw_client(&mut rng, &mut config);
+    let calm = rng.chance(0.3);
+    let faults = if calm {
+        Faults::calm(&mut rng)
+    } else {
+        Faults::random(&mut rng, config.timeouts.command)
+    };
+    let horizon = Duration::from_millis(rng.between(500, 2000));
+    // Sentinel 0 never goes down, so that the client can always find the primary.
+    let episodes = plan_episodes(&mut rng, &servers, 0, horizon, calm);
+    // Messages are published until the last episode is over.
+    let run_for = episodes.iter().map(|e| e.end).fold(horizon, Duration::max);
+    let settings = format!(
+        "Sentinel pub/sub seed {seed}: {replicas} replicas, {sentinels} sentinels, {:?}, \
+         command timeout {:?}, {}, run {run_for:?}, episodes {:?}",
+        config.protocol,
+        config.timeouts.command,
+        if calm { "calm" } else { "faults" },
+        episodes.iter().map(|e| &e.steps).collect::<Vec<_>>(),
+    );
+    let mut sim = Sim::with_servers(config, FakeSentinels::new(servers), faults, seed);
+    sim.set_trace(trace);
+    let start = sim.now();
+    for episode in &episodes {
+        for &(at, what) in &episode.steps {
+            sim.servers_mut().schedule(start + at, what);
+        }
+    }
+    drive_and_check(
+        sim,
+        seed,
+        &mut rng,
+        &settings,
+        // Never calm: a failover may come at any moment, and a subscribe request may then
+        // time out.
+        false,
+        run_for,
+        |sim, _, kind, channel, payload| {
+            let command = if kind == Shard { "SPUBLISH" } else { "PUBLISH" };
+            let primary = sim.servers().primary();
+            // Published only when the primary took it (it answers with its receivers).
+            matches!(
+                sim.run_at_server(primary, &[command, channel, payload]),
+                Some(Frame::Integer(_))
+            )
+        },
+    )
+}
+
 /// The client settings both sweeps draw: RESP2 or RESP3, the command and connect timeouts,
 /// and reconnecting for ever.
 fn draw_client(rng: &mut SimRng, config: &mut Config) {
@@ -311,7 +390,11 @@ fn drive_and_check<S: Servers>(
             // A slow Block reader can be seconds behind, with what ended a subscription (a
             // cluster's `sunsubscribe` after a slot moved) still queued behind messages:
             // the last burst is published once every reader has read everything.
-            catch_up(&mut sim, &mut readers, tick);
+            read_until_quiet(&mut sim, &mut readers, tick, Duration::from_millis(200));
+            // Only now does the client see the silence of a connection whose host vanished
+            // while a Block reader held it paused: give its keep-alive (a `PING` after a
+            // second of silence, and as long again for the answer) time to replace it.
+            read_until_quiet(&mut sim, &mut readers, tick, Duration::from_secs(3));
             t = sim.now() - start;
             last_burst = Some(t);
             // One last message on every channel: each must arrive (the check after the
@@ -452,10 +535,15 @@ fn drive_and_check<S: Servers>(
     Ok(report)
 }
 
-/// Reads every open reader until nothing came for 200 ms of virtual time.
-fn catch_up<S: Servers>(sim: &mut Sim<S>, readers: &mut [Reader], tick: Duration) {
+/// Reads every open reader until nothing came for `quiet_for` of virtual time.
+fn read_until_quiet<S: Servers>(
+    sim: &mut Sim<S>,
+    readers: &mut [Reader],
+    tick: Duration,
+    quiet_for: Duration,
+) {
     let mut quiet = Duration::ZERO;
-    while quiet < Duration::from_millis(200) {
+    while quiet < quiet_for {
         let mut any = false;
         for r in readers.iter_mut().filter(|r| !r.closed) {
             while let Some(e) = sim.poll_pubsub(r.id) {

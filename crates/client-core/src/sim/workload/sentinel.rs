@@ -18,7 +18,7 @@ use crate::sim::{
     sentinel_addr,
 };
 
-const SERVICE: &str = "sim-service";
+pub(super) const SERVICE: &str = "sim-service";
 
 /// Runs the Sentinel workload of `seed` and checks its properties.
 ///
@@ -42,10 +42,10 @@ pub fn run_sentinel_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, St
 /// Something that happens to the servers over a stretch of the run, from `start` to `end`
 /// (relative to the start of the workload): the happenings it is made of, and when.
 #[derive(Clone, Debug)]
-struct Episode {
-    start: Duration,
-    end: Duration,
-    steps: Vec<(Duration, Happening)>,
+pub(super) struct Episode {
+    pub(super) start: Duration,
+    pub(super) end: Duration,
+    pub(super) steps: Vec<(Duration, Happening)>,
 }
 
 /// Everything a Sentinel seed decides up front.
@@ -234,7 +234,7 @@ impl SeedScenario for SentinelScenario {
 /// crashed, or alive and demoted, with or without its clients' connections closed), a
 /// sentinel (never `protected`) down for a while, a data node down for a while, a replica
 /// the sentinels cannot reach. Everything that goes down comes back.
-fn plan_episodes(
+pub(super) fn plan_episodes(
     rng: &mut SimRng,
     servers: &SentinelConfig,
     protected: u16,
