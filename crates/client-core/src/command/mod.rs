@@ -197,23 +197,36 @@ impl Command {
 
     /// The cluster slot of the first key, if keys were marked.
     pub fn slot(&self) -> Option<u16> {
-        self.slot_of(self.first_key?)
+        self.key_slots().next()
     }
 
     /// Whether the marked keys hash to more than one slot.
     pub fn is_cross_slot(&self) -> bool {
-        let Some(first) = self.slot() else {
+        let mut slots = self.key_slots();
+        let Some(first) = slots.next() else {
             return false;
         };
-        self.more_keys
-            .iter()
-            .any(|&key| self.slot_of(key).is_some_and(|slot| slot != first))
+        slots.any(|slot| slot != first)
     }
 
-    /// The slot of the argument at `index`.
-    fn slot_of(&self, index: u32) -> Option<u16> {
-        let arg = self.arg_value(usize::try_from(index).ok()?)?;
-        Some(arg.with_bytes(resp_core::slot))
+    /// The slot of each marked key, in order, found in one pass over the arguments (a key
+    /// looked up by index each would make a many-key `MSET` quadratic).
+    fn key_slots(&self) -> impl Iterator<Item = u16> + '_ {
+        let mut keys = self
+            .first_key
+            .into_iter()
+            .chain(self.more_keys.iter().copied())
+            .peekable();
+        let mut args = self.arg_bounds().zip(0u32..);
+        std::iter::from_fn(move || {
+            let key = *keys.peek()?;
+            let ((start, end), _) = args.find(|&(_, index)| index == key)?;
+            let _ = keys.next();
+            Some(match self.shared.iter().find(|(at, _)| *at == start) {
+                Some((_, bytes)) => resp_core::slot(bytes),
+                None => resp_core::slot(&self.encoded[start..end]),
+            })
+        })
     }
 
     /// Whether the command may be sent again after its connection dropped with no reply.
@@ -498,6 +511,20 @@ mod tests {
     fn cross_slot_keys_are_noticed() {
         assert!(!cmd("MGET").keys(["{a}1", "{a}2"]).is_cross_slot());
         assert!(cmd("MGET").keys(["a", "b"]).is_cross_slot());
+        // Keys among other arguments, and a key large enough to be kept by reference.
+        let big = Bytes::from(vec![b'k'; SHARE_THRESHOLD + 1]);
+        let mset = cmd("MSET").key("{b}1").arg("v").key(big.clone()).arg("w");
+        assert_eq!(mset.slot(), Some(resp_core::slot(b"{b}1")));
+        assert!(mset.is_cross_slot());
+        let same = cmd("MSET")
+            .key(big.clone())
+            .arg("v")
+            .key(big.clone())
+            .arg("w");
+        assert_eq!(same.slot(), Some(resp_core::slot(&big)));
+        assert!(!same.is_cross_slot());
+        assert_eq!(cmd("PING").slot(), None);
+        assert!(!cmd("PING").is_cross_slot());
     }
 
     #[test]
