@@ -84,12 +84,7 @@ pub fn run_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedReport, Stri
     let mut rng = SimRng::new(seed ^ 0x5eed_9b5b);
     let mut config = Config::new("sim-node", 6379);
     draw_client(&mut rng, &mut config);
-    let calm = rng.chance(0.2);
-    let faults = if calm {
-        Faults::calm(&mut rng)
-    } else {
-        Faults::random(&mut rng, config.timeouts.command)
-    };
+    let (calm, faults) = draw_faults(&mut rng, &config, 0.2);
     let settings = format!(
         "seed {seed}: {:?}, command timeout {:?}, {}",
         config.protocol,
@@ -152,12 +147,7 @@ pub fn run_cluster_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedRepo
     if let Some(cluster) = config.cluster.as_mut() {
         cluster.min_refresh_interval = rng.millis(5, 200);
     }
-    let calm = rng.chance(0.3);
-    let faults = if calm {
-        Faults::calm(&mut rng)
-    } else {
-        Faults::random(&mut rng, config.timeouts.command)
-    };
+    let (calm, faults) = draw_faults(&mut rng, &config, 0.3);
     let run_for = Duration::from_millis(rng.between(500, 2000));
     // The shard channels' slots, for most of the migrations.
     let hot: Vec<u16> = CHANNELS
@@ -234,12 +224,7 @@ pub fn run_sentinel_pubsub_seed_traced(seed: u64, trace: bool) -> Result<SeedRep
     servers.down_after = rng.millis(50, 1000);
     let mut config = Config::sentinel(SERVICE, (0..sentinels).map(sentinel_addr));
     draw_client(&mut rng, &mut config);
-    let calm = rng.chance(0.3);
-    let faults = if calm {
-        Faults::calm(&mut rng)
-    } else {
-        Faults::random(&mut rng, config.timeouts.command)
-    };
+    let (calm, faults) = draw_faults(&mut rng, &config, 0.3);
     let horizon = Duration::from_millis(rng.between(500, 2000));
     // Sentinel 0 never goes down, so that the client can always find the primary.
     let episodes = plan_episodes(&mut rng, &servers, 0, horizon, calm);
@@ -293,6 +278,17 @@ fn draw_client(rng: &mut SimRng, config: &mut Config) {
     config.timeouts.command = rng.millis(100, 1000);
     config.timeouts.connect = rng.millis(50, 500);
     config.reconnect.max_attempts = None;
+}
+
+/// Whether the seed's network is calm (with `calm_chance`), and its faults.
+fn draw_faults(rng: &mut SimRng, config: &Config, calm_chance: f64) -> (bool, Faults) {
+    let calm = rng.chance(calm_chance);
+    let faults = if calm {
+        Faults::calm(rng)
+    } else {
+        Faults::random(rng, config.timeouts.command)
+    };
+    (calm, faults)
 }
 
 /// Runs the workload on `sim` and checks it: subscribers with random buffers and reading
