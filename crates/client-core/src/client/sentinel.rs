@@ -76,6 +76,9 @@ pub(super) struct Sentinel {
     sentinels: Vec<usize>,
     /// The confirmed primary.
     primary: Option<usize>,
+    /// The node that was the primary before the last change, so that its connections,
+    /// closed by its demotion after the switch was heard, still name the failover.
+    former: Option<usize>,
     /// Healthy replicas, for replica reads.
     replicas: Vec<usize>,
     round_robin: usize,
@@ -119,6 +122,7 @@ impl Sentinel {
         Self {
             sentinels,
             primary: None,
+            former: None,
             replicas: Vec::new(),
             round_robin: 0,
             waiting: VecDeque::new(),
@@ -514,6 +518,12 @@ impl Client {
             s.sentinels[..=at].rotate_right(1);
         }
         let old = s.primary.replace(node);
+        if old.is_some_and(|o| o != node) {
+            s.former = old;
+        }
+        if s.former == Some(node) {
+            s.former = None;
+        }
         s.wanted = false;
         s.ever_known = true;
         s.rounds_failed = 0;
@@ -572,7 +582,9 @@ impl Client {
 
     /// Node `n` is no longer taken for the primary: requests queued for it wait.
     fn forget_primary(&mut self, n: usize) {
-        self.sentinel_mut().primary = None;
+        let s = self.sentinel_mut();
+        s.primary = None;
+        s.former = Some(n);
         let queued = self.take_callers_queue(n);
         self.sentinel_mut().waiting.extend(queued);
     }
@@ -677,14 +689,24 @@ impl Client {
         }
     }
 
-    /// Extends the reason a connection to node `n` failed, when `n` is the primary.
+    /// Extends the reason a connection to node `n` failed, when `n` is the primary, or was
+    /// until the last failover the client followed (the sentinels announce the switch
+    /// before they demote the old primary, whose clients are closed then).
     pub(super) fn sentinel_reason(&self, n: usize, reason: &str) -> Option<String> {
-        (self.sentinel_primary_node() == Some(n)).then(|| {
-            format!(
+        let s = self.sentinel.as_ref()?;
+        if s.primary == Some(n) {
+            Some(format!(
                 "{reason}; the primary of {:?} may be failing over",
                 self.service()
-            )
-        })
+            ))
+        } else if s.former == Some(n) {
+            Some(format!(
+                "{reason}; it was the primary of {:?} until a failover",
+                self.service()
+            ))
+        } else {
+            None
+        }
     }
 
     // ---- +switch-master ----

@@ -930,3 +930,67 @@ fn random_sentinel_seeds() {
         run_sentinel_seed_traced,
     );
 }
+
+/// The `+switch-master` can reach the client before the demoted primary closes its
+/// clients' connections (Redis reconfigures the old primary after the switch). A write in
+/// flight there then fails with `MayHaveExecuted`, and its message must still say why:
+/// the node had just stopped being the primary. It did not once the switch had been
+/// heard first (real-server Sentinel failover test, glommio RESP3 cell).
+#[test]
+fn a_write_lost_on_the_demoted_primary_after_the_switch_names_the_failover() {
+    both_protocols(|protocol| {
+        let mut sim = sentinel_sim(set_of(1, 2), protocol);
+        let (_, warm) = exchange(&mut sim, cmd("SET").key("warm").arg("1"));
+        assert_eq!(warm, single(ok()));
+        let old = sim
+            .open_connections()
+            .into_iter()
+            .find(|&c| sim.node_of(c) == Some(0))
+            .expect("a connection to the primary");
+        // The SET runs on the primary; its reply is held back.
+        sim.hold_replies(true);
+        let request = Request::from(cmd("SET").key("k").arg("v")).timeout(Duration::from_secs(1));
+        let id = sim.submit(request).unwrap();
+        sim.run_for(Duration::from_millis(10));
+        assert_eq!(sim.servers().executions("SET", b"k"), 1);
+        // The replica is promoted and every sentinel switches; only the sentinels'
+        // messages reach the client.
+        let now = sim.now();
+        let promote = Happening::Promote {
+            node: 1,
+            kill_clients: false,
+        };
+        sim.servers_mut().apply(promote, now);
+        for sentinel in 0..2 {
+            let switch = Happening::Switch { sentinel, to: 1 };
+            sim.servers_mut().apply(switch, now);
+        }
+        sim.sync_servers();
+        sim.run_for(Duration::from_millis(5));
+        for conn in sim.open_connections() {
+            let node = sim.node_of(conn);
+            if (0..2).any(|i| node == Some(sentinel_node(i))) {
+                sim.release_held(conn, usize::MAX);
+            }
+        }
+        sim.run_for(Duration::from_millis(5));
+        assert_ne!(
+            sim.client().sentinel_primary(),
+            Some(&announced(0)),
+            "{protocol:?}: the switch was heard"
+        );
+        // Then the demoted primary closes the connection the SET is waiting on.
+        sim.drop_connection(old);
+        sim.hold_replies(false);
+        assert!(sim.run_until_quiet_within(1_000_000));
+        let result = sim.take_response(id).expect("a response");
+        let Err(error @ RequestError::MayHaveExecuted { .. }) = &result else {
+            panic!("{protocol:?}: {result:?}");
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("failover") || message.contains("failing over"),
+            "{protocol:?}: {message}"
+        );
+    });
+}
