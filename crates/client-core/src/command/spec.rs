@@ -60,8 +60,69 @@ impl CommandSpec {
 }
 
 /// Looks a command up by name, case-insensitively.
+///
+/// Every command builds its `Command` through here, so this is on the hot path of
+/// pipelines: rather than a binary search (eight or so slice comparisons), the lowered name is
+/// hashed into an open-addressed index of [`COMMANDS`], built once, and usually compared once.
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    find(COMMANDS, name, |spec| spec.name.as_bytes())
+    let mut lower = [0u8; MAX_NAME];
+    let lower = lower.get_mut(..name.len())?;
+    let mut hash = FNV_OFFSET;
+    for (l, c) in lower.iter_mut().zip(name) {
+        *l = c.to_ascii_lowercase();
+        hash = (hash ^ u64::from(*l)).wrapping_mul(FNV_PRIME);
+    }
+    let lower = &*lower;
+    let index = index();
+    let mask = index.len() - 1;
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "only the low bits are used, masked to the index"
+    )]
+    let mut at = hash as usize & mask;
+    loop {
+        let entry = index[at];
+        if entry == EMPTY {
+            return None;
+        }
+        let spec = &COMMANDS[usize::from(entry)];
+        if spec.name.as_bytes() == lower {
+            return Some(spec);
+        }
+        at = (at + 1) & mask;
+    }
+}
+
+/// Longer than any command name: not in the table.
+const MAX_NAME: usize = 48;
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+/// An unused slot of the index.
+const EMPTY: u16 = u16::MAX;
+
+/// Slots of [`COMMANDS`] by FNV-1a hash of the name, with linear probing, at most a quarter
+/// full so that probes stay short.
+fn index() -> &'static [u16] {
+    static INDEX: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let slots = (COMMANDS.len() * 4).next_power_of_two();
+        let mut index = vec![EMPTY; slots];
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            let hash = spec.name.bytes().fold(FNV_OFFSET, |hash, b| {
+                (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME)
+            });
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "only the low bits are used, masked to the index"
+            )]
+            let mut at = hash as usize & (slots - 1);
+            while index[at] != EMPTY {
+                at = (at + 1) & (slots - 1);
+            }
+            index[at] = u16::try_from(i).expect("fewer than 65535 commands");
+        }
+        index
+    })
 }
 
 /// Binary search of a table sorted by lower-case name. The name is lowered once, on the
@@ -72,8 +133,7 @@ fn find(
     name: &[u8],
     key: impl Fn(&CommandSpec) -> &[u8],
 ) -> Option<&'static CommandSpec> {
-    // Longer than any name in the table: not there.
-    let mut lower = [0u8; 48];
+    let mut lower = [0u8; MAX_NAME];
     let lower = lower.get_mut(..name.len())?;
     for (l, c) in lower.iter_mut().zip(name) {
         *l = c.to_ascii_lowercase();
@@ -293,6 +353,24 @@ mod tests {
         assert!(get.flags.contains(CommandFlags::READONLY));
         assert!(get.accepts_arg_count(2) && !get.accepts_arg_count(3));
         assert!(lookup(b"NOT-A-COMMAND").is_none());
+    }
+
+    #[test]
+    fn the_hash_index_finds_every_command_in_any_case_and_nothing_else() {
+        for spec in COMMANDS {
+            let upper = spec.name.to_ascii_uppercase();
+            for name in [spec.name.as_bytes(), upper.as_bytes()] {
+                let found = lookup(name).map(|found| found.name);
+                assert_eq!(found, Some(spec.name), "{}", spec.name);
+            }
+            // A prefix or an extension of a name is another name or none.
+            let longer = format!("{}x", spec.name);
+            assert_ne!(lookup(longer.as_bytes()).map(|f| f.name), Some(spec.name));
+            let shorter = &spec.name[..spec.name.len() - 1];
+            assert_ne!(lookup(shorter.as_bytes()).map(|f| f.name), Some(spec.name));
+        }
+        assert!(lookup(b"").is_none());
+        assert!(lookup(&[b'a'; 200]).is_none());
     }
 
     #[test]
