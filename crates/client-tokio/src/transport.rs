@@ -1,4 +1,4 @@
-//! The sockets: TCP (with `TCP_NODELAY`), TLS over TCP (rustls), and Unix domain sockets.
+//! The sockets the tokio runtime dials: TCP (with `TCP_NODELAY`), TLS over TCP (rustls), and Unix domain sockets.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use client_core::{ServerAddr, TlsSettings};
-use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::TlsConnector;
@@ -15,18 +14,25 @@ use tokio_rustls::client::TlsStream;
 
 /// One connected socket.
 #[derive(Debug)]
-pub(crate) enum Stream {
+pub enum Stream {
+    /// Plain TCP, with `TCP_NODELAY`.
     Tcp(TcpStream),
+    /// TLS over TCP.
     Tls(Box<TlsStream<TcpStream>>),
+    /// A Unix domain socket.
     Unix(UnixStream),
 }
 
 /// Dials `server`, and speaks TLS over it when `tls` says so, with `tls_config` (or the
 /// system's roots when none was given).
-pub(crate) async fn connect(
+///
+/// # Errors
+///
+/// Whatever dialling or the TLS handshake failed with.
+pub async fn connect(
     server: &ServerAddr,
     tls: Option<&TlsSettings>,
-    tls_config: Option<&Arc<rustls::ClientConfig>>,
+    tls_config: Option<Arc<rustls::ClientConfig>>,
 ) -> io::Result<Stream> {
     match server {
         ServerAddr::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
@@ -36,13 +42,8 @@ pub(crate) async fn connect(
             let Some(tls) = tls else {
                 return Ok(Stream::Tcp(tcp));
             };
-            let config = match tls_config {
-                Some(config) => config.clone(),
-                None => system_roots_config()?,
-            };
-            let name = ServerName::try_from(tls.server_name.clone()).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidInput, format!("TLS server name: {e}"))
-            })?;
+            let config = client_driver::tls::config_or_system(tls_config)?;
+            let name = client_driver::tls::server_name(&tls.server_name)?;
             let stream = TlsConnector::from(config).connect(name, tcp).await?;
             Ok(Stream::Tls(Box::new(stream)))
         }
@@ -53,36 +54,9 @@ pub(crate) async fn connect(
     }
 }
 
-/// A TLS configuration that trusts the operating system's root certificates.
-pub(crate) fn system_roots_config() -> io::Result<Arc<rustls::ClientConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    for cert in found.certs {
-        // Skip certificates the platform store holds but rustls cannot parse.
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        let reason = found
-            .errors
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        return Err(io::Error::other(format!(
-            "no system root certificates found ({reason}); give a TLS config with your CA"
-        )));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
 impl Stream {
     /// The socket address a TCP (or TLS) connection reached: what a host name resolved to.
-    pub(crate) fn peer_addr(&self) -> Option<SocketAddr> {
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
         match self {
             Self::Tcp(stream) => stream.peer_addr().ok(),
             Self::Tls(stream) => stream.get_ref().0.peer_addr().ok(),

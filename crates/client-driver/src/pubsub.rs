@@ -10,7 +10,7 @@ use client_core::{
 };
 use futures_core::Stream;
 
-use crate::{Client, RequestFuture};
+use crate::{Client, RequestFuture, Runtime};
 
 /// A reader of pub/sub messages with its own bounded buffer, from [`Client::subscriber`].
 ///
@@ -25,8 +25,8 @@ use crate::{Client, RequestFuture};
 /// messages. Dropping it unsubscribes.
 ///
 /// ```no_run
-/// # async fn demo(client: client_tokio::Client) -> Result<(), client_tokio::Error> {
-/// use client_tokio::PubSubEvent;
+/// # async fn demo<R: client_driver::Runtime>(client: client_driver::Client<R>) -> Result<(), client_driver::Error> {
+/// use client_driver::PubSubEvent;
 ///
 /// let mut news = client.subscriber();
 /// news.subscribe(["news"]).await?;
@@ -40,19 +40,19 @@ use crate::{Client, RequestFuture};
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct Subscriber {
-    client: Client,
+pub struct Subscriber<R: Runtime> {
+    client: Client<R>,
     id: SubscriberId,
 }
 
-impl Client {
+impl<R: Runtime> Client<R> {
     /// A subscriber with the default buffer (1024 messages, [`Overflow::Block`](client_core::Overflow::Block)).
-    pub fn subscriber(&self) -> Subscriber {
+    pub fn subscriber(&self) -> Subscriber<R> {
         self.subscriber_with(SubscriberSettings::default())
     }
 
     /// A subscriber with its own buffer size and overflow policy.
-    pub fn subscriber_with(&self, settings: SubscriberSettings) -> Subscriber {
+    pub fn subscriber_with(&self, settings: SubscriberSettings) -> Subscriber<R> {
         let id = self
             .shared()
             .lock_and(|core| core.open_subscriber(settings));
@@ -63,7 +63,7 @@ impl Client {
     }
 }
 
-impl Subscriber {
+impl<R: Runtime> Subscriber<R> {
     /// Its id in the core, for logs.
     pub fn id(&self) -> SubscriberId {
         self.id
@@ -148,7 +148,7 @@ impl Subscriber {
         let shared = self.client.shared().clone();
         let (request, rx) = shared.start(|core, now| core.subscribe(id, kind, channels, now))?;
         // Dropping it before the confirmation cancels the request, as for any other.
-        RequestFuture::<()>::started(shared, request, rx).await
+        RequestFuture::<(), R>::started(shared, request, rx).await
     }
 
     fn remove<C: AsRef<[u8]>>(
@@ -171,7 +171,7 @@ fn to_bytes<C: AsRef<[u8]>>(channels: impl IntoIterator<Item = C>) -> Vec<Bytes>
         .collect()
 }
 
-impl Stream for Subscriber {
+impl<R: Runtime> Stream for Subscriber<R> {
     type Item = PubSubEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<PubSubEvent>> {
@@ -190,7 +190,7 @@ impl Stream for Subscriber {
     }
 }
 
-impl Drop for Subscriber {
+impl<R: Runtime> Drop for Subscriber<R> {
     fn drop(&mut self) {
         let id = self.id;
         let shared = self.client.shared();

@@ -4,10 +4,12 @@
 //! its events, and unlocks. Each connection has a reader task (socket → `handle_input`) and a
 //! writer task (woken by `Event::Transmit`, it takes everything queued since its last write
 //! with `poll_transmit` and sends it in one vectored write: auto-pipelining). One timer task
-//! sleeps until `poll_timeout`.
+//! sleeps until `poll_timeout`. The runtime only spawns, dials, reads, writes and sleeps.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::IoSlice;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
@@ -17,24 +19,28 @@ use client_core::{
     ConnId, Event, Reply, RequestError, RequestId, SendBuffer, ServerAddr, SubscriberId,
     TlsSettings,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Notify, oneshot};
-use tokio::task::AbortHandle;
+use futures_channel::oneshot;
+use futures_util::future::{AbortHandle, Abortable, Either, select};
 
-use crate::transport;
+use crate::signal::Signal;
+use crate::{Connection, Runtime};
 
 /// Where a request's completion goes.
 pub(crate) type Completion = oneshot::Sender<Result<Reply, RequestError>>;
 
 /// What the tasks and the handles share.
-#[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct Shared<R> {
     state: Mutex<State>,
     /// Wakes the timer task when a deadline earlier than the one it sleeps for appears.
-    timer: Notify,
-    /// Signalled when a `quit` has finished.
-    pub(crate) closed: Notify,
+    timer: Signal,
     tls_config: Option<Arc<rustls::ClientConfig>>,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R> std::fmt::Debug for Shared<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -44,6 +50,8 @@ pub(crate) struct State {
     conns: HashMap<ConnId, ConnTasks>,
     /// Subscribers waiting for an event.
     pub(crate) subscribers: HashMap<SubscriberId, Waker>,
+    /// `quit` calls waiting for the core to close.
+    pub(crate) quitting: Vec<Waker>,
     /// The deadline the timer task sleeps until.
     armed: Option<Instant>,
     timer_task: Option<AbortHandle>,
@@ -51,13 +59,81 @@ pub(crate) struct State {
 
 #[derive(Debug)]
 struct ConnTasks {
-    writable: Arc<Notify>,
+    writable: Arc<Signal>,
     /// Signalled when the core wants the connection read again after pausing it.
-    resume: Arc<Notify>,
+    resume: Arc<Signal>,
     tasks: Vec<AbortHandle>,
 }
 
-impl Shared {
+/// A background task of the driver, for [`Runtime::spawn`]: run [`Task::run`] to completion on
+/// the runtime. The driver aborts it (it then returns at its next poll) when its connection
+/// closes or the last client handle goes away.
+pub struct Task<R: Runtime> {
+    kind: TaskKind<R>,
+    abort: futures_util::future::AbortRegistration,
+}
+
+enum TaskKind<R: Runtime> {
+    Timer(Arc<Shared<R>>),
+    Connection {
+        shared: Arc<Shared<R>>,
+        conn: ConnId,
+        server: ServerAddr,
+        tls: Option<TlsSettings>,
+    },
+    Writer {
+        shared: Arc<Shared<R>>,
+        conn: ConnId,
+        writer: R::Writer,
+        writable: Arc<Signal>,
+    },
+}
+
+impl<R: Runtime> std::fmt::Debug for Task<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.kind {
+            TaskKind::Timer(_) => "timer",
+            TaskKind::Connection { .. } => "connection",
+            TaskKind::Writer { .. } => "writer",
+        };
+        f.debug_struct("Task").field("kind", &kind).finish()
+    }
+}
+
+impl<R: Runtime> Task<R> {
+    /// Spawns a task through the runtime and returns the handle that aborts it.
+    fn spawn(kind: TaskKind<R>) -> AbortHandle {
+        let (handle, abort) = AbortHandle::new_pair();
+        R::spawn(Self { kind, abort });
+        handle
+    }
+
+    /// The task's work; completes when it is done or aborted.
+    pub fn run(self) -> impl Future<Output = ()> {
+        let work = async move {
+            match self.kind {
+                TaskKind::Timer(shared) => timer_task(shared).await,
+                TaskKind::Connection {
+                    shared,
+                    conn,
+                    server,
+                    tls,
+                } => connection(shared, conn, server, tls).await,
+                TaskKind::Writer {
+                    shared,
+                    conn,
+                    writer,
+                    writable,
+                } => write_loop(shared, conn, writer, writable).await,
+            }
+        };
+        async move {
+            let _ = Abortable::new(work, self.abort).await;
+        }
+    }
+}
+
+impl<R: Runtime> Shared<R> {
     pub(crate) fn new(
         core: client_core::Client,
         tls_config: Option<Arc<rustls::ClientConfig>>,
@@ -67,17 +143,18 @@ impl Shared {
             waiting: HashMap::new(),
             conns: HashMap::new(),
             subscribers: HashMap::new(),
+            quitting: Vec::new(),
             armed: None,
             timer_task: None,
         };
         let shared = Arc::new(Self {
             state: Mutex::new(state),
-            timer: Notify::new(),
-            closed: Notify::new(),
+            timer: Signal::default(),
             tls_config,
+            _runtime: PhantomData,
         });
-        let timer = tokio::spawn(timer_task(shared.clone()));
-        shared.lock().timer_task = Some(timer.abort_handle());
+        let timer = Task::spawn(TaskKind::Timer(shared.clone()));
+        shared.lock().timer_task = Some(timer);
         shared
     }
 
@@ -86,6 +163,17 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the core under the lock, then acts on what it asked for.
+    pub(crate) fn lock_and<T>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut client_core::Client) -> T,
+    ) -> T {
+        let mut state = self.lock();
+        let result = f(&mut state.core);
+        self.drain(&mut state);
+        result
     }
 
     /// Starts a request (`submit`, `subscribe`, ...: whatever `start` asks the core for) and
@@ -120,16 +208,20 @@ impl Shared {
             match event {
                 Event::Connect { conn, server, tls } => {
                     tracing::debug!(%conn, %server, "dialling");
-                    let writable = Arc::new(Notify::new());
-                    let resume = Arc::new(Notify::new());
-                    let task = tokio::spawn(connection(self.clone(), conn, server, tls));
-                    let tasks = vec![task.abort_handle()];
+                    let writable = Arc::new(Signal::default());
+                    let resume = Arc::new(Signal::default());
+                    let task = Task::spawn(TaskKind::Connection {
+                        shared: self.clone(),
+                        conn,
+                        server,
+                        tls,
+                    });
                     state.conns.insert(
                         conn,
                         ConnTasks {
                             writable,
                             resume,
-                            tasks,
+                            tasks: vec![task],
                         },
                     );
                 }
@@ -141,7 +233,7 @@ impl Shared {
                 }
                 Event::Transmit { conn } => {
                     if let Some(conn) = state.conns.get(&conn) {
-                        conn.writable.notify_one();
+                        conn.writable.notify();
                     }
                 }
                 Event::Response { id, result } => {
@@ -159,8 +251,8 @@ impl Shared {
                 }
                 Event::ResumeInput { conn } => {
                     if let Some(conn) = state.conns.get(&conn) {
-                        // A permit is kept if the reader is not waiting yet.
-                        conn.resume.notify_one();
+                        // Kept if the reader is not waiting yet.
+                        conn.resume.notify();
                     }
                 }
                 other => tracing::debug!(?other, "event not handled by this adapter"),
@@ -169,10 +261,10 @@ impl Shared {
         let next = state.core.poll_timeout();
         if next.is_some_and(|next| state.armed.is_none_or(|armed| next < armed)) {
             state.armed = next;
-            self.timer.notify_one();
+            self.timer.notify();
         }
         if state.core.is_closed() {
-            self.closed.notify_waiters();
+            state.quitting.drain(..).for_each(Waker::wake);
         }
     }
 
@@ -192,23 +284,23 @@ impl Shared {
         for (_, waker) in state.subscribers.drain() {
             waker.wake();
         }
+        state.quitting.drain(..).for_each(Waker::wake);
     }
 }
 
 /// Sleeps until the core's next deadline, then lets it act.
-async fn timer_task(shared: Arc<Shared>) {
+async fn timer_task<R: Runtime>(shared: Arc<Shared<R>>) {
     loop {
         let armed = shared.lock().armed;
         match armed {
             Some(deadline) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(deadline.into()) => {
-                        let mut state = shared.lock();
-                        state.armed = None;
-                        state.core.handle_timeout(Instant::now());
-                        shared.drain(&mut state);
-                    }
-                    () = shared.timer.notified() => {}
+                let sleep = std::pin::pin!(R::sleep_until(deadline));
+                let rearmed = std::pin::pin!(shared.timer.notified());
+                if let Either::Left(..) = select(sleep, rearmed).await {
+                    let mut state = shared.lock();
+                    state.armed = None;
+                    state.core.handle_timeout(Instant::now());
+                    shared.drain(&mut state);
                 }
             }
             None => shared.timer.notified().await,
@@ -217,15 +309,19 @@ async fn timer_task(shared: Arc<Shared>) {
 }
 
 /// Dials one connection, then reads from it until it closes; a writer task sends.
-async fn connection(
-    shared: Arc<Shared>,
+async fn connection<R: Runtime>(
+    shared: Arc<Shared<R>>,
     conn: ConnId,
     server: ServerAddr,
     tls: Option<TlsSettings>,
 ) {
-    let stream = transport::connect(&server, tls.as_ref(), shared.tls_config.as_ref()).await;
-    let stream = match stream {
-        Ok(stream) => stream,
+    let dialled = R::connect(server.clone(), tls, shared.tls_config.clone()).await;
+    let Connection {
+        mut reader,
+        writer,
+        peer,
+    } = match dialled {
+        Ok(connection) => connection,
         Err(error) => {
             tracing::debug!(%conn, %server, %error, "connect failed");
             let mut state = shared.lock();
@@ -237,17 +333,19 @@ async fn connection(
             return;
         }
     };
-    let peer = stream.peer_addr();
-    let (mut reader, writer) = tokio::io::split(stream);
     let resume = {
         let mut state = shared.lock();
         let Some(tasks) = state.conns.get_mut(&conn) else {
             return;
         };
-        let writable = tasks.writable.clone();
         let resume = tasks.resume.clone();
-        let write = tokio::spawn(write_loop(shared.clone(), conn, writer, writable));
-        tasks.tasks.push(write.abort_handle());
+        let write = Task::spawn(TaskKind::Writer {
+            shared: shared.clone(),
+            conn,
+            writer,
+            writable: tasks.writable.clone(),
+        });
+        tasks.tasks.push(write);
         state.core.handle_connected(conn, Instant::now());
         if let Some(peer) = peer {
             state.core.handle_peer_address(conn, peer);
@@ -260,7 +358,7 @@ async fn connection(
         if input.capacity() - input.len() < 4096 {
             input.reserve(16 * 1024);
         }
-        match reader.read_buf(&mut input).await {
+        match R::read(&mut reader, &mut input).await {
             Ok(0) => break "the server closed the connection".to_owned(),
             Ok(_) => {
                 let mut paused = {
@@ -287,11 +385,11 @@ async fn connection(
 }
 
 /// Sends whatever the core queued for `conn`, each time it says there is some.
-async fn write_loop(
-    shared: Arc<Shared>,
+async fn write_loop<R: Runtime>(
+    shared: Arc<Shared<R>>,
     conn: ConnId,
-    mut writer: tokio::io::WriteHalf<transport::Stream>,
-    writable: Arc<Notify>,
+    mut writer: R::Writer,
+    writable: Arc<Signal>,
 ) {
     let mut out = SendBuffer::new();
     loop {
@@ -299,13 +397,13 @@ async fn write_loop(
         // Let the tasks that are ready to run (callers about to submit) go first, so this write
         // carries their commands too. Without it, on a multi-thread runtime the writer runs
         // right after each caller and sends one command per packet.
-        tokio::task::yield_now().await;
+        R::yield_now().await;
         let _ = shared.lock().core.poll_transmit(conn, &mut out);
         while out.has_remaining() {
             let written = {
                 let mut slices = [IoSlice::new(&[]); 32];
                 let n = out.chunks_vectored(&mut slices);
-                writer.write_vectored(&slices[..n]).await
+                R::write(&mut writer, &slices[..n]).await
             };
             match written {
                 Ok(0) => return closed(&shared, conn, "the socket accepted no more bytes"),
@@ -317,7 +415,7 @@ async fn write_loop(
 }
 
 /// The connection ended without the core asking: tell it, and stop the other task.
-fn closed(shared: &Arc<Shared>, conn: ConnId, reason: &str) {
+fn closed<R: Runtime>(shared: &Arc<Shared<R>>, conn: ConnId, reason: &str) {
     tracing::debug!(%conn, reason, "connection closed");
     let mut state = shared.lock();
     if let Some(tasks) = state.conns.remove(&conn) {
