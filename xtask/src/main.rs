@@ -28,9 +28,10 @@ commands:
   demo [--backend B] [--image IMG]
         start a standalone server, run `cargo run --example quickstart` against it
   bench [--rounds N] [--quick]
-        the tokio client against fred, redis-rs and redis-benchmark: a dedicated server on
-        port 7490 pinned to CPU 1, the bench (bench/, built --release) pinned to CPU 0, N
-        interleaved rounds (default 5); prints a markdown table, writes target/bench/results.md
+        the tokio client against fred, redis-rs and redis-benchmark, and redwire on
+        async-std, smol and glommio against redwire on tokio: a dedicated server on port 7490
+        pinned to CPU 1, the bench (bench/, built --release) pinned to CPU 0, N interleaved
+        rounds (default 5); prints markdown tables, writes target/bench/results.md
   help  this text
 
 topologies: standalone, standalone-tls, standalone-unix, cluster, sentinel

@@ -33,6 +33,18 @@ pub const RUNTIMES: &[Runtime] = &[
         name: "tokio",
         cargo_args: &["test", "-p", "redwire-tests", "--test", "tokio"],
     },
+    Runtime {
+        name: "async-std",
+        cargo_args: &["test", "-p", "redwire-tests", "--test", "async-std"],
+    },
+    Runtime {
+        name: "smol",
+        cargo_args: &["test", "-p", "redwire-tests", "--test", "smol"],
+    },
+    Runtime {
+        name: "glommio",
+        cargo_args: &["test", "-p", "redwire-tests", "--test", "glommio"],
+    },
 ];
 
 /// RESP protocol versions every cell runs with (`REDWIRE_PROTOCOL`).

@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use redwire_tests::TestEnv;
 use xtask::Faults;
 
+use crate::rt;
+
 /// Puts the topology back when dropped, pass or fail: resumes paused nodes, restarts killed
 /// ones, moves migrated cluster slots back to their first owner, then waits until the
 /// topology is healthy (for a sentinel group: the sentinels agree on a primary whose replica
@@ -149,7 +151,8 @@ impl Drop for Restore {
 
 /// Runs a blocking fault call off the runtime's threads.
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f)
+    // The join error of any runtime names the panic; the hook has printed its message already.
+    rt::spawn_blocking(f)
         .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        .unwrap_or_else(|e| panic!("a blocking fault call failed: {e}"))
 }

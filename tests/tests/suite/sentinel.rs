@@ -1,4 +1,4 @@
-//! Redis Sentinel through the tokio adapter, against the real primary, replica and three
+//! Redis Sentinel through the runtime's adapter, against the real primary, replica and three
 //! sentinels of the cell. Every client here is built from the env's `redis+sentinel://` URL:
 //! it finds the primary through the sentinels and has to follow its failovers by itself.
 //!
@@ -34,11 +34,11 @@ use std::time::{Duration, Instant};
 
 use client_core::hooks::{Hooks, Outcome, RequestEnd};
 use client_core::{ConnId, ServerAddr};
-use client_tokio::{Client, Commands, Config, Request, cmd};
 use redwire_tests::{RawConn, Target, TestEnv, TopologyKind, is_timeout};
 
 use super::restore::{Restore, blocking};
 use super::{key, unique_run};
+use crate::rt::{self, Client, Commands, Config, Request, cmd};
 
 #[path = "sentinel/load.rs"]
 mod load;
@@ -184,7 +184,7 @@ async fn wait_sentinels_see_replica(env: &TestEnv, primary: &str, replica: &str)
             "the sentinels do not list {replica} as a healthy replica of {primary} after 30 s: \
              {missing}"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        rt::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -373,7 +373,7 @@ impl SwitchWatch {
             if start.elapsed() > limit {
                 return None;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            rt::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -398,7 +398,7 @@ impl Drop for SwitchWatch {
 
 /// Waits until `deadline`.
 async fn sleep_until(deadline: Instant) {
-    tokio::time::sleep_until(deadline.into()).await;
+    rt::sleep_until(deadline).await;
 }
 
 /// Waits until the topology is healthy (quick when it is), so that a test starts from a
@@ -422,188 +422,194 @@ async fn observed_client(env: &TestEnv) -> (Client, Arc<Observer>) {
     (connect(config).await, observer)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failover_under_load_moves_writes_to_the_new_primary_and_keeps_acknowledged_ones() {
-    let Some(env) = sentinel_env() else { return };
-    let restore = Restore::new(&env);
-    healthy(&restore).await;
-    let before = primary(&env);
-    let watch = SwitchWatch::start(&env);
-    let (client, observer) = observed_client(&env).await;
-    let load = Load::start(
-        &client,
-        &key(&format!("sentinel:failover:{}", unique_run())),
-    )
-    .await;
-    // Long enough for a few WAITs to cover the writes made before the failover.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+#[test]
+fn failover_under_load_moves_writes_to_the_new_primary_and_keeps_acknowledged_ones() {
+    rt::block_on_multi(async {
+        let Some(env) = sentinel_env() else { return };
+        let restore = Restore::new(&env);
+        healthy(&restore).await;
+        let before = primary(&env);
+        let watch = SwitchWatch::start(&env);
+        let (client, observer) = observed_client(&env).await;
+        let load = Load::start(
+            &client,
+            &key(&format!("sentinel:failover:{}", unique_run())),
+        )
+        .await;
+        // Long enough for a few WAITs to cover the writes made before the failover.
+        rt::sleep(Duration::from_millis(500)).await;
 
-    let fault_at = Instant::now();
-    let (old, new) = blocking({
-        let restore = restore.clone();
-        move || restore.sentinel_failover()
-    })
-    .await;
-    assert_eq!(old, before, "the primary moved before the test's failover");
-    let switch = watch
-        .first(Duration::from_secs(10))
-        .await
-        .expect("no sentinel published +switch-master within 10 s of the failover");
-    sleep_until(switch.at + AFTER_SWITCH).await;
-    let (writes, confirms) = load.finish().await;
-    println!(
-        "failover: +switch-master heard from {}",
-        watch.spread(switch.at)
-    );
-    drop(watch);
-    let values = read_back(&client, &writes).await;
+        let fault_at = Instant::now();
+        let (old, new) = blocking({
+            let restore = restore.clone();
+            move || restore.sentinel_failover()
+        })
+        .await;
+        assert_eq!(old, before, "the primary moved before the test's failover");
+        let switch = watch
+            .first(Duration::from_secs(10))
+            .await
+            .expect("no sentinel published +switch-master within 10 s of the failover");
+        sleep_until(switch.at + AFTER_SWITCH).await;
+        let (writes, confirms) = load.finish().await;
+        println!(
+            "failover: +switch-master heard from {}",
+            watch.spread(switch.at)
+        );
+        drop(watch);
+        let values = read_back(&client, &writes).await;
 
-    let run = Run {
-        fault: "failover",
-        protocol: env.protocol,
-        old,
-        new,
-        fault_at,
-        switch: switch.clone(),
-        writes,
-        confirms,
-        values,
-        observer: &observer,
-    };
-    // The old primary takes writes until it is made a replica; the client has as long to stop
-    // sending it any as writes have to reach the new primary.
-    let tally = run.check(switch.at + SWITCH_LIMIT);
-    delete(&client, &run.writes).await;
-    // The old primary replicates the new one now, which acknowledges writes again.
-    assert!(
-        run.acknowledged_by(&run.new) > 0,
-        "the new primary {} acknowledged no write with its replica: {tally:?}",
-        run.new
-    );
+        let run = Run {
+            fault: "failover",
+            protocol: env.protocol,
+            old,
+            new,
+            fault_at,
+            switch: switch.clone(),
+            writes,
+            confirms,
+            values,
+            observer: &observer,
+        };
+        // The old primary takes writes until it is made a replica; the client has as long to stop
+        // sending it any as writes have to reach the new primary.
+        let tally = run.check(switch.at + SWITCH_LIMIT);
+        delete(&client, &run.writes).await;
+        // The old primary replicates the new one now, which acknowledges writes again.
+        assert!(
+            run.acknowledged_by(&run.new) > 0,
+            "the new primary {} acknowledged no write with its replica: {tally:?}",
+            run.new
+        );
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_primary_under_load_fails_over_and_keeps_acknowledged_writes() {
-    let Some(env) = sentinel_env() else { return };
-    let restore = Restore::new(&env);
-    healthy(&restore).await;
-    let old = primary(&env);
-    let watch = SwitchWatch::start(&env);
-    let (client, observer) = observed_client(&env).await;
-    let load = Load::start(&client, &key(&format!("sentinel:kill:{}", unique_run()))).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+#[test]
+fn killed_primary_under_load_fails_over_and_keeps_acknowledged_writes() {
+    rt::block_on_multi(async {
+        let Some(env) = sentinel_env() else { return };
+        let restore = Restore::new(&env);
+        healthy(&restore).await;
+        let old = primary(&env);
+        let watch = SwitchWatch::start(&env);
+        let (client, observer) = observed_client(&env).await;
+        let load = Load::start(&client, &key(&format!("sentinel:kill:{}", unique_run()))).await;
+        rt::sleep(Duration::from_millis(500)).await;
 
-    let fault_at = Instant::now();
-    blocking({
-        let (restore, old) = (restore.clone(), old.clone());
-        move || restore.kill(&old)
-    })
-    .await;
-    // The process is gone: nothing that starts from here can be answered by it.
-    let gone_at = Instant::now();
-    let switch = watch
-        .first(Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|| {
-            panic!("no sentinel published +switch-master within 30 s of killing {old}")
-        });
-    let new = switch.new.clone();
-    sleep_until(switch.at + AFTER_SWITCH).await;
+        let fault_at = Instant::now();
+        blocking({
+            let (restore, old) = (restore.clone(), old.clone());
+            move || restore.kill(&old)
+        })
+        .await;
+        // The process is gone: nothing that starts from here can be answered by it.
+        let gone_at = Instant::now();
+        let switch = watch
+            .first(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|| {
+                panic!("no sentinel published +switch-master within 30 s of killing {old}")
+            });
+        let new = switch.new.clone();
+        sleep_until(switch.at + AFTER_SWITCH).await;
 
-    // The old primary comes back empty, as a primary, until the sentinels make it a replica
-    // of the new one (after about 8 s); the load goes on meanwhile, and must not follow it.
-    blocking({
-        let (restore, old) = (restore.clone(), old.clone());
-        move || {
-            restore.restart(&old);
-            restore.wait_healthy();
-        }
-    })
-    .await;
-    let rejoined_ms = signed_ms(switch.at, Instant::now());
-    // A few WAITs with the replica back.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (writes, confirms) = load.finish().await;
-    println!(
-        "kill: +switch-master heard from {}; the old primary rejoined {rejoined_ms} ms after it",
-        watch.spread(switch.at)
-    );
-    drop(watch);
-    let values = read_back(&client, &writes).await;
-    assert_eq!(primary(&env), new, "the sentinels name another primary");
+        // The old primary comes back empty, as a primary, until the sentinels make it a replica
+        // of the new one (after about 8 s); the load goes on meanwhile, and must not follow it.
+        blocking({
+            let (restore, old) = (restore.clone(), old.clone());
+            move || {
+                restore.restart(&old);
+                restore.wait_healthy();
+            }
+        })
+        .await;
+        let rejoined_ms = signed_ms(switch.at, Instant::now());
+        // A few WAITs with the replica back.
+        rt::sleep(Duration::from_millis(300)).await;
+        let (writes, confirms) = load.finish().await;
+        println!(
+            "kill: +switch-master heard from {}; the old primary rejoined {rejoined_ms} ms after it",
+            watch.spread(switch.at)
+        );
+        drop(watch);
+        let values = read_back(&client, &writes).await;
+        assert_eq!(primary(&env), new, "the sentinels name another primary");
 
-    let run = Run {
-        fault: "kill",
-        protocol: env.protocol,
-        old,
-        new,
-        fault_at,
-        switch,
-        writes,
-        confirms,
-        values,
-        observer: &observer,
-    };
-    let tally = run.check(gone_at);
-    delete(&client, &run.writes).await;
-    // No primary for longer than a request's deadline: some requests must have said so.
-    assert!(
-        tally.kinds.contains_key("FailoverInProgress"),
-        "no request failed with FailoverInProgress while there was no primary for {} ms: \
+        let run = Run {
+            fault: "kill",
+            protocol: env.protocol,
+            old,
+            new,
+            fault_at,
+            switch,
+            writes,
+            confirms,
+            values,
+            observer: &observer,
+        };
+        let tally = run.check(gone_at);
+        delete(&client, &run.writes).await;
+        // No primary for longer than a request's deadline: some requests must have said so.
+        assert!(
+            tally.kinds.contains_key("FailoverInProgress"),
+            "no request failed with FailoverInProgress while there was no primary for {} ms: \
          {tally:?}",
-        signed_ms(run.fault_at, run.switch.at)
-    );
-    // Once the old primary rejoined as its replica, the new one acknowledges writes again.
-    assert!(
-        run.acknowledged_by(&run.new) > 0,
-        "the new primary {} acknowledged no write with its replica: {tally:?}",
-        run.new
-    );
+            signed_ms(run.fault_at, run.switch.at)
+        );
+        // Once the old primary rejoined as its replica, the new one acknowledges writes again.
+        assert!(
+            run.acknowledged_by(&run.new) > 0,
+            "the new primary {} acknowledged no write with its replica: {tally:?}",
+            run.new
+        );
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Replica reads
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn replica_reads_are_answered_by_the_replica() {
-    let Some(env) = sentinel_env() else { return };
-    let primary = primary(&env);
-    let replica = other_server(&env, &primary);
-    wait_sentinels_see_replica(&env, &primary, &replica).await;
-    let observer = Arc::new(Observer::default());
-    let mut config = sentinel_config(&env, "read_from=replica");
-    config.hooks = Some(observer.clone());
-    let c = connect(config).await;
+#[test]
+fn replica_reads_are_answered_by_the_replica() {
+    rt::block_on(async {
+        let Some(env) = sentinel_env() else { return };
+        let primary = primary(&env);
+        let replica = other_server(&env, &primary);
+        wait_sentinels_see_replica(&env, &primary, &replica).await;
+        let observer = Arc::new(Observer::default());
+        let mut config = sentinel_config(&env, "read_from=replica");
+        config.hooks = Some(observer.clone());
+        let c = connect(config).await;
 
-    let k = key(&format!("sentinel:replica:{}", unique_run()));
-    let () = c.set(&k, "from the primary").await.unwrap();
-    // On the same connection as the SET, so it waits for it.
-    let wait = Request::single(cmd("WAIT").arg(1).arg(2000));
-    let replicas: i64 = client_core::frame_into(c.send(wait).await.unwrap()).unwrap();
-    assert!(replicas >= 1, "WAIT 1 2000 answered {replicas}");
-    assert_eq!(
-        observer.set_server(&k).as_deref(),
-        Some(primary.as_str()),
-        "the write did not go to the primary"
-    );
+        let k = key(&format!("sentinel:replica:{}", unique_run()));
+        let () = c.set(&k, "from the primary").await.unwrap();
+        // On the same connection as the SET, so it waits for it.
+        let wait = Request::single(cmd("WAIT").arg(1).arg(2000));
+        let replicas: i64 = client_core::frame_into(c.send(wait).await.unwrap()).unwrap();
+        assert!(replicas >= 1, "WAIT 1 2000 answered {replicas}");
+        assert_eq!(
+            observer.set_server(&k).as_deref(),
+            Some(primary.as_str()),
+            "the write did not go to the primary"
+        );
 
-    let calls_before = command_calls(&replica, "get");
-    let primary_before = command_calls(&primary, "get");
-    for _ in 0..10 {
-        let read: Option<String> = c.get(&k).await.unwrap();
-        assert_eq!(read.as_deref(), Some("from the primary"), "GET {k}");
-    }
-    let served_by = observer.gets();
-    let on_replica = command_calls(&replica, "get") - calls_before;
-    let on_primary = command_calls(&primary, "get") - primary_before;
-    assert!(
-        served_by.iter().all(|s| s.as_deref() == Some(&replica)),
-        "GET was answered by {served_by:?}, not by the replica {replica} (primary {primary})"
-    );
-    assert!(
-        on_replica >= 10 && on_primary == 0,
-        "the replica counted {on_replica} GETs and the primary {on_primary}, for 10 reads"
-    );
-    let _: i64 = c.del(&k).await.unwrap();
+        let calls_before = command_calls(&replica, "get");
+        let primary_before = command_calls(&primary, "get");
+        for _ in 0..10 {
+            let read: Option<String> = c.get(&k).await.unwrap();
+            assert_eq!(read.as_deref(), Some("from the primary"), "GET {k}");
+        }
+        let served_by = observer.gets();
+        let on_replica = command_calls(&replica, "get") - calls_before;
+        let on_primary = command_calls(&primary, "get") - primary_before;
+        assert!(
+            served_by.iter().all(|s| s.as_deref() == Some(&replica)),
+            "GET was answered by {served_by:?}, not by the replica {replica} (primary {primary})"
+        );
+        assert!(
+            on_replica >= 10 && on_primary == 0,
+            "the replica counted {on_replica} GETs and the primary {on_primary}, for 10 reads"
+        );
+        let _: i64 = c.del(&k).await.unwrap();
+    });
 }

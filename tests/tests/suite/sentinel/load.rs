@@ -19,13 +19,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use client_core::frame_into;
-use client_tokio::{Client, Commands, Error, Request, cmd};
-use tokio::task::JoinHandle;
 
+use super::super::kind;
 use super::{
     ALLOWED_FAILURES, Announcement, MARGIN, Observer, SWITCH_LIMIT, TASKS, TIMEOUT, Via, WAIT_MS,
 };
-use crate::kind;
+use crate::rt::{self, Client, Commands, Error, JoinHandle, Request, cmd};
 
 /// Pause between two `WAIT`s of the confirmer (each also holds the primary's connection for up
 /// to [`WAIT_MS`] while no replica answers).
@@ -88,14 +87,14 @@ impl Load {
             .map(|task| {
                 let (client, flags) = (client.clone(), flags.clone());
                 let prefix = format!("{prefix}:{task}");
-                tokio::spawn(async move { write_until_stopped(&client, &prefix, &flags).await })
+                rt::spawn(async move { write_until_stopped(&client, &prefix, &flags).await })
             })
             .collect();
         let confirmer = {
             let (client, flags) = (client.clone(), flags.clone());
-            tokio::spawn(async move { confirm_until_stopped(&client, &flags).await })
+            rt::spawn(async move { confirm_until_stopped(&client, &flags).await })
         };
-        crate::wait_for_tasks(|| flags.started.load(Ordering::Relaxed), TASKS).await;
+        super::super::wait_for_tasks(|| flags.started.load(Ordering::Relaxed), TASKS).await;
         Self {
             _stop: StopOnDrop(flags.clone()),
             flags,
@@ -111,14 +110,14 @@ impl Load {
         let limit = Duration::from_secs(30);
         let mut writes = Vec::new();
         for task in self.writers {
-            let log = tokio::time::timeout(limit, task)
+            let log = rt::timeout(limit, task)
                 .await
                 .expect("a load task did not end in 30 s: a request future never completed")
                 .expect("a load task panicked");
             writes.extend(log);
         }
         self.flags.stop_confirming.store(true, Ordering::Relaxed);
-        let confirms = tokio::time::timeout(limit, self.confirmer)
+        let confirms = rt::timeout(limit, self.confirmer)
             .await
             .expect("the confirmer did not end in 30 s: a WAIT never completed")
             .expect("the confirmer panicked");
@@ -152,7 +151,7 @@ async fn write_until_stopped(client: &Client, prefix: &str, flags: &Flags) -> Ve
         });
         if failed {
             // Do not spin on a client that fails fast.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            rt::sleep(Duration::from_millis(20)).await;
         }
     }
     writes
@@ -176,7 +175,7 @@ async fn confirm_until_stopped(client: &Client, flags: &Flags) -> Vec<Confirm> {
         if last {
             return confirms;
         }
-        tokio::time::sleep(CONFIRM_EVERY).await;
+        rt::sleep(CONFIRM_EVERY).await;
     }
 }
 
