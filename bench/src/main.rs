@@ -1,5 +1,6 @@
 //! `redwire-bench`: the redwire tokio client side by side with fred, redis-rs and
-//! `redis-benchmark`, against one running server. Normally started by `cargo xtask bench`,
+//! `redis-benchmark`, and redwire on its other runtimes (async-std, smol, glommio) side by side
+//! with redwire on tokio, against one running server. Normally started by `cargo xtask bench`,
 //! which brings up a dedicated server pinned to CPU 1 and runs this binary pinned to CPU 0.
 //!
 //! ```text
@@ -15,11 +16,17 @@
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::future::Future;
+use std::pin::Pin;
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use client_async_std::AsyncStd;
+use client_async_std::smol::Smol;
+use client_driver::Runtime;
+use client_glommio::Glommio;
 use client_tokio::Commands as _;
+use client_tokio::Tokio;
 use fred::prelude::{ClientLike as _, KeysInterface as _};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -33,39 +40,78 @@ const BATCH: usize = 100;
 // ---------------------------------------------------------------------------------------------
 // The three clients behind one interface.
 
+/// A spawned worker of the `concurrent` scenario, to await.
+type Joined = Pin<Box<dyn Future<Output = Result<()>>>>;
+
 /// One handle of a client; `Clone` gives another handle on the same multiplexed connection.
-trait Bench: Clone + Send + Sync + 'static {
-    fn set(&mut self, key: &str, value: &Bytes) -> impl Future<Output = Result<()>> + Send;
-    fn get(&mut self, key: &str) -> impl Future<Output = Result<Option<Bytes>>> + Send;
+trait Bench: Clone + 'static {
+    fn set(&mut self, key: &str, value: &Bytes) -> impl Future<Output = Result<()>>;
+    fn get(&mut self, key: &str) -> impl Future<Output = Result<Option<Bytes>>>;
     /// One pipeline of `SET key value` for every key.
-    fn pipeline_set(
-        &mut self,
-        keys: &[String],
-        value: &Bytes,
-    ) -> impl Future<Output = Result<()>> + Send;
+    fn pipeline_set(&mut self, keys: &[String], value: &Bytes) -> impl Future<Output = Result<()>>;
+    /// Starts `worker(self, ...)` as a task of the client's runtime (each implementation names
+    /// its runtime's spawn, so that the compiler checks `Send` where that runtime needs it).
+    fn spawn_worker(self, task: usize, per_task: usize, value: Bytes) -> Joined;
 }
 
-#[derive(Clone)]
-struct Redwire(client_tokio::Client);
+fn spawn_tokio<F: Future<Output = Result<()>> + Send + 'static>(work: F) -> Joined {
+    let handle = tokio::spawn(work);
+    Box::pin(async move { handle.await? })
+}
 
-impl Bench for Redwire {
-    async fn set(&mut self, key: &str, value: &Bytes) -> Result<()> {
-        Ok(self.0.set::<()>(key, value).await?)
+fn spawn_async_std<F: Future<Output = Result<()>> + Send + 'static>(work: F) -> Joined {
+    Box::pin(async_std::task::spawn(work))
+}
+
+fn spawn_smol<F: Future<Output = Result<()>> + Send + 'static>(work: F) -> Joined {
+    Box::pin(smol::spawn(work))
+}
+
+fn spawn_glommio<F: Future<Output = Result<()>> + 'static>(work: F) -> Joined {
+    Box::pin(glommio::spawn_local(work))
+}
+
+/// redwire on runtime `R`.
+struct Redwire<R: Runtime>(client_driver::Client<R>);
+
+impl<R: Runtime> Clone for Redwire<R> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
     }
+}
 
-    async fn get(&mut self, key: &str) -> Result<Option<Bytes>> {
-        Ok(self.0.get::<Option<Bytes>>(key).await?)
-    }
+/// The same redwire calls on every runtime; only the spawn differs.
+macro_rules! redwire_bench {
+    ($runtime:ty, $spawn:path) => {
+        impl Bench for Redwire<$runtime> {
+            async fn set(&mut self, key: &str, value: &Bytes) -> Result<()> {
+                Ok(self.0.set::<()>(key, value).await?)
+            }
 
-    async fn pipeline_set(&mut self, keys: &[String], value: &Bytes) -> Result<()> {
-        let pipeline = self.0.pipeline();
-        for key in keys {
-            pipeline.set::<()>(key, value);
+            async fn get(&mut self, key: &str) -> Result<Option<Bytes>> {
+                Ok(self.0.get::<Option<Bytes>>(key).await?)
+            }
+
+            async fn pipeline_set(&mut self, keys: &[String], value: &Bytes) -> Result<()> {
+                let pipeline = self.0.pipeline();
+                for key in keys {
+                    pipeline.set::<()>(key, value);
+                }
+                let replies: Vec<()> = pipeline.run().await?;
+                check_len(replies.len(), keys.len())
+            }
+
+            fn spawn_worker(self, task: usize, per_task: usize, value: Bytes) -> Joined {
+                $spawn(worker(self, task, per_task, value))
+            }
         }
-        let replies: Vec<()> = pipeline.run().await?;
-        check_len(replies.len(), keys.len())
-    }
+    };
 }
+
+redwire_bench!(Tokio, spawn_tokio);
+redwire_bench!(AsyncStd, spawn_async_std);
+redwire_bench!(Smol, spawn_smol);
+redwire_bench!(Glommio, spawn_glommio);
 
 #[derive(Clone)]
 struct Fred(fred::prelude::Client);
@@ -91,6 +137,10 @@ impl Bench for Fred {
         }
         let replies: Vec<fred::prelude::Value> = pipeline.all().await?;
         check_len(replies.len(), keys.len())
+    }
+
+    fn spawn_worker(self, task: usize, per_task: usize, value: Bytes) -> Joined {
+        spawn_tokio(worker(self, task, per_task, value))
     }
 }
 
@@ -120,6 +170,10 @@ impl Bench for RedisRs {
         }
         let replies: Vec<redis::Value> = pipe.query_async(&mut self.0).await?;
         check_len(replies.len(), keys.len())
+    }
+
+    fn spawn_worker(self, task: usize, per_task: usize, value: Bytes) -> Joined {
+        spawn_tokio(worker(self, task, per_task, value))
     }
 }
 
@@ -179,14 +233,20 @@ enum Who {
     Fred,
     RedisRs,
     RedisBenchmark,
+    RedwireAsyncStd,
+    RedwireSmol,
+    RedwireGlommio,
 }
 
 impl Who {
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 7] = [
         Self::Redwire,
         Self::Fred,
         Self::RedisRs,
         Self::RedisBenchmark,
+        Self::RedwireAsyncStd,
+        Self::RedwireSmol,
+        Self::RedwireGlommio,
     ];
 
     fn name(self) -> &'static str {
@@ -195,7 +255,19 @@ impl Who {
             Self::Fred => "fred",
             Self::RedisRs => "redis-rs",
             Self::RedisBenchmark => "redis-benchmark",
+            Self::RedwireAsyncStd => "redwire-async-std",
+            Self::RedwireSmol => "redwire-smol",
+            Self::RedwireGlommio => "redwire-glommio",
         }
+    }
+
+    /// redwire on a runtime other than tokio: measured against redwire on tokio, and not in
+    /// the multi-thread tokio scenario.
+    fn other_runtime(self) -> bool {
+        matches!(
+            self,
+            Self::RedwireAsyncStd | Self::RedwireSmol | Self::RedwireGlommio
+        )
     }
 }
 
@@ -305,28 +377,27 @@ async fn concurrent<B: Bench>(client: B, ops: usize) -> Result<Sample> {
     let cpu = cpu_time(libc::RUSAGE_SELF);
     let start = Instant::now();
     let tasks: Vec<_> = (0..TASKS)
-        .map(|task| {
-            let mut client = client.clone();
-            let value = value.clone();
-            tokio::spawn(async move {
-                let key = format!("bench:c:{task}");
-                for i in 0..per_task {
-                    if i % 2 == 0 {
-                        client.set(&key, &value).await?;
-                    } else if client.get(&key).await?.is_none() {
-                        return Err::<(), BoxError>("GET returned nil".into());
-                    }
-                }
-                Ok(())
-            })
-        })
+        .map(|task| client.clone().spawn_worker(task, per_task, value.clone()))
         .collect();
     for task in tasks {
-        task.await??;
+        task.await?;
     }
     let wall = start.elapsed();
     let cpu = cpu_time(libc::RUSAGE_SELF) - cpu;
     Ok(finish(per_task * TASKS, SMALL, wall, cpu))
+}
+
+/// One of the `concurrent` scenario's tasks: SET and GET in turn on its own key.
+async fn worker<B: Bench>(mut client: B, task: usize, per_task: usize, value: Bytes) -> Result<()> {
+    let key = format!("bench:c:{task}");
+    for i in 0..per_task {
+        if i % 2 == 0 {
+            client.set(&key, &value).await?;
+        } else if client.get(&key).await?.is_none() {
+            return Err("GET returned nil".into());
+        }
+    }
+    Ok(())
 }
 
 async fn pipeline<B: Bench>(mut client: B, ops: usize) -> Result<Sample> {
@@ -466,7 +537,7 @@ fn redis_benchmark_sample(
 
 struct Clients {
     runtime: tokio::runtime::Runtime,
-    redwire: Redwire,
+    redwire: Redwire<Tokio>,
     fred: Fred,
     redis_rs: RedisRs,
 }
@@ -505,7 +576,47 @@ impl Clients {
                 self.runtime
                     .block_on(run_scenario(self.redis_rs.clone(), scenario, sizes))
             }
-            Who::RedisBenchmark => Err("not a library client".into()),
+            _ => Err(format!("{} does not run on tokio", who.name()).into()),
+        }
+    }
+}
+
+/// redwire on the other runtimes, each client created on (and for glommio, bound to) its
+/// runtime; every run blocks the bench's thread on that runtime, as the tokio runs do.
+struct OtherRuntimes {
+    async_std: Redwire<AsyncStd>,
+    smol: Redwire<Smol>,
+    glommio: glommio::LocalExecutor,
+    glommio_client: Redwire<Glommio>,
+}
+
+impl OtherRuntimes {
+    fn connect(url: &str) -> Result<Self> {
+        let config = client_core::Config::from_url(url)?;
+        let async_std =
+            async_std::task::block_on(client_async_std::Client::connect(config.clone()))?;
+        let smol = smol::block_on(client_async_std::smol::Client::connect(config.clone()))?;
+        let glommio = client_glommio::executor()?;
+        let glommio_client = glommio.run(client_glommio::Client::connect(config))?;
+        Ok(Self {
+            async_std: Redwire(async_std),
+            smol: Redwire(smol),
+            glommio,
+            glommio_client: Redwire(glommio_client),
+        })
+    }
+
+    fn run(&self, who: Who, scenario: Scenario, sizes: Sizes) -> Result<Sample> {
+        match who {
+            Who::RedwireAsyncStd => {
+                async_std::task::block_on(run_scenario(self.async_std.clone(), scenario, sizes))
+            }
+            Who::RedwireSmol => smol::block_on(run_scenario(self.smol.clone(), scenario, sizes)),
+            Who::RedwireGlommio => {
+                self.glommio
+                    .run(run_scenario(self.glommio_client.clone(), scenario, sizes))
+            }
+            _ => Err(format!("{} runs on tokio", who.name()).into()),
         }
     }
 }
@@ -594,6 +705,22 @@ fn main() -> Result<()> {
         .build()?;
     let current = Clients::connect(current, &url)?;
     let multi = Clients::connect(multi, &url)?;
+    let others = OtherRuntimes::connect(&url)?;
+    // One sample of `who` in `scenario`: `None` when it does not run there.
+    let run = |who: Who, scenario: Scenario, sizes: Sizes| -> Result<Option<Sample>> {
+        if who.other_runtime() {
+            if scenario == Scenario::ConcurrentMt {
+                return Ok(None);
+            }
+            return others.run(who, scenario, sizes).map(Some);
+        }
+        let clients = if scenario == Scenario::ConcurrentMt {
+            &multi
+        } else {
+            &current
+        };
+        clients.run(who, scenario, sizes).map(Some)
+    };
     let have_rb = Process::new(&args.redis_benchmark)
         .arg("--version")
         .output()
@@ -613,17 +740,12 @@ fn main() -> Result<()> {
         large_ops: (sizes.large_ops / 10).max(2),
     };
     for scenario in Scenario::ALL {
-        let clients = if scenario == Scenario::ConcurrentMt {
-            &multi
-        } else {
-            &current
-        };
         if !args.scenario_selected(scenario) {
             continue;
         }
-        for who in &Who::ALL[..3] {
-            if args.client_selected(*who) {
-                clients.run(*who, scenario, warm)?;
+        for who in Who::ALL {
+            if who != Who::RedisBenchmark && args.client_selected(who) {
+                run(who, scenario, warm)?;
             }
         }
     }
@@ -633,11 +755,6 @@ fn main() -> Result<()> {
     let started = Instant::now();
     for round in 0..args.rounds {
         for (s, scenario) in Scenario::ALL.into_iter().enumerate() {
-            let clients = if scenario == Scenario::ConcurrentMt {
-                &multi
-            } else {
-                &current
-            };
             if !args.scenario_selected(scenario) {
                 continue;
             }
@@ -661,7 +778,10 @@ fn main() -> Result<()> {
                         None => continue,
                     }
                 } else {
-                    clients.run(who, scenario, sizes)?
+                    match run(who, scenario, sizes)? {
+                        Some(sample) => sample,
+                        None => continue,
+                    }
                 };
                 eprintln!(
                     "round {}/{} {:<14} {:<16} {:>12.0} ops/s {:>9.1} MB/s p50 {:>7} µs cpu {:>6.2} µs/op",
@@ -739,6 +859,44 @@ impl Metric {
     }
 }
 
+/// The metrics a scenario's rows report.
+fn metrics_of(scenario: Scenario) -> &'static [Metric] {
+    match scenario {
+        Scenario::Seq => &[Metric::OpsPerS, Metric::P50, Metric::P99, Metric::Cpu],
+        Scenario::Large => &[Metric::MbPerS, Metric::P50, Metric::Cpu],
+        _ => &[Metric::OpsPerS, Metric::Cpu],
+    }
+}
+
+/// The median of one metric over a client's rounds.
+fn median_of(runs: &[Sample], metric: Metric) -> Option<f64> {
+    let mut values: Vec<f64> = runs.iter().filter_map(|r| metric.get(r)).collect();
+    (!values.is_empty()).then(|| median(&mut values))
+}
+
+/// One table row: the scenario, the metric, each value, then each `a ÷ b` ratio.
+fn write_row(
+    out: &mut String,
+    scenario: Scenario,
+    metric: Metric,
+    values: &[Option<f64>],
+    ratios: &[(Option<f64>, Option<f64>)],
+) {
+    let _ = write!(out, "| {} | {} |", scenario.title(), metric.label());
+    for value in values {
+        let cell = value.map_or("n/a".to_owned(), |v| metric.format(v));
+        let _ = write!(out, " {cell} |");
+    }
+    for ratio in ratios {
+        let cell = match *ratio {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+            _ => "n/a".to_owned(),
+        };
+        let _ = write!(out, " {cell} |");
+    }
+    let _ = writeln!(out);
+}
+
 fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Duration) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -763,20 +921,11 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for (s, scenario) in Scenario::ALL.into_iter().enumerate() {
-        let metrics: &[Metric] = match scenario {
-            Scenario::Seq => &[Metric::OpsPerS, Metric::P50, Metric::P99, Metric::Cpu],
-            Scenario::Large => &[Metric::MbPerS, Metric::P50, Metric::Cpu],
-            _ => &[Metric::OpsPerS, Metric::Cpu],
-        };
-        for metric in metrics {
+        for metric in metrics_of(scenario) {
             let medians: Vec<Option<f64>> = samples[s]
                 .iter()
-                .map(|runs| {
-                    let mut values: Vec<f64> = runs.iter().filter_map(|r| metric.get(r)).collect();
-                    (!values.is_empty()).then(|| median(&mut values))
-                })
+                .map(|runs| median_of(runs, *metric))
                 .collect();
-            let cell = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| metric.format(v));
             let best = match (medians[1], medians[2]) {
                 (Some(a), Some(b)) => Some(if metric.higher_is_better() {
                     a.max(b)
@@ -785,22 +934,45 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
                 }),
                 (a, b) => a.or(b),
             };
-            let ratio = |other: Option<f64>| match (medians[0], other) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
-                _ => "n/a".to_owned(),
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                scenario.title(),
-                metric.label(),
-                cell(medians[0]),
-                cell(medians[1]),
-                cell(medians[2]),
-                cell(medians[3]),
-                ratio(best),
-                ratio(medians[3]),
-            );
+            let ratios = [(medians[0], best), (medians[0], medians[3])];
+            write_row(&mut out, scenario, *metric, &medians[..4], &ratios);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nredwire on each runtime, the same scenarios in the same rounds (the ratios are the \
+         runtime ÷ tokio; async-std and smol use their global executors, glommio one executor \
+         on the bench's thread):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | metric | tokio | async-std | smol | glommio | async-std ÷ tokio | smol ÷ tokio | glommio ÷ tokio |"
+    );
+    let _ = writeln!(
+        out,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let runtimes = [
+        Who::Redwire,
+        Who::RedwireAsyncStd,
+        Who::RedwireSmol,
+        Who::RedwireGlommio,
+    ];
+    for (s, scenario) in Scenario::ALL.into_iter().enumerate() {
+        if scenario == Scenario::ConcurrentMt {
+            continue;
+        }
+        for metric in metrics_of(scenario) {
+            let medians: Vec<Option<f64>> = runtimes
+                .iter()
+                .map(|who| median_of(&samples[s][*who as usize], *metric))
+                .collect();
+            let ratios = [
+                (medians[1], medians[0]),
+                (medians[2], medians[0]),
+                (medians[3], medians[0]),
+            ];
+            write_row(&mut out, scenario, *metric, &medians, &ratios);
         }
     }
     out
