@@ -11,7 +11,6 @@ use client_core::{
     Batch, Command, Commands, Config, ConnId, Error, Frame, FromValue, Reply, Request,
     RequestError, ServerAddr, cmd,
 };
-use futures_channel::oneshot;
 
 use crate::Runtime;
 use crate::driver::Shared;
@@ -345,12 +344,9 @@ pub struct RequestFuture<T, R: Runtime> {
 #[derive(Debug)]
 enum FutureState {
     Unsent(Option<Request>),
-    Waiting {
-        id: client_core::RequestId,
-        rx: oneshot::Receiver<Result<Reply, RequestError>>,
-    },
+    Waiting(client_core::RequestId),
     /// Answered on its first poll, held back one yield (see `budget`).
-    Answered(Result<Result<Reply, RequestError>, oneshot::Canceled>),
+    Answered(Result<Reply, RequestError>),
     Done,
 }
 
@@ -371,15 +367,20 @@ impl<T, R: Runtime> RequestFuture<T, R> {
         }
     }
 
-    /// The future of a request already started with [`Shared::start`].
+    /// The future of a request already started with [`Shared::start`], and its result if
+    /// that gave one.
     pub(crate) fn started(
         shared: Arc<Shared<R>>,
         id: client_core::RequestId,
-        rx: oneshot::Receiver<Result<Reply, RequestError>>,
+        answer: Option<Result<Reply, RequestError>>,
     ) -> Self {
+        let state = match answer {
+            Some(result) => FutureState::Answered(result),
+            None => FutureState::Waiting(id),
+        };
         Self {
             shared,
-            state: FutureState::Waiting { id, rx },
+            state,
             _reply: PhantomData,
         }
     }
@@ -390,33 +391,46 @@ impl<T: FromValue, R: Runtime> Future for RequestFuture<T, R> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let mut first_poll = false;
-        if let FutureState::Unsent(request) = &mut this.state {
-            let Some(request) = request.take() else {
-                return Poll::Pending;
-            };
-            match this.shared.start(|core, now| core.submit(request, now)) {
-                Ok((id, rx)) => this.state = FutureState::Waiting { id, rx },
-                Err(error) => {
-                    this.state = FutureState::Done;
-                    return Poll::Ready(Err(error.into()));
-                }
-            }
-            first_poll = true;
-        }
         let result = match &mut this.state {
-            FutureState::Waiting { rx, .. } => {
-                let polled = Pin::new(rx).poll(cx);
-                if first_poll && budget::spent(polled.is_ready()) {
-                    // Answered at once (a cache hit), many times in a row: let the other
-                    // tasks run before handing the reply over.
-                    if let Poll::Ready(result) = polled {
-                        this.state = FutureState::Answered(result);
-                    }
-                    cx.waker().wake_by_ref();
+            FutureState::Unsent(request) => {
+                let Some(request) = request.take() else {
                     return Poll::Pending;
+                };
+                let started = this
+                    .shared
+                    .start(|core, now| core.submit(request, now), cx.waker());
+                match started {
+                    Ok((id, answer)) => {
+                        let at_once = answer.is_some();
+                        match answer {
+                            Some(result) => this.state = FutureState::Answered(result),
+                            None => this.state = FutureState::Waiting(id),
+                        }
+                        if budget::spent(at_once) {
+                            // Answered at once (a cache hit), many times in a row: let the
+                            // other tasks run before handing the reply over.
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        if !at_once {
+                            return Poll::Pending;
+                        }
+                    }
+                    Err(error) => {
+                        this.state = FutureState::Done;
+                        return Poll::Ready(Err(error.into()));
+                    }
                 }
-                std::task::ready!(polled)
+                let FutureState::Answered(result) =
+                    std::mem::replace(&mut this.state, FutureState::Done)
+                else {
+                    unreachable!("set just above")
+                };
+                result
+            }
+            FutureState::Waiting(id) => {
+                let id = *id;
+                std::task::ready!(this.shared.poll_completion(id, cx))
             }
             FutureState::Answered(_) => {
                 let FutureState::Answered(result) =
@@ -426,13 +440,12 @@ impl<T: FromValue, R: Runtime> Future for RequestFuture<T, R> {
                 };
                 result
             }
-            _ => return Poll::Pending,
+            FutureState::Done => return Poll::Pending,
         };
         this.state = FutureState::Done;
         Poll::Ready(match result {
-            Ok(Ok(reply)) => reply.into_value(),
-            Ok(Err(error)) => Err(error.into()),
-            Err(_) => Err(RequestError::Closed.into()),
+            Ok(reply) => reply.into_value(),
+            Err(error) => Err(error.into()),
         })
     }
 }
@@ -485,7 +498,7 @@ mod budget {
 
 impl<T, R: Runtime> Drop for RequestFuture<T, R> {
     fn drop(&mut self) {
-        if let FutureState::Waiting { id, .. } = self.state {
+        if let FutureState::Waiting(id) = self.state {
             self.shared.cancel(id);
         }
     }

@@ -8,10 +8,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::IoSlice;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
@@ -19,14 +20,42 @@ use client_core::{
     ConnId, Event, Reply, RequestError, RequestId, SendBuffer, ServerAddr, SubscriberId,
     TlsSettings,
 };
-use futures_channel::oneshot;
 use futures_util::future::{AbortHandle, Abortable, Either, select};
 
 use crate::signal::Signal;
 use crate::{Connection, Runtime};
 
-/// Where a request's completion goes.
-pub(crate) type Completion = oneshot::Sender<Result<Reply, RequestError>>;
+/// A request's completion, kept under the lock until its future takes it: the task to wake
+/// while it waits, then the result. (A oneshot channel per request cost an allocation and
+/// its own synchronization on top of the lock every completion already holds.)
+#[derive(Debug)]
+enum Completion {
+    Waiting(Option<Waker>),
+    Done(Result<Reply, RequestError>),
+}
+
+/// Request ids are unique numbers: one multiplication spreads them well enough for the map
+/// of completions, where SipHash showed in the profiles.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Completions = HashMap<RequestId, Completion, BuildHasherDefault<IdHasher>>;
 
 /// What the tasks and the handles share.
 pub(crate) struct Shared<R> {
@@ -46,7 +75,7 @@ impl<R> std::fmt::Debug for Shared<R> {
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) core: client_core::Client,
-    waiting: HashMap<RequestId, Completion>,
+    waiting: Completions,
     conns: HashMap<ConnId, ConnTasks>,
     /// Subscribers waiting for an event.
     pub(crate) subscribers: HashMap<SubscriberId, Waker>,
@@ -140,7 +169,7 @@ impl<R: Runtime> Shared<R> {
     ) -> Arc<Self> {
         let state = State {
             core,
-            waiting: HashMap::new(),
+            waiting: Completions::default(),
             conns: HashMap::new(),
             subscribers: HashMap::new(),
             quitting: Vec::new(),
@@ -177,27 +206,56 @@ impl<R: Runtime> Shared<R> {
     }
 
     /// Starts a request (`submit`, `subscribe`, ...: whatever `start` asks the core for) and
-    /// registers where its completion goes.
+    /// registers its completion, to wake `waker`'s task. The result is there at once when the
+    /// core answered without I/O (a client-side cache hit).
     pub(crate) fn start(
         self: &Arc<Self>,
         start: impl FnOnce(
             &mut client_core::Client,
             Instant,
         ) -> Result<RequestId, client_core::SubmitError>,
-    ) -> Result<(RequestId, oneshot::Receiver<Result<Reply, RequestError>>), client_core::SubmitError>
-    {
+        waker: &Waker,
+    ) -> Result<(RequestId, Option<Result<Reply, RequestError>>), client_core::SubmitError> {
         let mut state = self.lock();
         let id = start(&mut state.core, Instant::now())?;
-        let (tx, rx) = oneshot::channel();
-        state.waiting.insert(id, tx);
+        state
+            .waiting
+            .insert(id, Completion::Waiting(Some(waker.clone())));
         self.drain(&mut state);
-        Ok((id, rx))
+        let answer = take_done(&mut state.waiting, id);
+        Ok((id, answer))
+    }
+
+    /// The result of request `id` if it is in, else `Pending` with `cx`'s task to wake.
+    pub(crate) fn poll_completion(
+        &self,
+        id: RequestId,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Reply, RequestError>> {
+        let mut state = self.lock();
+        match state.waiting.get_mut(&id) {
+            Some(Completion::Waiting(waker)) => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Some(Completion::Done(_)) => match take_done(&mut state.waiting, id) {
+                Some(result) => Poll::Ready(result),
+                None => unreachable!("matched as done just above"),
+            },
+            // Taken already, or the driver shut down.
+            None => Poll::Ready(Err(RequestError::Closed)),
+        }
     }
 
     /// Cancels a request whose future was dropped.
     pub(crate) fn cancel(self: &Arc<Self>, id: RequestId) {
         let mut state = self.lock();
-        state.waiting.remove(&id);
+        if let Some(Completion::Done(_)) = state.waiting.remove(&id) {
+            return;
+        }
         state.core.cancel(id, Instant::now());
         self.drain(&mut state);
     }
@@ -237,8 +295,11 @@ impl<R: Runtime> Shared<R> {
                     }
                 }
                 Event::Response { id, result } => {
-                    if let Some(completion) = state.waiting.remove(&id) {
-                        let _ = completion.send(result);
+                    if let Some(completion) = state.waiting.get_mut(&id)
+                        && let Completion::Waiting(waker) =
+                            std::mem::replace(completion, Completion::Done(result))
+                    {
+                        waker.into_iter().for_each(Waker::wake);
                     }
                 }
                 Event::Push { conn, frame } => {
@@ -278,13 +339,28 @@ impl<R: Runtime> Shared<R> {
         if let Some(timer) = state.timer_task.take() {
             timer.abort();
         }
-        for (_, completion) in state.waiting.drain() {
-            let _ = completion.send(Err(RequestError::Closed));
+        for completion in state.waiting.values_mut() {
+            if let Completion::Waiting(waker) =
+                std::mem::replace(completion, Completion::Done(Err(RequestError::Closed)))
+            {
+                waker.into_iter().for_each(Waker::wake);
+            }
         }
         for (_, waker) in state.subscribers.drain() {
             waker.wake();
         }
         state.quitting.drain(..).for_each(Waker::wake);
+    }
+}
+
+/// Takes request `id`'s result out of `waiting` if it is in.
+fn take_done(waiting: &mut Completions, id: RequestId) -> Option<Result<Reply, RequestError>> {
+    if !matches!(waiting.get(&id), Some(Completion::Done(_))) {
+        return None;
+    }
+    match waiting.remove(&id) {
+        Some(Completion::Done(result)) => Some(result),
+        _ => None,
     }
 }
 

@@ -146,9 +146,11 @@ impl<R: Runtime> Subscriber<R> {
         let channels = to_bytes(channels);
         let id = self.id;
         let shared = self.client.shared().clone();
-        let (request, rx) = shared.start(|core, now| core.subscribe(id, kind, channels, now))?;
+        let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+        let (request, answer) =
+            shared.start(|core, now| core.subscribe(id, kind, channels, now), &waker)?;
         // Dropping it before the confirmation cancels the request, as for any other.
-        RequestFuture::<(), R>::started(shared, request, rx).await
+        RequestFuture::<(), R>::started(shared, request, answer).await
     }
 
     fn remove<C: AsRef<[u8]>>(
