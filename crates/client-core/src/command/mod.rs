@@ -171,8 +171,12 @@ impl Command {
     /// The command's name as given, e.g. `"GET"`.
     pub fn name(&self) -> &str {
         // The name came in as a &str and its bytes are stored unchanged.
-        std::str::from_utf8(&self.encoded[self.name_at..self.name_at + self.name_len])
-            .unwrap_or("?")
+        std::str::from_utf8(self.name_bytes()).unwrap_or("?")
+    }
+
+    /// The name's bytes, without the UTF-8 check of [`name`](Self::name) (hot paths).
+    fn name_bytes(&self) -> &[u8] {
+        &self.encoded[self.name_at..self.name_at + self.name_len]
     }
 
     /// How many arguments, the name included.
@@ -249,7 +253,7 @@ impl Command {
     /// How long the server may hold the reply back: the block timeout of a blocking command,
     /// `Some(None)` when it blocks with no limit (a timeout of 0), `None` when it does not block.
     pub fn block_time(&self) -> Option<Option<Duration>> {
-        let name = self.name().as_bytes();
+        let name = self.name_bytes();
         // Runs for every submitted command: most are ruled out by one flag test. The server
         // does not flag WAIT and WAITAOF as blocking, so those are named.
         let flagged = self
