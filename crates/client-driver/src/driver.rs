@@ -37,7 +37,7 @@ enum Completion {
 /// Request ids are unique numbers: one multiplication spreads them well enough for the map
 /// of completions, where SipHash showed in the profiles.
 #[derive(Default)]
-pub(crate) struct IdHasher(u64);
+struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -83,7 +83,7 @@ pub(crate) struct State {
     pub(crate) quitting: Vec<Waker>,
     /// The deadline the timer task sleeps until.
     armed: Option<Instant>,
-    /// Responses handed to their futures so far (see `read_loop`'s halves).
+    /// Responses handed to their futures so far (`feed_first_half` checks it).
     completed: u64,
     timer_task: Option<AbortHandle>,
 }

@@ -1138,8 +1138,9 @@ fn resharding_under_load_loses_and_duplicates_nothing() {
     });
 }
 
-/// SIGKILL of a primary under load: its replica takes over, the other shards never fail,
-/// and no acknowledged write is lost. The kill waits out Redis's election rate limit (see
+/// SIGKILL of a primary under load: its replica takes over, the other shards never fail
+/// (except for a request that waited out the cluster-wide `CLUSTERDOWN` past its deadline,
+/// with an error that says so), and no acknowledged write is lost. The kill waits out Redis's election rate limit (see
 /// `Faults::wait_until_electable`): a few seconds after another test failed the same shard
 /// over, the replica could not be elected for up to 8 s, and with full coverage required
 /// every shard answers `CLUSTERDOWN` meanwhile, longer than the 3 s timeout.
@@ -1246,7 +1247,26 @@ fn killed_primary_under_load_fails_over_and_keeps_every_acknowledged_write() {
             unclear.is_empty(),
             "errors other than {allowed:?}: {unclear:?}"
         );
-        let elsewhere = errors(&logs, |l, _| !l.on_victim);
+        // With full coverage required, every shard refuses with `CLUSTERDOWN` from when the
+        // nodes flag the victim failed until its replica is elected. That usually ends well
+        // within the timeout; when the election is slow (recovery 4.8 s once in CI, against
+        // 3.3-3.7 s in four runs right after) a request to a healthy shard can wait out its
+        // deadline on those refusals. That is the server's rule, and the error names it; any
+        // other failure on the other shards, or one that started after the recovery, is not.
+        let refused_while_down = |p: &Push| {
+            let error = p.error.as_ref().expect("only failures are filtered");
+            kind(error) == "TimedOutRetrying"
+                && error.to_string().contains("CLUSTERDOWN")
+                && recovered.is_some_and(|at| p.start < at)
+        };
+        let refused = errors(&logs, |l, p| !l.on_victim && refused_while_down(p));
+        if !refused.is_empty() {
+            println!(
+                "kill: requests to healthy shards that waited out CLUSTERDOWN past their \
+                 deadline: {refused:?}"
+            );
+        }
+        let elsewhere = errors(&logs, |l, p| !l.on_victim && !refused_while_down(p));
         assert!(
             elsewhere.is_empty(),
             "requests to the other shards failed: {elsewhere:?}"
