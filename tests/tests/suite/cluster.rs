@@ -1138,12 +1138,11 @@ fn resharding_under_load_loses_and_duplicates_nothing() {
     });
 }
 
-/// SIGKILL of a primary under load: its replica takes over, the other shards never fail
-/// (except for a request that waited out the cluster-wide `CLUSTERDOWN` past its deadline,
-/// with an error that says so), and no acknowledged write is lost. The kill waits out Redis's election rate limit (see
+/// SIGKILL of a primary under load: its replica takes over, the other shards never fail,
+/// and no acknowledged write is lost. The kill waits out Redis's election rate limit (see
 /// `Faults::wait_until_electable`): a few seconds after another test failed the same shard
 /// over, the replica could not be elected for up to 8 s, and with full coverage required
-/// every shard answers `CLUSTERDOWN` meanwhile, longer than the 3 s timeout.
+/// every shard answers `CLUSTERDOWN` meanwhile, longer than any request timeout.
 #[test]
 fn killed_primary_under_load_fails_over_and_keeps_every_acknowledged_write() {
     rt::block_on_multi(async {
@@ -1152,7 +1151,13 @@ fn killed_primary_under_load_fails_over_and_keeps_every_acknowledged_write() {
         let view = topology(&env);
         let p = primaries(&view);
         let victim = p[0].clone();
-        let timeout = Duration::from_secs(3);
+        // With full coverage required, every shard refuses with `CLUSTERDOWN` from when the
+        // nodes flag the victim failed until its replica is elected, and the client retries
+        // those refusals until the deadline. The deadline must outlast that window for "the
+        // other shards never fail" to be the client's property: at 3 s, one slow election
+        // in CI (writes back 4.8 s after the kill, against 3.3-3.7 s in four runs after it)
+        // timed out an RPUSH to a healthy shard (`TimedOutRetrying` naming `CLUSTERDOWN`).
+        let timeout = Duration::from_secs(6);
         let mut config = cluster_config(&env);
         config.timeouts.command = timeout;
         config.timeouts.connect = Duration::from_secs(1);
@@ -1247,26 +1252,7 @@ fn killed_primary_under_load_fails_over_and_keeps_every_acknowledged_write() {
             unclear.is_empty(),
             "errors other than {allowed:?}: {unclear:?}"
         );
-        // With full coverage required, every shard refuses with `CLUSTERDOWN` from when the
-        // nodes flag the victim failed until its replica is elected. That usually ends well
-        // within the timeout; when the election is slow (recovery 4.8 s once in CI, against
-        // 3.3-3.7 s in four runs right after) a request to a healthy shard can wait out its
-        // deadline on those refusals. That is the server's rule, and the error names it; any
-        // other failure on the other shards, or one that started after the recovery, is not.
-        let refused_while_down = |p: &Push| {
-            let error = p.error.as_ref().expect("only failures are filtered");
-            kind(error) == "TimedOutRetrying"
-                && error.to_string().contains("CLUSTERDOWN")
-                && recovered.is_some_and(|at| p.start < at)
-        };
-        let refused = errors(&logs, |l, p| !l.on_victim && refused_while_down(p));
-        if !refused.is_empty() {
-            println!(
-                "kill: requests to healthy shards that waited out CLUSTERDOWN past their \
-                 deadline: {refused:?}"
-            );
-        }
-        let elsewhere = errors(&logs, |l, p| !l.on_victim && !refused_while_down(p));
+        let elsewhere = errors(&logs, |l, _| !l.on_victim);
         assert!(
             elsewhere.is_empty(),
             "requests to the other shards failed: {elsewhere:?}"
