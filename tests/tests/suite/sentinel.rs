@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
 
-use client_core::hooks::{Hooks, Outcome, RequestEnd};
+use client_core::hooks::{Hooks, Outcome, RequestEnd, TopologyChange};
 use client_core::{ConnId, ServerAddr};
 use redwire_tests::{RawConn, Target, TestEnv, TopologyKind, is_timeout};
 
@@ -206,6 +206,8 @@ struct Observer {
     /// Whether each `WAIT` succeeded, and where it went.
     waits: Mutex<Vec<(bool, Option<Via>)>>,
     gets: Mutex<Vec<Option<String>>>,
+    /// The replicas the client reads from, by its last topology report.
+    read_replicas: Mutex<Vec<String>>,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -241,6 +243,11 @@ impl Observer {
 }
 
 impl Hooks for Observer {
+    fn topology_changed(&self, topology: &TopologyChange<'_>) {
+        let replicas = topology.shards.iter().flat_map(|(_, r)| r.iter());
+        *locked(&self.read_replicas) = replicas.map(ToString::to_string).collect();
+    }
+
     fn connected(&self, _conn: ConnId, server: &ServerAddr) {
         *locked(&self.connections)
             .entry(server.to_string())
@@ -593,6 +600,18 @@ fn replica_reads_are_answered_by_the_replica() {
             "the write did not go to the primary"
         );
 
+        // Reads go to the primary until `SENTINEL REPLICAS` has named a replica (ReadFrom's
+        // documented fallback). That answer races the SET and WAIT above, and lost once on a
+        // slow glommio cell in CI, so the reads wait for it.
+        let listed = Instant::now();
+        while !locked(&observer.read_replicas).contains(&replica) {
+            assert!(
+                listed.elapsed() < Duration::from_secs(5),
+                "the client did not list the replica {replica} within 5 s: {:?}",
+                locked(&observer.read_replicas)
+            );
+            rt::sleep(Duration::from_millis(10)).await;
+        }
         let calls_before = command_calls(&replica, "get");
         let primary_before = command_calls(&primary, "get");
         for _ in 0..10 {
