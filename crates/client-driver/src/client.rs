@@ -400,33 +400,26 @@ impl<T: FromValue, R: Runtime> Future for RequestFuture<T, R> {
                     .shared
                     .start(|core, now| core.submit(request, now), cx.waker());
                 match started {
-                    Ok((id, answer)) => {
-                        let at_once = answer.is_some();
-                        match answer {
-                            Some(result) => this.state = FutureState::Answered(result),
-                            None => this.state = FutureState::Waiting(id),
-                        }
-                        if budget::spent(at_once) {
+                    Ok((id, None)) => {
+                        budget::spent(false);
+                        this.state = FutureState::Waiting(id);
+                        return Poll::Pending;
+                    }
+                    Ok((_, Some(result))) => {
+                        if budget::spent(true) {
                             // Answered at once (a cache hit), many times in a row: let the
                             // other tasks run before handing the reply over.
+                            this.state = FutureState::Answered(result);
                             cx.waker().wake_by_ref();
                             return Poll::Pending;
                         }
-                        if !at_once {
-                            return Poll::Pending;
-                        }
+                        result
                     }
                     Err(error) => {
                         this.state = FutureState::Done;
                         return Poll::Ready(Err(error.into()));
                     }
                 }
-                let FutureState::Answered(result) =
-                    std::mem::replace(&mut this.state, FutureState::Done)
-                else {
-                    unreachable!("set just above")
-                };
-                result
             }
             FutureState::Waiting(id) => {
                 let id = *id;

@@ -236,20 +236,17 @@ impl<R: Runtime> Shared<R> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Reply, RequestError>> {
         let mut state = self.lock();
-        match state.waiting.get_mut(&id) {
-            Some(Completion::Waiting(waker)) => {
-                match waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
+        if let Some(Completion::Waiting(waker)) = state.waiting.get_mut(&id) {
+            match waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
             }
-            Some(Completion::Done(_)) => match take_done(&mut state.waiting, id) {
-                Some(result) => Poll::Ready(result),
-                None => unreachable!("matched as done just above"),
-            },
+            return Poll::Pending;
+        }
+        match state.waiting.remove(&id) {
+            Some(Completion::Done(result)) => Poll::Ready(result),
             // Taken already, or the driver shut down.
-            None => Poll::Ready(Err(RequestError::Closed)),
+            _ => Poll::Ready(Err(RequestError::Closed)),
         }
     }
 
