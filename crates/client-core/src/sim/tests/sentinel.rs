@@ -682,6 +682,19 @@ fn the_failover_in_progress_detail_does_not_call_the_shared_connection_dedicated
     assert!(!text.contains("dedicated"), "{text:?}");
 }
 
+/// After a warm-up write, submits `SET k v` (1 s deadline), which the primary (node 0) runs
+/// while every reply is held back from then on; returns its id.
+fn set_held_on_the_primary(sim: &mut Sim<FakeSentinels>) -> RequestId {
+    let (_, warm) = exchange(sim, cmd("SET").key("warm").arg("1"));
+    assert_eq!(warm, single(ok()));
+    sim.hold_replies(true);
+    let request = Request::from(cmd("SET").key("k").arg("v")).timeout(Duration::from_secs(1));
+    let id = sim.submit(request).unwrap();
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(sim.servers().executions("SET", b"k"), 1);
+    id
+}
+
 /// A write that was sent (and ran) before its connection to the primary broke is re-queued
 /// when it may be sent again (`at_least_once_replay`, or a retry-safe command); if no
 /// primary is found before its deadline, the `FailoverInProgress` it fails with must not say
@@ -696,16 +709,8 @@ fn a_write_that_ran_before_the_primary_crashed_is_not_reported_as_unsent() {
         config.at_least_once_replay = true;
         config.max_retries = 3;
         let mut sim = sim_of(config, set, Faults::none(), 1);
-        assert_eq!(
-            exchange(&mut sim, cmd("SET").key("warm").arg("1")).1,
-            single(ok())
-        );
         // The primary runs the SET; its reply never leaves before it crashes.
-        sim.hold_replies(true);
-        let request = Request::from(cmd("SET").key("k").arg("v")).timeout(Duration::from_secs(1));
-        let id = sim.submit(request).unwrap();
-        sim.run_for(Duration::from_millis(10));
-        assert_eq!(sim.servers().executions("SET", b"k"), 1);
+        let id = set_held_on_the_primary(&mut sim);
         let now = sim.now();
         sim.servers_mut().apply(
             Happening::Crash {
@@ -940,19 +945,12 @@ fn random_sentinel_seeds() {
 fn a_write_lost_on_the_demoted_primary_after_the_switch_names_the_failover() {
     both_protocols(|protocol| {
         let mut sim = sentinel_sim(set_of(1, 2), protocol);
-        let (_, warm) = exchange(&mut sim, cmd("SET").key("warm").arg("1"));
-        assert_eq!(warm, single(ok()));
+        let id = set_held_on_the_primary(&mut sim);
         let old = sim
             .open_connections()
             .into_iter()
             .find(|&c| sim.node_of(c) == Some(0))
             .expect("a connection to the primary");
-        // The SET runs on the primary; its reply is held back.
-        sim.hold_replies(true);
-        let request = Request::from(cmd("SET").key("k").arg("v")).timeout(Duration::from_secs(1));
-        let id = sim.submit(request).unwrap();
-        sim.run_for(Duration::from_millis(10));
-        assert_eq!(sim.servers().executions("SET", b"k"), 1);
         // The replica is promoted and every sentinel switches; only the sentinels'
         // messages reach the client.
         let now = sim.now();
