@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::Frame;
 
@@ -39,8 +39,8 @@ pub fn write_array_len(dst: &mut BytesMut, len: usize) {
 pub fn write_bulk(dst: &mut BytesMut, data: &[u8]) {
     dst.reserve(data.len() + 16);
     write_header(dst, b'$', data.len());
-    dst.put_slice(data);
-    dst.put_slice(b"\r\n");
+    dst.extend_from_slice(data);
+    dst.extend_from_slice(b"\r\n");
 }
 
 /// Writes an integer as a bulk string argument (`$2\r\n42\r\n`), the way commands take numbers.
@@ -58,28 +58,104 @@ pub fn write_bulk_double(dst: &mut BytesMut, value: f64) {
     write_bulk(dst, text.as_bytes());
 }
 
+/// Writes the header of a bulk string of `len` bytes, `$<len>\r\n`: for callers that write
+/// the payload and its closing `\r\n` themselves (or queue the payload by reference).
+pub fn write_bulk_header(dst: &mut BytesMut, len: usize) {
+    write_header(dst, b'$', len);
+}
+
+/// How many bytes the header of a bulk string of `len` bytes, `$<len>\r\n`, takes.
+///
+/// ```
+/// assert_eq!(resp_core::bulk_header_len(7), b"$7\r\n".len());
+/// assert_eq!(resp_core::bulk_header_len(16_384), b"$16384\r\n".len());
+/// ```
+#[inline]
+pub fn bulk_header_len(len: usize) -> usize {
+    match len {
+        0..10 => 4,
+        10..100 => 5,
+        _ => itoa::Buffer::new().format(len).len() + 3,
+    }
+}
+
+/// Writes `$<len>\r\n` into `dst`, which is exactly [`bulk_header_len`]`(len)` bytes long:
+/// for encoders that keep commands in a fixed buffer rather than a `BytesMut`.
+///
+/// # Panics
+///
+/// If `dst` has another length.
+#[inline]
+pub fn write_bulk_header_to(dst: &mut [u8], len: usize) {
+    let end = dst.len();
+    assert_eq!(end, bulk_header_len(len), "a bulk header's room");
+    dst[0] = b'$';
+    match end {
+        4 => dst[1] = b'0' + len as u8,
+        5 => (dst[1], dst[2]) = (b'0' + (len / 10) as u8, b'0' + (len % 10) as u8),
+        _ => dst[1..end - 2].copy_from_slice(itoa::Buffer::new().format(len).as_bytes()),
+    }
+    dst[end - 2..].copy_from_slice(b"\r\n");
+}
+
+/// Writes the bulk string `$<len>\r\n<data>\r\n` into `dst`, which is exactly
+/// [`bulk_header_len`]`(data.len()) + data.len() + 2` bytes long. Everything is written in
+/// place: a header formatted elsewhere and copied over would be read back before its bytes
+/// reached memory, a store-forwarding stall that costs more than the write.
+///
+/// ```
+/// let mut room = [0u8; 9];
+/// resp_core::write_bulk_to(&mut room, b"SET");
+/// assert_eq!(&room, b"$3\r\nSET\r\n");
+/// ```
+///
+/// # Panics
+///
+/// If `dst` has another length.
+#[inline]
+pub fn write_bulk_to(dst: &mut [u8], data: &[u8]) {
+    let (header, rest) = dst.split_at_mut(dst.len() - data.len() - 2);
+    write_bulk_header_to(header, data.len());
+    let (body, crlf) = rest.split_at_mut(data.len());
+    body.copy_from_slice(data);
+    crlf.copy_from_slice(b"\r\n");
+}
+
 /// `<marker><decimal len>\r\n`.
+///
+/// Every piece is written with the inlinable `extend_from_slice`, never `BufMut::put_slice`
+/// (not inlined across crates): a write of a known size then compiles to a few stores instead
+/// of a call into `memcpy`, and short lengths, which most command arguments have, take one
+/// write.
+#[inline]
 fn write_header(dst: &mut BytesMut, marker: u8, len: usize) {
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(len).as_bytes();
-    dst.reserve(digits.len() + 3);
-    dst.put_u8(marker);
-    dst.put_slice(digits);
-    dst.put_slice(b"\r\n");
+    if len < 10 {
+        dst.extend_from_slice(&[marker, b'0' + len as u8, b'\r', b'\n']);
+    } else if len < 100 {
+        let (tens, ones) = (len / 10, len % 10);
+        dst.extend_from_slice(&[marker, b'0' + tens as u8, b'0' + ones as u8, b'\r', b'\n']);
+    } else {
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(len).as_bytes();
+        dst.reserve(digits.len() + 3);
+        dst.extend_from_slice(&[marker]);
+        dst.extend_from_slice(digits);
+        dst.extend_from_slice(b"\r\n");
+    }
 }
 
 fn write_line(dst: &mut BytesMut, marker: u8, text: &[u8]) {
     dst.reserve(text.len() + 3);
-    dst.put_u8(marker);
-    dst.put_slice(text);
-    dst.put_slice(b"\r\n");
+    dst.extend_from_slice(&[marker]);
+    dst.extend_from_slice(text);
+    dst.extend_from_slice(b"\r\n");
 }
 
 fn write_bulk_like(dst: &mut BytesMut, marker: u8, data: &[u8]) {
     dst.reserve(data.len() + 16);
     write_header(dst, marker, data.len());
-    dst.put_slice(data);
-    dst.put_slice(b"\r\n");
+    dst.extend_from_slice(data);
+    dst.extend_from_slice(b"\r\n");
 }
 
 /// A double's RESP text (`1.5`, `1e300`, `inf`, `-inf`, `nan`) formatted on the stack, in the
@@ -169,14 +245,14 @@ impl Frame {
             Self::VerbatimString { format, text } => {
                 dst.reserve(text.len() + 20);
                 write_header(dst, b'=', text.len() + 4);
-                dst.put_slice(format);
-                dst.put_u8(b':');
-                dst.put_slice(text);
-                dst.put_slice(b"\r\n");
+                dst.extend_from_slice(format);
+                dst.extend_from_slice(b":");
+                dst.extend_from_slice(text);
+                dst.extend_from_slice(b"\r\n");
             }
-            Self::NullBulkString => dst.put_slice(b"$-1\r\n"),
-            Self::NullArray => dst.put_slice(b"*-1\r\n"),
-            Self::Null => dst.put_slice(b"_\r\n"),
+            Self::NullBulkString => dst.extend_from_slice(b"$-1\r\n"),
+            Self::NullArray => dst.extend_from_slice(b"*-1\r\n"),
+            Self::Null => dst.extend_from_slice(b"_\r\n"),
             Self::Array(items) => encode_all(dst, b'*', items),
             Self::Set(items) => encode_all(dst, b'~', items),
             Self::Push(items) => encode_all(dst, b'>', items),
@@ -186,7 +262,9 @@ impl Frame {
                 text.format(*value);
                 write_line(dst, b',', text.as_bytes());
             }
-            Self::Boolean(value) => dst.put_slice(if *value { b"#t\r\n" } else { b"#f\r\n" }),
+            Self::Boolean(value) => {
+                dst.extend_from_slice(if *value { b"#t\r\n" } else { b"#f\r\n" });
+            }
             Self::BigNumber(digits) => write_line(dst, b'(', digits),
             Self::Attributed { attributes, frame } => {
                 encode_pairs(dst, b'|', attributes);
@@ -280,6 +358,25 @@ mod tests {
             &b"*4\r\n$11\r\nINCRBYFLOAT\r\n$0\r\n\r\n$20\r\n-9223372036854775808\r\n$4\r\n-0.5\r\n"
                 [..]
         );
+    }
+
+    #[test]
+    fn headers_of_every_digit_count_are_decimal() {
+        // The one- and two-digit lengths take their own path.
+        for len in [0, 1, 9, 10, 11, 42, 99, 100, 101, 999, 1000, 65_536] {
+            let data = vec![b'x'; len];
+            let mut buf = BytesMut::new();
+            write_bulk(&mut buf, &data);
+            write_array_len(&mut buf, len);
+            let mut want = format!("${len}\r\n").into_bytes();
+            want.extend_from_slice(&data);
+            want.extend_from_slice(format!("\r\n*{len}\r\n").as_bytes());
+            assert_eq!(&buf[..], &want[..], "length {len}");
+            let bulk_len = bulk_header_len(len) + len + 2;
+            let mut room = vec![0; bulk_len];
+            write_bulk_to(&mut room, &data);
+            assert_eq!(&room[..], &want[..bulk_len], "length {len}, into a slice");
+        }
     }
 
     #[test]

@@ -51,7 +51,8 @@ mod slot;
 pub use crate::codec::{CodecError, RespCodec};
 pub use crate::decode::{DecodeError, Decoder, Limits, decode, decode_with_limits};
 pub use crate::encode::{
-    DoubleText, encode_command, write_array_len, write_bulk, write_bulk_double, write_bulk_integer,
+    DoubleText, bulk_header_len, encode_command, write_array_len, write_bulk, write_bulk_double,
+    write_bulk_header, write_bulk_header_to, write_bulk_integer, write_bulk_to,
 };
 pub use crate::frame::Frame;
 pub use crate::send::SendBuffer;

@@ -3,9 +3,9 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
-use crate::encode::{write_array_len, write_bulk};
+use crate::encode::{write_array_len, write_bulk, write_bulk_header};
 
 /// Encoded output waiting for the socket, as a queue of chunks for a vectored write.
 ///
@@ -97,16 +97,11 @@ impl SendBuffer {
         if data.len() < self.copy_threshold {
             return self.push_bulk(&data);
         }
-        let mut digits = itoa::Buffer::new();
-        let digits = digits.format(data.len()).as_bytes();
-        self.tail.reserve(digits.len() + 3);
-        self.tail.put_u8(b'$');
-        self.tail.put_slice(digits);
-        self.tail.put_slice(b"\r\n");
+        write_bulk_header(&mut self.tail, data.len());
         self.seal_tail();
         self.sealed_len += data.len();
         self.sealed.push_back(data);
-        self.tail.put_slice(b"\r\n");
+        self.tail.extend_from_slice(b"\r\n");
     }
 
     /// Appends already-encoded bytes by reference, without framing them: for pieces of a frame
