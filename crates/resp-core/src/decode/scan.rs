@@ -148,6 +148,17 @@ impl Scanner {
         self.examined
     }
 
+    /// Whether no frame is in progress: nothing of it scanned, not even part of its first
+    /// line.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.pos == 0 && self.line_search == 0
+    }
+
+    /// Counts `n` bytes that the decoder read itself, around the scanner.
+    pub(crate) fn note_examined(&mut self, n: usize) {
+        self.examined += n as u64;
+    }
+
     /// How many bytes of the current frame have been scanned.
     pub(crate) fn scanned(&self) -> usize {
         self.pos

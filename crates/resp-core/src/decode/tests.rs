@@ -480,3 +480,32 @@ fn decode_from_bytes_reports_length_without_consuming() {
     );
     assert_eq!(decode(&Bytes::from_static(b"$3\r\nab")).unwrap(), None);
 }
+
+#[test]
+fn ok_replies_decode_the_same_split_anywhere() {
+    // `+OK` whole at the front takes a shortcut; split, or behind another frame's tail, it is
+    // scanned. Both must give the same frames and stream offsets.
+    let wire = b"+OK\r\n+OK\r\n$2\r\nhi\r\n+OKAY\r\n+OK\r\n";
+    let want = [s("OK"), s("OK"), b("hi"), s("OKAY"), s("OK")];
+    for cut in 0..=wire.len() {
+        let mut decoder = Decoder::new();
+        let mut buf = BytesMut::from(&wire[..cut]);
+        let mut got = Vec::new();
+        while let Some(frame) = decoder
+            .decode(&mut buf)
+            .unwrap_or_else(|e| panic!("cut at {cut}: {e:?}"))
+        {
+            got.push(frame);
+        }
+        buf.extend_from_slice(&wire[cut..]);
+        while let Some(frame) = decoder
+            .decode(&mut buf)
+            .unwrap_or_else(|e| panic!("cut at {cut}: {e:?}"))
+        {
+            got.push(frame);
+        }
+        assert_eq!(got, want, "cut at {cut}");
+        assert!(buf.is_empty());
+        assert_eq!(decoder.stream_offset(), wire.len() as u64);
+    }
+}
