@@ -383,7 +383,15 @@ impl Run<'_> {
             .iter()
             .filter(|w| w.end - w.start > TIMEOUT + MARGIN)
             .take(10)
-            .map(|w| format!("{} took {:?}: {:?}", w.key, w.end - w.start, w.result))
+            .map(|w| {
+                format!(
+                    "{} took {:?} from {} ms after the switch: {:?}",
+                    w.key,
+                    w.end - w.start,
+                    signed_ms(self.switch.at, w.start),
+                    w.result
+                )
+            })
             .collect();
         assert!(late.is_empty(), "SETs past their deadline: {late:?}");
         let wait_limit = TIMEOUT + Duration::from_millis(WAIT_MS) + MARGIN;
@@ -411,7 +419,13 @@ impl Run<'_> {
             .filter_map(|w| match &w.result {
                 Err((kind, _)) if kind == "Timeout" && released_late(w) => None,
                 Err((kind, message)) if !ALLOWED_FAILURES.contains(&kind.as_str()) => {
-                    Some(format!("{} {kind}: {message}", w.key))
+                    Some(format!(
+                        "{} {kind}: {message} (sent to {:?}, from {} ms to {} ms after the switch)",
+                        w.key,
+                        self.observer.set_sent_to(&w.key),
+                        signed_ms(self.switch.at, w.start),
+                        signed_ms(self.switch.at, w.end),
+                    ))
                 }
                 _ => None,
             })
