@@ -20,6 +20,7 @@ pub enum Arg<'a> {
 
 impl Arg<'_> {
     /// Calls `f` with the argument's bytes as they go on the wire.
+    #[inline]
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
             Self::Bytes(bytes) => f(bytes),
@@ -88,7 +89,13 @@ impl ToArg for Vec<u8> {
 
 impl ToArg for Bytes {
     fn to_arg(&self) -> Arg<'_> {
-        Arg::Shared(self.clone())
+        // Below the threshold the bytes are copied anyway: borrowing them spares the clone's
+        // and the drop's atomic reference counting.
+        if self.len() >= super::SHARE_THRESHOLD {
+            Arg::Shared(self.clone())
+        } else {
+            Arg::Bytes(self)
+        }
     }
 }
 

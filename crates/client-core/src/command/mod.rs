@@ -1,16 +1,19 @@
 //! Commands: a name and arguments, encoded once, with what routing and retries need to know.
 
 mod arg;
+mod encoded;
 mod spec;
 #[rustfmt::skip]
 mod table;
 
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use resp_core::SendBuffer;
 
 pub use self::arg::{Arg, ToArg, ToArgs};
+use self::encoded::Encoded;
+pub(crate) use self::spec::lookup;
 pub use self::spec::{
     BeginSearch, CommandFlags, CommandSpec, FindKeys, KeySpec, RequestPolicy, ResponsePolicy,
 };
@@ -34,24 +37,35 @@ const SHARE_THRESHOLD: usize = SendBuffer::DEFAULT_COPY_THRESHOLD;
 /// ```
 #[derive(Clone)]
 pub struct Command {
-    /// The arguments (name first) as RESP bulk strings, except those in `shared`.
-    encoded: BytesMut,
-    /// Large arguments kept by reference: (offset in `encoded` where they belong, the bytes).
-    /// Empty, and so unallocated, for ordinary commands.
-    shared: Vec<(usize, Bytes)>,
-    argc: usize,
-    /// The first argument: `name_len` bytes starting after its `$<len>\r\n` header.
-    name_at: usize,
-    name_len: usize,
+    /// The arguments (name first) as RESP bulk strings, except the shared ones (see
+    /// [`Extra::shared`]).
+    encoded: Encoded,
     spec: Option<&'static CommandSpec>,
-    /// The argument index of the first marked key; the others' in `more_keys` (allocated only
-    /// for commands with several keys). Their slots are hashed only when a cluster asks, so a
-    /// standalone client never pays for CRC16.
-    first_key: Option<u32>,
-    more_keys: Vec<u32>,
+    /// What only some commands need, boxed: every builder call moves the command, and a small
+    /// one moves with a few register stores instead of a call into `memcpy`.
+    extra: Option<Box<Extra>>,
+    argc: u32,
+    /// The argument index of the first marked key ([`NO_KEY`] if none); the others' are in
+    /// [`Extra::more_keys`]. Their slots are hashed only when a cluster asks, so a standalone
+    /// client never pays for CRC16.
+    first_key: u32,
+    /// The first argument's length: it starts right after its `$<len>\r\n` header.
+    name_len: u32,
     retry_safe_override: Option<bool>,
+}
+
+/// [`Command::first_key`] of a command without keys.
+const NO_KEY: u32 = u32::MAX;
+
+/// The parts of a [`Command`] that most commands leave empty.
+#[derive(Clone, Default)]
+struct Extra {
+    /// Large arguments kept by reference: (offset in `encoded` where they belong, the bytes).
+    shared: Vec<(usize, Bytes)>,
+    /// The argument indices of the keys after the first.
+    more_keys: Vec<u32>,
     /// What to send instead when the server answers `NOSCRIPT` (`EVAL` for an `EVALSHA`).
-    noscript_fallback: Option<Box<Self>>,
+    noscript_fallback: Option<Command>,
 }
 
 /// Starts a command with its name: `cmd("GET").key("k")`.
@@ -63,22 +77,27 @@ impl Command {
     /// A command with no arguments yet. The name is looked up in the command table, which
     /// tells whether it reads or writes, where its keys are and whether it blocks.
     pub fn new(name: &str) -> Self {
-        let mut encoded = BytesMut::with_capacity(64);
-        resp_core::write_bulk(&mut encoded, name.as_bytes());
-        let name_len = name.len();
-        let name_at = encoded.len() - name_len - 2;
-        Self {
-            encoded,
-            shared: Vec::new(),
+        Self::with_spec(name, lookup(name.as_bytes()))
+    }
+
+    /// A command whose table entry the caller already looked up: the typed methods look each
+    /// name up once and keep the entry.
+    #[inline]
+    pub(crate) fn with_spec(name: &str, spec: Option<&'static CommandSpec>) -> Self {
+        let mut command = Self {
+            encoded: Encoded::new(),
+            spec,
+            extra: None,
             argc: 1,
-            name_at,
-            name_len,
-            spec: spec::lookup(name.as_bytes()),
-            first_key: None,
-            more_keys: Vec::new(),
+            first_key: NO_KEY,
+            name_len: u32::try_from(name.len()).unwrap_or(u32::MAX),
             retry_safe_override: None,
-            noscript_fallback: None,
-        }
+        };
+        // Written where the command already is: bytes written into a local and then moved
+        // were read back before they had reached memory (a store-forwarding stall that was
+        // most of this function's time).
+        command.encoded.push_bulk(name.as_bytes());
+        command
     }
 
     /// Appends an argument.
@@ -130,40 +149,39 @@ impl Command {
     /// effects may land after those of the commands that follow it. Load the script first
     /// (`SCRIPT LOAD`) where that order matters.
     pub fn on_noscript(mut self, fallback: Self) -> Self {
-        self.noscript_fallback = Some(Box::new(fallback));
+        self.extra_mut().noscript_fallback = Some(fallback);
         self
     }
 
     /// The `NOSCRIPT` fallback, if one was set.
     pub fn noscript_fallback(&self) -> Option<&Self> {
-        self.noscript_fallback.as_deref()
+        self.extra.as_ref()?.noscript_fallback.as_ref()
     }
 
     /// Appends one argument in place.
+    #[inline]
     pub fn push_arg(&mut self, arg: Arg<'_>) {
         self.argc += 1;
         match arg {
             Arg::Shared(bytes) if bytes.len() >= SHARE_THRESHOLD => {
-                let mut digits = itoa::Buffer::new();
-                let digits = digits.format(bytes.len()).as_bytes();
-                self.encoded.reserve(digits.len() + 5);
-                self.encoded.put_u8(b'$');
-                self.encoded.put_slice(digits);
-                self.encoded.put_slice(b"\r\n");
-                self.shared.push((self.encoded.len(), bytes));
-                self.encoded.put_slice(b"\r\n");
+                self.encoded.push_bulk_header(bytes.len());
+                let at = self.encoded.len();
+                self.extra_mut().shared.push((at, bytes));
+                self.encoded.push_raw(b"\r\n");
             }
-            other => other.with_bytes(|bytes| resp_core::write_bulk(&mut self.encoded, bytes)),
+            other => other.with_bytes(|bytes| self.encoded.push_bulk(bytes)),
         }
     }
 
     /// Appends one key in place.
+    #[inline]
     pub fn push_key(&mut self, key: Arg<'_>) {
         // The index the argument is about to get (the name is 0).
-        let index = u32::try_from(self.argc).unwrap_or(u32::MAX);
-        match self.first_key {
-            None => self.first_key = Some(index),
-            Some(_) => self.more_keys.push(index),
+        let index = self.argc;
+        if self.first_key == NO_KEY {
+            self.first_key = index;
+        } else {
+            self.extra_mut().more_keys.push(index);
         }
         self.push_arg(key);
     }
@@ -176,12 +194,23 @@ impl Command {
 
     /// The name's bytes, without the UTF-8 check of [`name`](Self::name) (hot paths).
     fn name_bytes(&self) -> &[u8] {
-        &self.encoded[self.name_at..self.name_at + self.name_len]
+        let len = self.name_len as usize;
+        let at = resp_core::bulk_header_len(len);
+        &self.encoded[at..at + len]
     }
 
     /// How many arguments, the name included.
     pub fn arg_count(&self) -> usize {
-        self.argc
+        self.argc as usize
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The arguments kept by reference, with their offsets in `encoded`.
+    fn shared(&self) -> &[(usize, Bytes)] {
+        self.extra.as_ref().map_or(&[], |extra| &extra.shared)
     }
 
     /// What the command table knows of this command, if anything. For a container command
@@ -216,17 +245,21 @@ impl Command {
     /// The slot of each marked key, in order, found in one pass over the arguments (a key
     /// looked up by index each would make a many-key `MSET` quadratic).
     fn key_slots(&self) -> impl Iterator<Item = u16> + '_ {
-        let mut keys = self
-            .first_key
+        let mut keys = (self.first_key != NO_KEY)
+            .then_some(self.first_key)
             .into_iter()
-            .chain(self.more_keys.iter().copied())
+            .chain(
+                self.extra
+                    .iter()
+                    .flat_map(|extra| extra.more_keys.iter().copied()),
+            )
             .peekable();
         let mut args = self.arg_bounds().zip(0u32..);
         std::iter::from_fn(move || {
             let key = *keys.peek()?;
             let ((start, end), _) = args.find(|&(_, index)| index == key)?;
             let _ = keys.next();
-            Some(match self.shared.iter().find(|(at, _)| *at == start) {
+            Some(match self.shared().iter().find(|(at, _)| *at == start) {
                 Some((_, bytes)) => resp_core::slot(bytes),
                 None => resp_core::slot(&self.encoded[start..end]),
             })
@@ -274,7 +307,7 @@ impl Command {
             let ms: u64 = text.parse().ok()?;
             Some((ms > 0).then(|| Duration::from_millis(ms)))
         };
-        let last = self.argc - 1;
+        let last = self.arg_count() - 1;
         if name.eq_ignore_ascii_case(b"BLPOP")
             || name.eq_ignore_ascii_case(b"BRPOP")
             || name.eq_ignore_ascii_case(b"BLMOVE")
@@ -310,13 +343,13 @@ impl Command {
     /// `None` when an argument was kept by reference (large values). The client-side cache
     /// keys on it and skips such commands.
     pub(crate) fn encoded_args(&self) -> Option<&[u8]> {
-        self.shared.is_empty().then_some(&self.encoded[..])
+        self.shared().is_empty().then_some(&self.encoded[..])
     }
 
     /// Calls `f` with each argument after the name, shared ones included.
     pub(crate) fn for_each_arg(&self, mut f: impl FnMut(&[u8])) {
         for (start, end) in self.arg_bounds().skip(1) {
-            match self.shared.iter().find(|(at, _)| *at == start) {
+            match self.shared().iter().find(|(at, _)| *at == start) {
                 Some((_, bytes)) => f(bytes),
                 None => f(&self.encoded[start..end]),
             }
@@ -326,7 +359,7 @@ impl Command {
     /// The `index`th argument, shared ones included (by reference).
     fn arg_value(&self, index: usize) -> Option<Arg<'_>> {
         let (start, end) = self.arg_bounds().nth(index)?;
-        match self.shared.iter().find(|(at, _)| *at == start) {
+        match self.shared().iter().find(|(at, _)| *at == start) {
             Some((_, bytes)) => Some(Arg::Shared(bytes.clone())),
             None => self.encoded.get(start..end).map(Arg::Bytes),
         }
@@ -360,11 +393,12 @@ impl Command {
             return None;
         };
         let (first, step) = (usize::try_from(*first).ok()?, usize::try_from(*step).ok()?);
-        if first == 0 || step == 0 || !(self.argc - first).is_multiple_of(step) {
+        let argc = self.arg_count();
+        if first == 0 || step == 0 || !(argc - first).is_multiple_of(step) {
             return None;
         }
         let mut parts: Vec<(u16, Self, Vec<u32>)> = Vec::new();
-        for (group, at) in (first..self.argc).step_by(step).enumerate() {
+        for (group, at) in (first..argc).step_by(step).enumerate() {
             let key = self.arg_value(at)?;
             let slot = key.with_bytes(resp_core::slot);
             let part = match parts.iter().position(|(s, _, _)| *s == slot) {
@@ -405,7 +439,7 @@ impl Command {
                 .parse()
                 .ok()?;
             let start = header_end + 2;
-            let shared = self.shared.iter().any(|(at, _)| *at == start);
+            let shared = self.shared().iter().any(|(at, _)| *at == start);
             let end = if shared { start } else { start + len };
             pos = end + 2;
             Some((start, end))
@@ -415,9 +449,9 @@ impl Command {
     /// Writes the whole command, `*<argc>` header included, into `out`; shared arguments are
     /// queued by reference.
     pub fn encode_into(&self, out: &mut SendBuffer) {
-        out.push_array_len(self.argc);
+        out.push_array_len(self.arg_count());
         let mut from = 0;
-        for (at, bytes) in &self.shared {
+        for (at, bytes) in self.shared() {
             out.tail_mut().extend_from_slice(&self.encoded[from..*at]);
             out.push_raw(bytes.clone());
             from = *at;
@@ -429,7 +463,7 @@ impl Command {
     pub fn encoded_len(&self) -> usize {
         let mut digits = itoa::Buffer::new();
         let header = 3 + digits.format(self.argc).len();
-        header + self.encoded.len() + self.shared.iter().map(|(_, b)| b.len()).sum::<usize>()
+        header + self.encoded.len() + self.shared().iter().map(|(_, b)| b.len()).sum::<usize>()
     }
 }
 
@@ -660,6 +694,12 @@ mod tests {
             "a stream named BLOCK is not an option"
         );
         assert_eq!(cmd("GET").key("k").block_time(), None);
+    }
+
+    #[test]
+    fn a_command_stays_small_enough_to_move_without_memcpy() {
+        // Each builder call (`cmd(..).key(..).arg(..)`) moves the command: keep it small.
+        assert!(size_of::<Command>() <= 112, "{}", size_of::<Command>());
     }
 
     #[test]

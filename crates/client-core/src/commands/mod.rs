@@ -53,7 +53,16 @@ pub use self::streams::{
     XReadOptions,
 };
 pub use self::strings::{GetExExpiry, SetOptions};
-use crate::command::{Command, ToArg, ToArgs, cmd};
+use crate::command::{Command, CommandSpec, ToArg, ToArgs, lookup};
+
+/// `cmd(name)` for a name written in the source: the command table is searched once per call
+/// site, not once per command built (the search was 3% of a pipeline's client CPU).
+macro_rules! known {
+    ($name:literal) => {{
+        static SPEC: std::sync::OnceLock<Option<&'static CommandSpec>> = std::sync::OnceLock::new();
+        Command::with_spec($name, *SPEC.get_or_init(|| lookup($name.as_bytes())))
+    }};
+}
 use crate::value::FromValue;
 
 /// Optional arguments, appended only when present.
@@ -147,7 +156,7 @@ pub trait Commands {
 
     /// `GET key`: the value of a string key, a null when it does not exist.
     fn get<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("GET").key(key))
+        self.command(known!("GET").key(key))
     }
 
     /// `SET key value`: stores a string; replies `OK`.
@@ -156,7 +165,7 @@ pub trait Commands {
         key: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SET").key(key).arg(value))
+        self.command(known!("SET").key(key).arg(value))
     }
 
     /// `SET key value [EX|PX|EXAT|PXAT|KEEPTTL] [NX|XX] [GET]`: stores a string with options;
@@ -167,7 +176,7 @@ pub trait Commands {
         value: impl ToArg,
         options: &SetOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(cmd("SET").key(key).arg(value)))
+        self.command(options.append_to(known!("SET").key(key).arg(value)))
     }
 
     /// `SETNX key value`: stores a string unless the key exists; replies 1 if set, else 0.
@@ -176,7 +185,7 @@ pub trait Commands {
         key: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SETNX").key(key).arg(value))
+        self.command(known!("SETNX").key(key).arg(value))
     }
 
     /// `SETEX key seconds value`: stores a string that expires; replies `OK`.
@@ -186,7 +195,7 @@ pub trait Commands {
         seconds: u64,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SETEX").key(key).arg(seconds).arg(value))
+        self.command(known!("SETEX").key(key).arg(seconds).arg(value))
     }
 
     /// `PSETEX key milliseconds value`: stores a string that expires; replies `OK`.
@@ -196,12 +205,12 @@ pub trait Commands {
         millis: u64,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("PSETEX").key(key).arg(millis).arg(value))
+        self.command(known!("PSETEX").key(key).arg(millis).arg(value))
     }
 
     /// `GETDEL key`: the value of a string key, deleting it; a null when it did not exist.
     fn getdel<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("GETDEL").key(key))
+        self.command(known!("GETDEL").key(key))
     }
 
     /// `GETEX key EX|PX|EXAT|PXAT|PERSIST`: the value of a string key, changing its expiry.
@@ -210,12 +219,12 @@ pub trait Commands {
         key: impl ToArg,
         expiry: GetExExpiry,
     ) -> Self::Output<'a, T> {
-        self.command(expiry.append_to(cmd("GETEX").key(key)))
+        self.command(expiry.append_to(known!("GETEX").key(key)))
     }
 
     /// `MGET key...`: the values of several keys, with a null for each missing one.
     fn mget<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(cmd("MGET").keys(keys))
+        self.command(known!("MGET").keys(keys))
     }
 
     /// `MSET key value...`: stores several strings at once; replies `OK`.
@@ -225,7 +234,7 @@ pub trait Commands {
     ) -> Self::Output<'a, T> {
         let command = items
             .iter()
-            .fold(cmd("MSET"), |c, (key, value)| c.key(key).arg(value));
+            .fold(known!("MSET"), |c, (key, value)| c.key(key).arg(value));
         self.command(command)
     }
 
@@ -237,13 +246,13 @@ pub trait Commands {
     ) -> Self::Output<'a, T> {
         let command = items
             .iter()
-            .fold(cmd("MSETNX"), |c, (key, value)| c.key(key).arg(value));
+            .fold(known!("MSETNX"), |c, (key, value)| c.key(key).arg(value));
         self.command(command)
     }
 
     /// `INCR key`: adds 1 to an integer; replies the new value.
     fn incr<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("INCR").key(key))
+        self.command(known!("INCR").key(key))
     }
 
     /// `INCRBY key delta`: adds to an integer; replies the new value.
@@ -252,7 +261,7 @@ pub trait Commands {
         key: impl ToArg,
         delta: i64,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("INCRBY").key(key).arg(delta))
+        self.command(known!("INCRBY").key(key).arg(delta))
     }
 
     /// `INCRBYFLOAT key delta`: adds to a float; replies the new value (as a bulk string, which
@@ -262,12 +271,12 @@ pub trait Commands {
         key: impl ToArg,
         delta: f64,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("INCRBYFLOAT").key(key).arg(delta))
+        self.command(known!("INCRBYFLOAT").key(key).arg(delta))
     }
 
     /// `DECR key`: subtracts 1 from an integer; replies the new value.
     fn decr<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("DECR").key(key))
+        self.command(known!("DECR").key(key))
     }
 
     /// `DECRBY key delta`: subtracts from an integer; replies the new value.
@@ -276,7 +285,7 @@ pub trait Commands {
         key: impl ToArg,
         delta: i64,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("DECRBY").key(key).arg(delta))
+        self.command(known!("DECRBY").key(key).arg(delta))
     }
 
     /// `APPEND key value`: appends to a string; replies its new length.
@@ -285,12 +294,12 @@ pub trait Commands {
         key: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("APPEND").key(key).arg(value))
+        self.command(known!("APPEND").key(key).arg(value))
     }
 
     /// `STRLEN key`: the length of a string in bytes, 0 when missing.
     fn strlen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("STRLEN").key(key))
+        self.command(known!("STRLEN").key(key))
     }
 
     /// `GETRANGE key start end`: the bytes of a string between two inclusive offsets (negative
@@ -301,7 +310,7 @@ pub trait Commands {
         start: i64,
         end: i64,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("GETRANGE").key(key).arg(start).arg(end))
+        self.command(known!("GETRANGE").key(key).arg(start).arg(end))
     }
 
     /// `SETRANGE key offset value`: overwrites part of a string; replies its new length.
@@ -311,25 +320,25 @@ pub trait Commands {
         offset: u64,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SETRANGE").key(key).arg(offset).arg(value))
+        self.command(known!("SETRANGE").key(key).arg(offset).arg(value))
     }
 
     // Keys and expiry.
 
     /// `DEL key...`: deletes keys; replies how many existed.
     fn del<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(cmd("DEL").keys(keys))
+        self.command(known!("DEL").keys(keys))
     }
 
     /// `UNLINK key...`: deletes keys, freeing memory in the background; replies how many
     /// existed.
     fn unlink<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(cmd("UNLINK").keys(keys))
+        self.command(known!("UNLINK").keys(keys))
     }
 
     /// `EXISTS key...`: how many of the keys exist (a key named twice counts twice).
     fn exists<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(cmd("EXISTS").keys(keys))
+        self.command(known!("EXISTS").keys(keys))
     }
 
     /// `EXPIRE key seconds [NX|XX|GT|LT]`: sets a time to live; replies 1 if set, 0 if the key
@@ -342,7 +351,7 @@ pub trait Commands {
     ) -> Self::Output<'a, T> {
         self.command(ExpireCondition::append_to(
             condition,
-            cmd("EXPIRE").key(key).arg(seconds),
+            known!("EXPIRE").key(key).arg(seconds),
         ))
     }
 
@@ -355,7 +364,7 @@ pub trait Commands {
     ) -> Self::Output<'a, T> {
         self.command(ExpireCondition::append_to(
             condition,
-            cmd("PEXPIRE").key(key).arg(millis),
+            known!("PEXPIRE").key(key).arg(millis),
         ))
     }
 
@@ -366,7 +375,7 @@ pub trait Commands {
         unix_seconds: i64,
         condition: Option<ExpireCondition>,
     ) -> Self::Output<'a, T> {
-        let command = cmd("EXPIREAT").key(key).arg(unix_seconds);
+        let command = known!("EXPIREAT").key(key).arg(unix_seconds);
         self.command(ExpireCondition::append_to(condition, command))
     }
 
@@ -378,41 +387,41 @@ pub trait Commands {
         unix_millis: i64,
         condition: Option<ExpireCondition>,
     ) -> Self::Output<'a, T> {
-        let command = cmd("PEXPIREAT").key(key).arg(unix_millis);
+        let command = known!("PEXPIREAT").key(key).arg(unix_millis);
         self.command(ExpireCondition::append_to(condition, command))
     }
 
     /// `EXPIRETIME key`: the expiry as a Unix time in seconds; -1 with no expiry, -2 when
     /// missing.
     fn expiretime<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("EXPIRETIME").key(key))
+        self.command(known!("EXPIRETIME").key(key))
     }
 
     /// `PEXPIRETIME key`: the expiry as a Unix time in milliseconds; -1 with no expiry, -2 when
     /// missing.
     fn pexpiretime<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("PEXPIRETIME").key(key))
+        self.command(known!("PEXPIRETIME").key(key))
     }
 
     /// `TTL key`: the seconds left to live; -1 with no expiry, -2 when missing.
     fn ttl<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("TTL").key(key))
+        self.command(known!("TTL").key(key))
     }
 
     /// `PTTL key`: the milliseconds left to live; -1 with no expiry, -2 when missing.
     fn pttl<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("PTTL").key(key))
+        self.command(known!("PTTL").key(key))
     }
 
     /// `PERSIST key`: removes the expiry; replies 1 if there was one, else 0.
     fn persist<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("PERSIST").key(key))
+        self.command(known!("PERSIST").key(key))
     }
 
     /// `TYPE key`: the key's type as a status (`string`, `list`, `set`, `zset`, `hash`,
     /// `stream`), `none` when missing.
     fn type_of<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("TYPE").key(key))
+        self.command(known!("TYPE").key(key))
     }
 
     /// `RENAME key newkey`: renames a key, replacing any `newkey`; replies `OK`.
@@ -421,7 +430,7 @@ pub trait Commands {
         key: impl ToArg,
         new_key: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("RENAME").key(key).key(new_key))
+        self.command(known!("RENAME").key(key).key(new_key))
     }
 
     /// `RENAMENX key newkey`: renames a key unless `newkey` exists; replies 1 if renamed, else 0.
@@ -430,20 +439,20 @@ pub trait Commands {
         key: impl ToArg,
         new_key: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("RENAMENX").key(key).key(new_key))
+        self.command(known!("RENAMENX").key(key).key(new_key))
     }
 
     /// `KEYS pattern`: every key matching a glob-style pattern. It blocks the server while it
     /// walks the whole keyspace: prefer [`scan`](Self::scan).
     fn keys<'a, T: FromValue + 'a>(&'a self, pattern: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("KEYS").arg(pattern))
+        self.command(known!("KEYS").arg(pattern))
     }
 
     /// `SCAN cursor`: the next cursor and a batch of keys, as `(u64, Vec<String>)`; cursor 0
     /// starts and ends a scan. On a cluster client this scans one node; the tokio client's
     /// `scan_cluster` walks every primary (or route each call with `Request::to_slot`).
     fn scan<'a, T: FromValue + 'a>(&'a self, cursor: u64) -> Self::Output<'a, T> {
-        self.command(cmd("SCAN").arg(cursor))
+        self.command(known!("SCAN").arg(cursor))
     }
 
     /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: the next cursor and a batch of
@@ -453,12 +462,12 @@ pub trait Commands {
         cursor: u64,
         options: &ScanOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(cmd("SCAN").arg(cursor)))
+        self.command(options.append_to(known!("SCAN").arg(cursor)))
     }
 
     /// `TOUCH key...`: updates the keys' last access time; replies how many exist.
     fn touch<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(cmd("TOUCH").keys(keys))
+        self.command(known!("TOUCH").keys(keys))
     }
 
     /// `COPY source destination [REPLACE]`: copies a value; replies 1 if copied, 0 if the
@@ -470,7 +479,7 @@ pub trait Commands {
         replace: bool,
     ) -> Self::Output<'a, T> {
         self.command(
-            cmd("COPY")
+            known!("COPY")
                 .key(source)
                 .key(destination)
                 .flag(replace, "REPLACE"),
@@ -480,7 +489,7 @@ pub trait Commands {
     /// `DUMP key`: the value serialized in the server's format (read it as `Bytes`), a null when
     /// missing.
     fn dump<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("DUMP").key(key))
+        self.command(known!("DUMP").key(key))
     }
 
     /// `RESTORE key ttl serialized [REPLACE]`: recreates a key from [`dump`](Self::dump)'s
@@ -492,13 +501,13 @@ pub trait Commands {
         serialized: impl ToArg,
         replace: bool,
     ) -> Self::Output<'a, T> {
-        let command = cmd("RESTORE").key(key).arg(ttl_millis).arg(serialized);
+        let command = known!("RESTORE").key(key).arg(ttl_millis).arg(serialized);
         self.command(command.flag(replace, "REPLACE"))
     }
 
     /// `RANDOMKEY`: a random key name, a null when the database is empty.
     fn randomkey<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(cmd("RANDOMKEY"))
+        self.command(known!("RANDOMKEY"))
     }
 
     // Hashes.
@@ -509,7 +518,7 @@ pub trait Commands {
         key: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("HSET").key(key).args(fields))
+        self.command(known!("HSET").key(key).args(fields))
     }
 
     /// `HSETNX key field value`: sets a field unless it exists; replies 1 if set, else 0.
@@ -519,7 +528,7 @@ pub trait Commands {
         field: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("HSETNX").key(key).arg(field).arg(value))
+        self.command(known!("HSETNX").key(key).arg(field).arg(value))
     }
 
     /// `HGET key field`: a field's value, a null when missing.
@@ -528,7 +537,7 @@ pub trait Commands {
         key: impl ToArg,
         field: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("HGET").key(key).arg(field))
+        self.command(known!("HGET").key(key).arg(field))
     }
 
     /// `HMGET key field...`: the values of several fields, with a null for each missing one.
@@ -537,12 +546,12 @@ pub trait Commands {
         key: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("HMGET").key(key).args(fields))
+        self.command(known!("HMGET").key(key).args(fields))
     }
 
     /// `HGETALL key`: every field and value; read it as a `HashMap` on either protocol.
     fn hgetall<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("HGETALL").key(key))
+        self.command(known!("HGETALL").key(key))
     }
 
     /// `HDEL key field...`: deletes fields; replies how many existed.
@@ -551,7 +560,7 @@ pub trait Commands {
         key: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("HDEL").key(key).args(fields))
+        self.command(known!("HDEL").key(key).args(fields))
     }
 
     /// `HEXISTS key field`: 1 if the field exists, else 0.
@@ -560,7 +569,7 @@ pub trait Commands {
         key: impl ToArg,
         field: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("HEXISTS").key(key).arg(field))
+        self.command(known!("HEXISTS").key(key).arg(field))
     }
 
     /// `HINCRBY key field delta`: adds to an integer field; replies the new value.
@@ -570,7 +579,7 @@ pub trait Commands {
         field: impl ToArg,
         delta: i64,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("HINCRBY").key(key).arg(field).arg(delta))
+        self.command(known!("HINCRBY").key(key).arg(field).arg(delta))
     }
 
     /// `HINCRBYFLOAT key field delta`: adds to a float field; replies the new value.
@@ -580,22 +589,22 @@ pub trait Commands {
         field: impl ToArg,
         delta: f64,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("HINCRBYFLOAT").key(key).arg(field).arg(delta))
+        self.command(known!("HINCRBYFLOAT").key(key).arg(field).arg(delta))
     }
 
     /// `HKEYS key`: every field name.
     fn hkeys<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("HKEYS").key(key))
+        self.command(known!("HKEYS").key(key))
     }
 
     /// `HVALS key`: every field value.
     fn hvals<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("HVALS").key(key))
+        self.command(known!("HVALS").key(key))
     }
 
     /// `HLEN key`: the number of fields, 0 when missing.
     fn hlen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("HLEN").key(key))
+        self.command(known!("HLEN").key(key))
     }
 
     /// `HSTRLEN key field`: the length of a field's value in bytes, 0 when missing.
@@ -604,13 +613,13 @@ pub trait Commands {
         key: impl ToArg,
         field: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("HSTRLEN").key(key).arg(field))
+        self.command(known!("HSTRLEN").key(key).arg(field))
     }
 
     /// `HSCAN key cursor`: the next cursor and a batch of fields and values, as
     /// `(u64, Vec<(String, String)>)`.
     fn hscan<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, cursor: u64) -> Self::Output<'a, T> {
-        self.command(cmd("HSCAN").key(key).arg(cursor))
+        self.command(known!("HSCAN").key(key).arg(cursor))
     }
 
     /// `HSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a batch of
@@ -621,7 +630,7 @@ pub trait Commands {
         cursor: u64,
         options: &ScanOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(cmd("HSCAN").key(key).arg(cursor)))
+        self.command(options.append_to(known!("HSCAN").key(key).arg(cursor)))
     }
 
     /// `HRANDFIELD key [count]`: one random field (a null when missing), or with a count that
@@ -631,7 +640,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<i64>,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("HRANDFIELD").key(key).arg_if(count))
+        self.command(known!("HRANDFIELD").key(key).arg_if(count))
     }
 
     /// `HRANDFIELD key count WITHVALUES`: random fields with their values, as pairs.
@@ -640,7 +649,7 @@ pub trait Commands {
         key: impl ToArg,
         count: i64,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("HRANDFIELD").key(key).arg(count).arg("WITHVALUES"))
+        self.command(known!("HRANDFIELD").key(key).arg(count).arg("WITHVALUES"))
     }
 
     // Lists.
@@ -652,7 +661,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("LPUSH").key(key).args(elements))
+        self.command(known!("LPUSH").key(key).args(elements))
     }
 
     /// `RPUSH key element...`: appends elements; replies the new length.
@@ -661,7 +670,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("RPUSH").key(key).args(elements))
+        self.command(known!("RPUSH").key(key).args(elements))
     }
 
     /// `LPUSHX key element...`: prepends only if the list exists; replies the new length (0
@@ -671,7 +680,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("LPUSHX").key(key).args(elements))
+        self.command(known!("LPUSHX").key(key).args(elements))
     }
 
     /// `RPUSHX key element...`: appends only if the list exists; replies the new length (0 when
@@ -681,7 +690,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("RPUSHX").key(key).args(elements))
+        self.command(known!("RPUSHX").key(key).args(elements))
     }
 
     /// `LPOP key [count]`: removes and returns the first element (a null when empty), or with a
@@ -691,7 +700,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("LPOP").key(key).arg_if(count))
+        self.command(known!("LPOP").key(key).arg_if(count))
     }
 
     /// `RPOP key [count]`: removes and returns the last element (a null when empty), or with a
@@ -701,7 +710,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("RPOP").key(key).arg_if(count))
+        self.command(known!("RPOP").key(key).arg_if(count))
     }
 
     /// `LRANGE key start stop`: the elements between two inclusive indexes (negative from the
@@ -712,18 +721,18 @@ pub trait Commands {
         start: i64,
         stop: i64,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("LRANGE").key(key).arg(start).arg(stop))
+        self.command(known!("LRANGE").key(key).arg(start).arg(stop))
     }
 
     /// `LLEN key`: the length of a list, 0 when missing.
     fn llen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("LLEN").key(key))
+        self.command(known!("LLEN").key(key))
     }
 
     /// `LINDEX key index`: the element at an index (negative from the end), a null when out of
     /// range.
     fn lindex<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, index: i64) -> Self::Output<'a, T> {
-        self.command(cmd("LINDEX").key(key).arg(index))
+        self.command(known!("LINDEX").key(key).arg(index))
     }
 
     /// `LSET key index element`: replaces the element at an index; replies `OK`.
@@ -733,7 +742,7 @@ pub trait Commands {
         index: i64,
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("LSET").key(key).arg(index).arg(element))
+        self.command(known!("LSET").key(key).arg(index).arg(element))
     }
 
     /// `LREM key count element`: removes up to `count` equal elements (from the tail when
@@ -744,7 +753,7 @@ pub trait Commands {
         count: i64,
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("LREM").key(key).arg(count).arg(element))
+        self.command(known!("LREM").key(key).arg(count).arg(element))
     }
 
     /// `LTRIM key start stop`: keeps only the elements between two inclusive indexes; replies
@@ -755,7 +764,7 @@ pub trait Commands {
         start: i64,
         stop: i64,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("LTRIM").key(key).arg(start).arg(stop))
+        self.command(known!("LTRIM").key(key).arg(start).arg(stop))
     }
 
     /// `LINSERT key BEFORE|AFTER pivot element`: inserts next to the first `pivot`; replies the
@@ -768,7 +777,7 @@ pub trait Commands {
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
         self.command(
-            cmd("LINSERT")
+            known!("LINSERT")
                 .key(key)
                 .arg(position.as_str())
                 .arg(pivot)
@@ -785,7 +794,7 @@ pub trait Commands {
         from: Direction,
         to: Direction,
     ) -> Self::Output<'a, T> {
-        let command = cmd("LMOVE").key(source).key(destination);
+        let command = known!("LMOVE").key(source).key(destination);
         self.command(command.arg(from.as_str()).arg(to.as_str()))
     }
 
@@ -797,7 +806,7 @@ pub trait Commands {
         from: Direction,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        let command = cmd("LMPOP")
+        let command = known!("LMPOP")
             .arg(keys.arg_count())
             .keys(keys)
             .arg(from.as_str());
@@ -810,7 +819,7 @@ pub trait Commands {
         key: impl ToArg,
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("LPOS").key(key).arg(element))
+        self.command(known!("LPOS").key(key).arg(element))
     }
 
     /// `LPOS key element [RANK rank] [COUNT count] [MAXLEN len]`: the index of a matching
@@ -821,7 +830,7 @@ pub trait Commands {
         element: impl ToArg,
         options: &LPosOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(cmd("LPOS").key(key).arg(element)))
+        self.command(options.append_to(known!("LPOS").key(key).arg(element)))
     }
 
     /// `BLPOP key... timeout`: pops the first element of the first non-empty list, waiting up
@@ -831,7 +840,7 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("BLPOP").keys(keys).arg(timeout_seconds(timeout)))
+        self.command(known!("BLPOP").keys(keys).arg(timeout_seconds(timeout)))
     }
 
     /// `BRPOP key... timeout`: pops the last element of the first non-empty list, waiting up to
@@ -841,7 +850,7 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("BRPOP").keys(keys).arg(timeout_seconds(timeout)))
+        self.command(known!("BRPOP").keys(keys).arg(timeout_seconds(timeout)))
     }
 
     /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`: [`lmove`](Self::lmove),
@@ -854,7 +863,7 @@ pub trait Commands {
         to: Direction,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        let command = cmd("BLMOVE").key(source).key(destination);
+        let command = known!("BLMOVE").key(source).key(destination);
         self.command(
             command
                 .arg(from.as_str())
@@ -872,7 +881,7 @@ pub trait Commands {
         from: Direction,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        let command = cmd("BLMPOP")
+        let command = known!("BLMPOP")
             .arg(timeout_seconds(timeout))
             .arg(keys.arg_count())
             .keys(keys);
@@ -887,7 +896,7 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SADD").key(key).args(members))
+        self.command(known!("SADD").key(key).args(members))
     }
 
     /// `SREM key member...`: removes members; replies how many were there.
@@ -896,12 +905,12 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SREM").key(key).args(members))
+        self.command(known!("SREM").key(key).args(members))
     }
 
     /// `SMEMBERS key`: every member (a set in RESP3, an array in RESP2; both read as `HashSet`).
     fn smembers<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("SMEMBERS").key(key))
+        self.command(known!("SMEMBERS").key(key))
     }
 
     /// `SISMEMBER key member`: 1 if the member is in the set, else 0.
@@ -910,7 +919,7 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SISMEMBER").key(key).arg(member))
+        self.command(known!("SISMEMBER").key(key).arg(member))
     }
 
     /// `SMISMEMBER key member...`: 1 or 0 for each member, in order.
@@ -919,12 +928,12 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SMISMEMBER").key(key).args(members))
+        self.command(known!("SMISMEMBER").key(key).args(members))
     }
 
     /// `SCARD key`: the number of members, 0 when missing.
     fn scard<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("SCARD").key(key))
+        self.command(known!("SCARD").key(key))
     }
 
     /// `SPOP key [count]`: removes and returns a random member (a null when empty), or with a
@@ -934,7 +943,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SPOP").key(key).arg_if(count))
+        self.command(known!("SPOP").key(key).arg_if(count))
     }
 
     /// `SRANDMEMBER key [count]`: a random member (a null when empty), or with a count that many
@@ -944,12 +953,12 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<i64>,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SRANDMEMBER").key(key).arg_if(count))
+        self.command(known!("SRANDMEMBER").key(key).arg_if(count))
     }
 
     /// `SINTER key...`: the members in every set.
     fn sinter<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(cmd("SINTER").keys(keys))
+        self.command(known!("SINTER").keys(keys))
     }
 
     /// `SINTERCARD numkeys key... [LIMIT limit]`: the size of the intersection, counting up to
@@ -959,18 +968,18 @@ pub trait Commands {
         keys: impl ToArgs,
         limit: Option<usize>,
     ) -> Self::Output<'a, T> {
-        let command = cmd("SINTERCARD").arg(keys.arg_count()).keys(keys);
+        let command = known!("SINTERCARD").arg(keys.arg_count()).keys(keys);
         self.command(command.option("LIMIT", limit))
     }
 
     /// `SUNION key...`: the members in any set.
     fn sunion<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(cmd("SUNION").keys(keys))
+        self.command(known!("SUNION").keys(keys))
     }
 
     /// `SDIFF key...`: the members of the first set that are in none of the others.
     fn sdiff<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(cmd("SDIFF").keys(keys))
+        self.command(known!("SDIFF").keys(keys))
     }
 
     /// `SINTERSTORE destination key...`: stores the intersection; replies its size.
@@ -979,7 +988,7 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SINTERSTORE").key(destination).keys(keys))
+        self.command(known!("SINTERSTORE").key(destination).keys(keys))
     }
 
     /// `SUNIONSTORE destination key...`: stores the union; replies its size.
@@ -988,7 +997,7 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SUNIONSTORE").key(destination).keys(keys))
+        self.command(known!("SUNIONSTORE").key(destination).keys(keys))
     }
 
     /// `SDIFFSTORE destination key...`: stores the difference; replies its size.
@@ -997,7 +1006,7 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SDIFFSTORE").key(destination).keys(keys))
+        self.command(known!("SDIFFSTORE").key(destination).keys(keys))
     }
 
     /// `SMOVE source destination member`: moves a member; replies 1 if moved, 0 if it was not in
@@ -1008,12 +1017,12 @@ pub trait Commands {
         destination: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SMOVE").key(source).key(destination).arg(member))
+        self.command(known!("SMOVE").key(source).key(destination).arg(member))
     }
 
     /// `SSCAN key cursor`: the next cursor and a batch of members, as `(u64, Vec<String>)`.
     fn sscan<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, cursor: u64) -> Self::Output<'a, T> {
-        self.command(cmd("SSCAN").key(key).arg(cursor))
+        self.command(known!("SSCAN").key(key).arg(cursor))
     }
 
     /// `SSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a batch of
@@ -1024,7 +1033,7 @@ pub trait Commands {
         cursor: u64,
         options: &ScanOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(cmd("SSCAN").key(key).arg(cursor)))
+        self.command(options.append_to(known!("SSCAN").key(key).arg(cursor)))
     }
 
     // Sorted sets.
@@ -1036,7 +1045,7 @@ pub trait Commands {
         key: impl ToArg,
         items: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZADD").key(key).args(items))
+        self.command(known!("ZADD").key(key).args(items))
     }
 
     /// `ZADD key [NX|XX] [GT|LT] [CH] score member...`: [`zadd`](Self::zadd) with conditions;
@@ -1047,7 +1056,7 @@ pub trait Commands {
         items: impl ToArgs,
         options: &ZAddOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(cmd("ZADD").key(key)).args(items))
+        self.command(options.append_to(known!("ZADD").key(key)).args(items))
     }
 
     /// `ZINCRBY key increment member`: adds to a member's score; replies the new score.
@@ -1057,7 +1066,7 @@ pub trait Commands {
         increment: f64,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZINCRBY").key(key).arg(increment).arg(member))
+        self.command(known!("ZINCRBY").key(key).arg(increment).arg(member))
     }
 
     /// `ZREM key member...`: removes members; replies how many were there.
@@ -1066,7 +1075,7 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZREM").key(key).args(members))
+        self.command(known!("ZREM").key(key).args(members))
     }
 
     /// `ZSCORE key member`: a member's score, a null when missing.
@@ -1075,7 +1084,7 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZSCORE").key(key).arg(member))
+        self.command(known!("ZSCORE").key(key).arg(member))
     }
 
     /// `ZMSCORE key member...`: the score of each member, with a null for each missing one.
@@ -1084,7 +1093,7 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZMSCORE").key(key).args(members))
+        self.command(known!("ZMSCORE").key(key).args(members))
     }
 
     /// `ZRANK key member`: a member's rank, lowest score first; a null when missing.
@@ -1093,7 +1102,7 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZRANK").key(key).arg(member))
+        self.command(known!("ZRANK").key(key).arg(member))
     }
 
     /// `ZREVRANK key member`: a member's rank, highest score first; a null when missing.
@@ -1102,12 +1111,12 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZREVRANK").key(key).arg(member))
+        self.command(known!("ZREVRANK").key(key).arg(member))
     }
 
     /// `ZCARD key`: the number of members, 0 when missing.
     fn zcard<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("ZCARD").key(key))
+        self.command(known!("ZCARD").key(key))
     }
 
     /// `ZCOUNT key min max`: how many scores lie between two bounds (`(` for exclusive,
@@ -1118,7 +1127,7 @@ pub trait Commands {
         min: impl ToArg,
         max: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZCOUNT").key(key).arg(min).arg(max))
+        self.command(known!("ZCOUNT").key(key).arg(min).arg(max))
     }
 
     /// `ZRANGE key start stop`: the members between two inclusive ranks, lowest score first.
@@ -1128,7 +1137,7 @@ pub trait Commands {
         start: impl ToArg,
         stop: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZRANGE").key(key).arg(start).arg(stop))
+        self.command(known!("ZRANGE").key(key).arg(start).arg(stop))
     }
 
     /// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`: a
@@ -1140,7 +1149,7 @@ pub trait Commands {
         stop: impl ToArg,
         options: &ZRangeOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(cmd("ZRANGE").key(key).arg(start).arg(stop)))
+        self.command(options.append_to(known!("ZRANGE").key(key).arg(start).arg(stop)))
     }
 
     /// `ZRANGEBYSCORE key min max`: the members with scores between two bounds, lowest first
@@ -1151,7 +1160,7 @@ pub trait Commands {
         min: impl ToArg,
         max: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZRANGEBYSCORE").key(key).arg(min).arg(max))
+        self.command(known!("ZRANGEBYSCORE").key(key).arg(min).arg(max))
     }
 
     /// `ZREMRANGEBYSCORE key min max`: removes the members with scores between two bounds;
@@ -1162,7 +1171,7 @@ pub trait Commands {
         min: impl ToArg,
         max: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZREMRANGEBYSCORE").key(key).arg(min).arg(max))
+        self.command(known!("ZREMRANGEBYSCORE").key(key).arg(min).arg(max))
     }
 
     /// `ZREMRANGEBYRANK key start stop`: removes the members between two inclusive ranks;
@@ -1173,7 +1182,7 @@ pub trait Commands {
         start: i64,
         stop: i64,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZREMRANGEBYRANK").key(key).arg(start).arg(stop))
+        self.command(known!("ZREMRANGEBYRANK").key(key).arg(start).arg(stop))
     }
 
     /// `ZPOPMIN key [count]`: removes and returns the lowest-scored members with their scores.
@@ -1182,7 +1191,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZPOPMIN").key(key).arg_if(count))
+        self.command(known!("ZPOPMIN").key(key).arg_if(count))
     }
 
     /// `ZPOPMAX key [count]`: removes and returns the highest-scored members with their scores.
@@ -1191,7 +1200,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("ZPOPMAX").key(key).arg_if(count))
+        self.command(known!("ZPOPMAX").key(key).arg_if(count))
     }
 
     /// `ZMPOP numkeys key... MIN|MAX [COUNT count]`: pops from the first non-empty sorted set;
@@ -1202,7 +1211,7 @@ pub trait Commands {
         from: MinMax,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        let command = cmd("ZMPOP")
+        let command = known!("ZMPOP")
             .arg(keys.arg_count())
             .keys(keys)
             .arg(from.as_str());
@@ -1216,7 +1225,7 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("BZPOPMIN").keys(keys).arg(timeout_seconds(timeout)))
+        self.command(known!("BZPOPMIN").keys(keys).arg(timeout_seconds(timeout)))
     }
 
     /// `BZPOPMAX key... timeout`: pops the highest-scored member of the first non-empty set,
@@ -1226,7 +1235,7 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("BZPOPMAX").keys(keys).arg(timeout_seconds(timeout)))
+        self.command(known!("BZPOPMAX").keys(keys).arg(timeout_seconds(timeout)))
     }
 
     /// `BZMPOP timeout numkeys key... MIN|MAX [COUNT count]`: [`zmpop`](Self::zmpop), waiting
@@ -1238,7 +1247,7 @@ pub trait Commands {
         from: MinMax,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        let command = cmd("BZMPOP")
+        let command = known!("BZMPOP")
             .arg(timeout_seconds(timeout))
             .arg(keys.arg_count())
             .keys(keys);
@@ -1248,7 +1257,7 @@ pub trait Commands {
     /// `ZSCAN key cursor`: the next cursor and a batch of members with scores, as
     /// `(u64, Vec<(String, f64)>)`.
     fn zscan<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, cursor: u64) -> Self::Output<'a, T> {
-        self.command(cmd("ZSCAN").key(key).arg(cursor))
+        self.command(known!("ZSCAN").key(key).arg(cursor))
     }
 
     /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a batch of
@@ -1259,7 +1268,7 @@ pub trait Commands {
         cursor: u64,
         options: &ScanOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(cmd("ZSCAN").key(key).arg(cursor)))
+        self.command(options.append_to(known!("ZSCAN").key(key).arg(cursor)))
     }
 
     /// `ZUNIONSTORE destination numkeys key...`: stores the union, scores summed; replies its
@@ -1270,7 +1279,7 @@ pub trait Commands {
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(
-            cmd("ZUNIONSTORE")
+            known!("ZUNIONSTORE")
                 .key(destination)
                 .arg(keys.arg_count())
                 .keys(keys),
@@ -1285,7 +1294,7 @@ pub trait Commands {
         keys: impl ToArgs,
         options: &ZStoreOptions,
     ) -> Self::Output<'a, T> {
-        let command = cmd("ZUNIONSTORE")
+        let command = known!("ZUNIONSTORE")
             .key(destination)
             .arg(keys.arg_count())
             .keys(keys);
@@ -1300,7 +1309,7 @@ pub trait Commands {
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(
-            cmd("ZINTERSTORE")
+            known!("ZINTERSTORE")
                 .key(destination)
                 .arg(keys.arg_count())
                 .keys(keys),
@@ -1315,7 +1324,7 @@ pub trait Commands {
         keys: impl ToArgs,
         options: &ZStoreOptions,
     ) -> Self::Output<'a, T> {
-        let command = cmd("ZINTERSTORE")
+        let command = known!("ZINTERSTORE")
             .key(destination)
             .arg(keys.arg_count())
             .keys(keys);
@@ -1332,7 +1341,7 @@ pub trait Commands {
         id: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("XADD").key(key).arg(id).args(fields))
+        self.command(known!("XADD").key(key).arg(id).args(fields))
     }
 
     /// `XADD key [NOMKSTREAM] [MAXLEN|MINID [~] threshold [LIMIT count]] id field value...`:
@@ -1344,12 +1353,17 @@ pub trait Commands {
         fields: impl ToArgs,
         options: &XAddOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(cmd("XADD").key(key)).arg(id).args(fields))
+        self.command(
+            options
+                .append_to(known!("XADD").key(key))
+                .arg(id)
+                .args(fields),
+        )
     }
 
     /// `XLEN key`: the number of entries, 0 when missing.
     fn xlen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("XLEN").key(key))
+        self.command(known!("XLEN").key(key))
     }
 
     /// `XRANGE key start end [COUNT count]`: the entries with ids from `start` to `end` (`-` and
@@ -1362,7 +1376,7 @@ pub trait Commands {
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
         self.command(
-            cmd("XRANGE")
+            known!("XRANGE")
                 .key(key)
                 .arg(start)
                 .arg(end)
@@ -1380,7 +1394,7 @@ pub trait Commands {
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
         self.command(
-            cmd("XREVRANGE")
+            known!("XREVRANGE")
                 .key(key)
                 .arg(end)
                 .arg(start)
@@ -1395,7 +1409,7 @@ pub trait Commands {
         keys: impl ToArgs,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("XREAD").arg("STREAMS").keys(keys).args(ids))
+        self.command(known!("XREAD").arg("STREAMS").keys(keys).args(ids))
     }
 
     /// `XREAD [COUNT count] [BLOCK ms] STREAMS key... id...`: [`xread`](Self::xread) with a
@@ -1408,7 +1422,7 @@ pub trait Commands {
     ) -> Self::Output<'a, T> {
         self.command(
             options
-                .append_to(cmd("XREAD"))
+                .append_to(known!("XREAD"))
                 .arg("STREAMS")
                 .keys(keys)
                 .args(ids),
@@ -1424,7 +1438,7 @@ pub trait Commands {
         keys: impl ToArgs,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        let command = cmd("XREADGROUP").arg("GROUP").arg(group).arg(consumer);
+        let command = known!("XREADGROUP").arg("GROUP").arg(group).arg(consumer);
         self.command(command.arg("STREAMS").keys(keys).args(ids))
     }
 
@@ -1438,7 +1452,7 @@ pub trait Commands {
         ids: impl ToArgs,
         options: &XReadGroupOptions,
     ) -> Self::Output<'a, T> {
-        let command = cmd("XREADGROUP").arg("GROUP").arg(group).arg(consumer);
+        let command = known!("XREADGROUP").arg("GROUP").arg(group).arg(consumer);
         self.command(
             options
                 .append_to(command)
@@ -1457,7 +1471,7 @@ pub trait Commands {
         id: impl ToArg,
         mkstream: bool,
     ) -> Self::Output<'a, T> {
-        let command = cmd("XGROUP").arg("CREATE").key(key).arg(group).arg(id);
+        let command = known!("XGROUP").arg("CREATE").key(key).arg(group).arg(id);
         self.command(command.flag(mkstream, "MKSTREAM"))
     }
 
@@ -1467,7 +1481,7 @@ pub trait Commands {
         key: impl ToArg,
         group: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("XGROUP").arg("DESTROY").key(key).arg(group))
+        self.command(known!("XGROUP").arg("DESTROY").key(key).arg(group))
     }
 
     /// `XGROUP CREATECONSUMER key group consumer`: adds a consumer; replies 1 if new, else 0.
@@ -1478,7 +1492,7 @@ pub trait Commands {
         consumer: impl ToArg,
     ) -> Self::Output<'a, T> {
         self.command(
-            cmd("XGROUP")
+            known!("XGROUP")
                 .arg("CREATECONSUMER")
                 .key(key)
                 .arg(group)
@@ -1495,7 +1509,7 @@ pub trait Commands {
         consumer: impl ToArg,
     ) -> Self::Output<'a, T> {
         self.command(
-            cmd("XGROUP")
+            known!("XGROUP")
                 .arg("DELCONSUMER")
                 .key(key)
                 .arg(group)
@@ -1510,7 +1524,7 @@ pub trait Commands {
         group: impl ToArg,
         id: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("XGROUP").arg("SETID").key(key).arg(group).arg(id))
+        self.command(known!("XGROUP").arg("SETID").key(key).arg(group).arg(id))
     }
 
     /// `XACK key group id...`: acknowledges entries; replies how many were pending.
@@ -1520,7 +1534,7 @@ pub trait Commands {
         group: impl ToArg,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("XACK").key(key).arg(group).args(ids))
+        self.command(known!("XACK").key(key).arg(group).args(ids))
     }
 
     /// `XPENDING key group`: the group's pending summary: `[count, lowest id, highest id,
@@ -1530,7 +1544,7 @@ pub trait Commands {
         key: impl ToArg,
         group: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("XPENDING").key(key).arg(group))
+        self.command(known!("XPENDING").key(key).arg(group))
     }
 
     /// `XPENDING key group [IDLE ms] start end count [consumer]`: pending entries, each as
@@ -1541,7 +1555,7 @@ pub trait Commands {
         group: impl ToArg,
         options: &XPendingOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(cmd("XPENDING").key(key).arg(group)))
+        self.command(options.append_to(known!("XPENDING").key(key).arg(group)))
     }
 
     /// `XCLAIM key group consumer min-idle-time id...`: takes over entries idle for at least
@@ -1554,7 +1568,7 @@ pub trait Commands {
         min_idle_millis: u64,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        let command = cmd("XCLAIM")
+        let command = known!("XCLAIM")
             .key(key)
             .arg(group)
             .arg(consumer)
@@ -1573,7 +1587,7 @@ pub trait Commands {
         ids: impl ToArgs,
         options: &XClaimOptions,
     ) -> Self::Output<'a, T> {
-        let command = cmd("XCLAIM")
+        let command = known!("XCLAIM")
             .key(key)
             .arg(group)
             .arg(consumer)
@@ -1591,7 +1605,7 @@ pub trait Commands {
         min_idle_millis: u64,
         start: impl ToArg,
     ) -> Self::Output<'a, T> {
-        let command = cmd("XAUTOCLAIM")
+        let command = known!("XAUTOCLAIM")
             .key(key)
             .arg(group)
             .arg(consumer)
@@ -1610,7 +1624,7 @@ pub trait Commands {
         start: impl ToArg,
         options: &XAutoClaimOptions,
     ) -> Self::Output<'a, T> {
-        let command = cmd("XAUTOCLAIM")
+        let command = known!("XAUTOCLAIM")
             .key(key)
             .arg(group)
             .arg(consumer)
@@ -1624,7 +1638,7 @@ pub trait Commands {
         key: impl ToArg,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("XDEL").key(key).args(ids))
+        self.command(known!("XDEL").key(key).args(ids))
     }
 
     /// `XTRIM key MAXLEN|MINID [~] threshold [LIMIT count]`: trims a stream; replies how many
@@ -1634,18 +1648,18 @@ pub trait Commands {
         key: impl ToArg,
         trim: &StreamTrim,
     ) -> Self::Output<'a, T> {
-        self.command(trim.append_to(cmd("XTRIM").key(key)))
+        self.command(trim.append_to(known!("XTRIM").key(key)))
     }
 
     /// `XINFO STREAM key`: facts about a stream (length, groups, first and last entries), as a
     /// map (a flat array in RESP2).
     fn xinfo_stream<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("XINFO").arg("STREAM").key(key))
+        self.command(known!("XINFO").arg("STREAM").key(key))
     }
 
     /// `XINFO GROUPS key`: facts about each consumer group of a stream.
     fn xinfo_groups<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("XINFO").arg("GROUPS").key(key))
+        self.command(known!("XINFO").arg("GROUPS").key(key))
     }
 
     /// `XINFO CONSUMERS key group`: facts about each consumer of a group.
@@ -1654,7 +1668,7 @@ pub trait Commands {
         key: impl ToArg,
         group: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("XINFO").arg("CONSUMERS").key(key).arg(group))
+        self.command(known!("XINFO").arg("CONSUMERS").key(key).arg(group))
     }
 
     // Scripting and functions.
@@ -1689,7 +1703,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            cmd("EVAL").arg(script),
+            known!("EVAL").arg(script),
             &keys,
             &args,
         ))
@@ -1703,7 +1717,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            cmd("EVAL_RO").arg(script),
+            known!("EVAL_RO").arg(script),
             &keys,
             &args,
         ))
@@ -1718,7 +1732,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            cmd("EVALSHA").arg(sha1),
+            known!("EVALSHA").arg(sha1),
             &keys,
             &args,
         ))
@@ -1732,7 +1746,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            cmd("EVALSHA_RO").arg(sha1),
+            known!("EVALSHA_RO").arg(sha1),
             &keys,
             &args,
         ))
@@ -1740,12 +1754,12 @@ pub trait Commands {
 
     /// `SCRIPT LOAD script`: caches Lua source without running it; replies its SHA-1.
     fn script_load<'a, T: FromValue + 'a>(&'a self, script: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("SCRIPT").arg("LOAD").arg(script))
+        self.command(known!("SCRIPT").arg("LOAD").arg(script))
     }
 
     /// `SCRIPT EXISTS sha1...`: 1 or 0 for each hash, whether the script is cached.
     fn script_exists<'a, T: FromValue + 'a>(&'a self, sha1s: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(cmd("SCRIPT").arg("EXISTS").args(sha1s))
+        self.command(known!("SCRIPT").arg("EXISTS").args(sha1s))
     }
 
     /// `SCRIPT FLUSH [ASYNC|SYNC]`: empties the script cache; replies `OK`.
@@ -1753,7 +1767,7 @@ pub trait Commands {
         &'a self,
         mode: Option<FlushMode>,
     ) -> Self::Output<'a, T> {
-        self.command(FlushMode::append_to(mode, cmd("SCRIPT").arg("FLUSH")))
+        self.command(FlushMode::append_to(mode, known!("SCRIPT").arg("FLUSH")))
     }
 
     /// `FCALL function numkeys key... arg...`: calls a library function; replies what it
@@ -1765,7 +1779,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            cmd("FCALL").arg(function),
+            known!("FCALL").arg(function),
             &keys,
             &args,
         ))
@@ -1779,7 +1793,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            cmd("FCALL_RO").arg(function),
+            known!("FCALL_RO").arg(function),
             &keys,
             &args,
         ))
@@ -1792,7 +1806,7 @@ pub trait Commands {
         replace: bool,
     ) -> Self::Output<'a, T> {
         self.command(
-            cmd("FUNCTION")
+            known!("FUNCTION")
                 .arg("LOAD")
                 .flag(replace, "REPLACE")
                 .arg(code),
@@ -1803,88 +1817,88 @@ pub trait Commands {
 
     /// `PING`: replies `PONG`.
     fn ping<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(cmd("PING"))
+        self.command(known!("PING"))
     }
 
     /// `ECHO message`: replies the message.
     fn echo<'a, T: FromValue + 'a>(&'a self, message: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("ECHO").arg(message))
+        self.command(known!("ECHO").arg(message))
     }
 
     /// `DBSIZE`: the number of keys in the database.
     fn dbsize<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(cmd("DBSIZE"))
+        self.command(known!("DBSIZE"))
     }
 
     /// `FLUSHDB [ASYNC|SYNC]`: deletes every key of the database; replies `OK`.
     fn flushdb<'a, T: FromValue + 'a>(&'a self, mode: Option<FlushMode>) -> Self::Output<'a, T> {
-        self.command(FlushMode::append_to(mode, cmd("FLUSHDB")))
+        self.command(FlushMode::append_to(mode, known!("FLUSHDB")))
     }
 
     /// `FLUSHALL [ASYNC|SYNC]`: deletes every key of every database; replies `OK`.
     fn flushall<'a, T: FromValue + 'a>(&'a self, mode: Option<FlushMode>) -> Self::Output<'a, T> {
-        self.command(FlushMode::append_to(mode, cmd("FLUSHALL")))
+        self.command(FlushMode::append_to(mode, known!("FLUSHALL")))
     }
 
     /// `INFO [section]`: the server's report as text (`# Section` headers, `name:value` lines).
     /// On a cluster client every primary answers, and the reply is a map from each node's
     /// address to its report (read it as `HashMap<String, String>`).
     fn info<'a, T: FromValue + 'a>(&'a self, section: Option<&str>) -> Self::Output<'a, T> {
-        self.command(cmd("INFO").arg_if(section))
+        self.command(known!("INFO").arg_if(section))
     }
 
     /// `TIME`: the server's clock as `[unix seconds, microseconds]`, both as text.
     fn time<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(cmd("TIME"))
+        self.command(known!("TIME"))
     }
 
     /// `LASTSAVE`: the Unix time of the last successful save to disk.
     fn lastsave<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(cmd("LASTSAVE"))
+        self.command(known!("LASTSAVE"))
     }
 
     /// `CONFIG GET parameter...`: the matching parameters and their values (glob patterns
     /// allowed), as a map.
     fn config_get<'a, T: FromValue + 'a>(&'a self, parameters: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(cmd("CONFIG").arg("GET").args(parameters))
+        self.command(known!("CONFIG").arg("GET").args(parameters))
     }
 
     /// `CONFIG SET parameter value...`: changes parameters from name-value pairs; replies `OK`.
     fn config_set<'a, T: FromValue + 'a>(&'a self, parameters: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(cmd("CONFIG").arg("SET").args(parameters))
+        self.command(known!("CONFIG").arg("SET").args(parameters))
     }
 
     /// `CLIENT ID`: the id of the connection the command runs on.
     fn client_id<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(cmd("CLIENT").arg("ID"))
+        self.command(known!("CLIENT").arg("ID"))
     }
 
     /// `CLIENT GETNAME`: the name of the connection the command runs on, a null when unnamed.
     fn client_getname<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(cmd("CLIENT").arg("GETNAME"))
+        self.command(known!("CLIENT").arg("GETNAME"))
     }
 
     /// `CLIENT SETNAME name`: names the one connection the command runs on (only that one, and
     /// not after a reconnect: name every connection through the client's configuration
     /// instead); replies `OK`.
     fn client_setname<'a, T: FromValue + 'a>(&'a self, name: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("CLIENT").arg("SETNAME").arg(name))
+        self.command(known!("CLIENT").arg("SETNAME").arg(name))
     }
 
     /// `MEMORY USAGE key`: the bytes a key and its value take, a null when missing.
     fn memory_usage<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("MEMORY").arg("USAGE").key(key))
+        self.command(known!("MEMORY").arg("USAGE").key(key))
     }
 
     /// `OBJECT ENCODING key`: the internal encoding of a value (`listpack`, `hashtable`, ...), a
     /// null when missing.
     fn object_encoding<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("OBJECT").arg("ENCODING").key(key))
+        self.command(known!("OBJECT").arg("ENCODING").key(key))
     }
 
     /// `OBJECT IDLETIME key`: the seconds since the key was last accessed, a null when missing.
     fn object_idletime<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(cmd("OBJECT").arg("IDLETIME").key(key))
+        self.command(known!("OBJECT").arg("IDLETIME").key(key))
     }
 
     /// `WAIT numreplicas timeout`: waits until the writes sent before it on this connection
@@ -1894,7 +1908,7 @@ pub trait Commands {
         replicas: u64,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("WAIT").arg(replicas).arg(timeout_millis(timeout)))
+        self.command(known!("WAIT").arg(replicas).arg(timeout_millis(timeout)))
     }
 
     // Publishing.
@@ -1906,7 +1920,7 @@ pub trait Commands {
         channel: impl ToArg,
         message: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("PUBLISH").arg(channel).arg(message))
+        self.command(known!("PUBLISH").arg(channel).arg(message))
     }
 
     /// `SPUBLISH shardchannel message`: sends a message on a shard channel, routed like a key to
@@ -1916,7 +1930,7 @@ pub trait Commands {
         channel: impl ToArg,
         message: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("SPUBLISH").key(channel).arg(message))
+        self.command(known!("SPUBLISH").key(channel).arg(message))
     }
 
     /// `PUBSUB CHANNELS [pattern]`: the channels with at least one subscriber.
@@ -1924,7 +1938,7 @@ pub trait Commands {
         &'a self,
         pattern: Option<&str>,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("PUBSUB").arg("CHANNELS").arg_if(pattern))
+        self.command(known!("PUBSUB").arg("CHANNELS").arg_if(pattern))
     }
 
     /// `PUBSUB NUMSUB channel...`: each channel with its subscriber count, as pairs.
@@ -1932,12 +1946,12 @@ pub trait Commands {
         &'a self,
         channels: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("PUBSUB").arg("NUMSUB").args(channels))
+        self.command(known!("PUBSUB").arg("NUMSUB").args(channels))
     }
 
     /// `PUBSUB NUMPAT`: the number of pattern subscriptions.
     fn pubsub_numpat<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(cmd("PUBSUB").arg("NUMPAT"))
+        self.command(known!("PUBSUB").arg("NUMPAT"))
     }
 
     /// `PUBSUB SHARDCHANNELS [pattern]`: the shard channels with at least one subscriber.
@@ -1945,7 +1959,7 @@ pub trait Commands {
         &'a self,
         pattern: Option<&str>,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("PUBSUB").arg("SHARDCHANNELS").arg_if(pattern))
+        self.command(known!("PUBSUB").arg("SHARDCHANNELS").arg_if(pattern))
     }
 
     /// `PUBSUB SHARDNUMSUB shardchannel...`: each shard channel with its subscriber count, as
@@ -1954,6 +1968,6 @@ pub trait Commands {
         &'a self,
         channels: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(cmd("PUBSUB").arg("SHARDNUMSUB").args(channels))
+        self.command(known!("PUBSUB").arg("SHARDNUMSUB").args(channels))
     }
 }
