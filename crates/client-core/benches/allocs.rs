@@ -9,8 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
-use client_core::{Client, Config, ConnId, Event, Reply, SendBuffer, cmd};
+use bytes::{Buf, Bytes, BytesMut};
+use client_core::{Batch, Client, Commands, Config, ConnId, Event, Reply, SendBuffer, cmd};
 
 /// Counts every allocation and reallocation.
 struct Counting;
@@ -65,6 +65,17 @@ fn connected(now: Instant) -> (Client, ConnId) {
     (core, conn.unwrap())
 }
 
+/// Hands the core's output to the "socket", which takes all of it.
+fn send(core: &mut Client, out: &mut SendBuffer) {
+    while let Some(event) = core.poll_event() {
+        if let Event::Transmit { conn } = event {
+            let _ = core.poll_transmit(conn, out);
+        }
+    }
+    let sent = out.remaining();
+    out.advance(sent);
+}
+
 /// Runs `n` GETs through the core; returns allocations counted and the time taken.
 #[allow(
     clippy::disallowed_methods,
@@ -78,13 +89,7 @@ fn run(core: &mut Client, conn: ConnId, n: u64, now: Instant) -> (u64, u64, Dura
     let start = Instant::now();
     for i in 0..n {
         let id = core.submit(cmd("GET").key("some:key").into(), now).unwrap();
-        while let Some(event) = core.poll_event() {
-            if let Event::Transmit { conn } = event {
-                let _ = core.poll_transmit(conn, &mut out);
-            }
-        }
-        let sent = out.remaining();
-        out.advance(sent);
+        send(core, &mut out);
         // The adapter's read: count what the read buffer itself allocates separately.
         let mark = ALLOCS.load(Relaxed);
         input.reserve(REPLY.len());
@@ -102,6 +107,45 @@ fn run(core: &mut Client, conn: ConnId, n: u64, now: Instant) -> (u64, u64, Dura
         }
     }
     (ALLOCS.load(Relaxed) - before, input_growth, start.elapsed())
+}
+
+/// Commands per pipeline in [`run_pipelines`], as in `cargo xtask bench`'s pipeline scenario.
+const BATCH: usize = 100;
+
+/// Runs `n` pipelines of [`BATCH`] `SET`s of 16-byte values through the core, built with the
+/// typed API as an adapter's pipeline builder does; returns allocations counted and the time.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark measures wall-clock time"
+)]
+fn run_pipelines(core: &mut Client, conn: ConnId, n: u64, keys: &[String]) -> (u64, Duration) {
+    let now = Instant::now();
+    let value = Bytes::from_static(b"value-of-16-byte");
+    let replies = b"+OK\r\n".repeat(BATCH);
+    let mut out = SendBuffer::new();
+    let mut input = BytesMut::with_capacity(64 * 1024);
+    let before = ALLOCS.load(Relaxed);
+    let start = Instant::now();
+    for i in 0..n {
+        let batch = Batch::new();
+        for key in keys {
+            let _ = batch.set::<()>(key, &value);
+        }
+        let id = core.submit(batch.into_pipeline(), now).unwrap();
+        send(core, &mut out);
+        input.extend_from_slice(&replies);
+        core.handle_input(conn, &mut input, now);
+        match core.poll_event() {
+            Some(Event::Response {
+                id: done,
+                result: Ok(Reply::Pipeline(frames)),
+            }) if done == id && frames.len() == BATCH => {
+                std::hint::black_box(frames);
+            }
+            other => panic!("pipeline {i}: unexpected {other:?}"),
+        }
+    }
+    (ALLOCS.load(Relaxed) - before, start.elapsed())
 }
 
 #[allow(
@@ -135,5 +179,27 @@ fn main() {
     println!(
         "  time per request:                           {:.0} ns",
         time.as_nanos() as f64 / n as f64
+    );
+
+    let keys: Vec<String> = (0..BATCH).map(|i| format!("bench:key:{i}")).collect();
+    run_pipelines(&mut core, conn, 1_000, &keys); // warm up
+    let n = 20_000;
+    let mut rounds = Vec::new();
+    for _ in 0..5 {
+        rounds.push(run_pipelines(&mut core, conn, n, &keys));
+    }
+    rounds.sort_by_key(|r| r.1);
+    let (allocs, time) = rounds[rounds.len() / 2];
+    let commands = (n * BATCH as u64) as f64;
+    println!(
+        "client-core pipelines of {BATCH} SETs (16 B values), {n} per round, median of 5 rounds:"
+    );
+    println!(
+        "  allocations per command:                    {:.3}",
+        allocs as f64 / commands
+    );
+    println!(
+        "  time per command:                           {:.0} ns",
+        time.as_nanos() as f64 / commands
     );
 }
