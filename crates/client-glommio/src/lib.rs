@@ -16,6 +16,24 @@
 //! hashed to executors, or a `glommio::channels::shared_channel` per executor carrying
 //! requests from the others) rather than one client; see `examples/glommio_per_core.rs`.
 //!
+//! # Task queues
+//!
+//! The client's tasks (its connections, timers, and the tasks that read and write the
+//! sockets) run in the task queue of the task that creates the [`Client`], under that queue's
+//! latency and shares. When tasks keep the executor busy, glommio reads the sockets only when
+//! its preempt timer fires, every 100 ms by default: a busy loop of yours, or a loop of cache
+//! hits (which yields every 64 hits), then delays the client's replies by up to that much. An
+//! executor that waits for I/O now and then reads them at once.
+//!
+//! Shortening that (a `Latency::Matters` queue, or `LocalExecutorBuilder::preempt_timer`) is
+//! what the client did until it met a glommio bug: with a short preempt timer, glommio 0.9
+//! sometimes goes to sleep without noticing a socket completion, and stays asleep until a
+//! timer of the executor fires, or for good. The suite saw a connection handshake time out
+//! and `SET`s answered 5 s late. `examples/glommio_missed_wakeup.rs` shows it with glommio
+//! alone (Linux 6.18, under CPU contention): about one round of 20 round trips in 1,000
+//! stalls with a 1 ms preempt timer, none in 20,000 with the default. Think twice before you
+//! create a client in such a queue.
+//!
 //! ```no_run
 //! use client_glommio::{Client, Commands};
 //!
@@ -33,12 +51,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use client_driver::io as fio;
 pub use client_driver::{
@@ -48,10 +65,7 @@ pub use client_driver::{
 };
 use client_driver::{Runtime, Task};
 use glommio::net::{TcpStream, UnixStream};
-use glommio::{
-    Latency, LocalExecutor, LocalExecutorBuilder, LocalExecutorPoolBuilder, Placement, Shares,
-    TaskQueueHandle,
-};
+use glommio::{LocalExecutor, LocalExecutorBuilder, LocalExecutorPoolBuilder, Placement};
 
 /// The glommio runtime, for the driver: tasks with `spawn_local`, glommio's io_uring sockets
 /// and timers.
@@ -66,12 +80,10 @@ impl Runtime for Glommio {
     /// Makes every handle `!Send` and `!Sync`: its tasks live on one executor.
     type Local = Rc<()>;
 
+    /// Spawns into the current task queue: the one the client was created in, since the
+    /// driver spawns its later tasks from its own (see "Task queues" in the crate docs).
     fn spawn(task: Task<Self>) {
-        let spawned = glommio::spawn_local_into(task.run(), driver_queue());
-        // The queue was made by this executor (driver_queue checks), the one error case.
-        spawned
-            .expect("the driver's task queue belongs to the current executor")
-            .detach();
+        glommio::spawn_local(task.run()).detach();
     }
 
     async fn sleep_until(deadline: Instant) {
@@ -102,33 +114,6 @@ impl fio::Dial for Glommio {
     async fn unix(path: &Path) -> io::Result<UnixStream> {
         UnixStream::connect(path).await.map_err(io::Error::from)
     }
-}
-
-/// How soon glommio lets the driver's tasks run when other tasks keep the executor busy.
-pub const DRIVER_LATENCY: Duration = Duration::from_millis(1);
-
-/// The task queue the driver's tasks run in on the current executor, made on first use:
-/// `Latency::Matters(DRIVER_LATENCY)`, so that glommio preempts busy tasks (a loop of cache
-/// hits, say) and reads the sockets at least that often, rather than after its 100 ms default
-/// time slice.
-fn driver_queue() -> TaskQueueHandle {
-    thread_local! {
-        /// The queue, and the executor it belongs to (a thread may run several in turn).
-        static QUEUE: Cell<Option<(usize, TaskQueueHandle)>> = const { Cell::new(None) };
-    }
-    let executor = glommio::executor();
-    QUEUE.with(|queue| match queue.get() {
-        Some((id, handle)) if id == executor.id() => handle,
-        _ => {
-            let handle = executor.create_task_queue(
-                Shares::default(),
-                Latency::Matters(DRIVER_LATENCY),
-                "redwire",
-            );
-            queue.set(Some((executor.id(), handle)));
-            handle
-        }
-    })
 }
 
 /// The least locked memory glommio's io_uring rings need: 512 KiB.
@@ -206,6 +191,8 @@ pub fn executor_pool(count: usize) -> Result<LocalExecutorPoolBuilder, StartErro
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
     use super::*;
