@@ -3,7 +3,9 @@
 //! The core is never held across an `.await`: every task locks it, feeds it one input, drains
 //! its events, and unlocks. Each connection has a reader task (socket → `handle_input`) and a
 //! writer task (woken by `Event::Transmit`, it takes everything queued since its last write
-//! with `poll_transmit` and sends it in one vectored write: auto-pipelining). One timer task
+//! with `poll_transmit` and sends it in one vectored write: auto-pipelining). When a
+//! connection owes no replies, the task whose request made it transmit writes at once
+//! instead, if the runtime can try a write without waiting (`write_now`). One timer task
 //! sleeps until `poll_timeout`. The runtime only spawns, dials, reads, writes and sleeps.
 
 use std::collections::HashMap;
@@ -58,25 +60,24 @@ impl Hasher for IdHasher {
 type Completions = HashMap<RequestId, Completion, BuildHasherDefault<IdHasher>>;
 
 /// What the tasks and the handles share.
-pub(crate) struct Shared<R> {
-    state: Mutex<State>,
+pub(crate) struct Shared<R: Runtime> {
+    state: Mutex<State<R>>,
     /// Wakes the timer task when a deadline earlier than the one it sleeps for appears.
     timer: Signal,
     tls_config: Option<Arc<rustls::ClientConfig>>,
     _runtime: PhantomData<fn() -> R>,
 }
 
-impl<R> std::fmt::Debug for Shared<R> {
+impl<R: Runtime> std::fmt::Debug for Shared<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared").finish_non_exhaustive()
     }
 }
 
-#[derive(Debug)]
-pub(crate) struct State {
+pub(crate) struct State<R: Runtime> {
     pub(crate) core: client_core::Client,
     waiting: Completions,
-    conns: HashMap<ConnId, ConnTasks>,
+    conns: HashMap<ConnId, ConnTasks<R>>,
     /// Subscribers waiting for an event.
     pub(crate) subscribers: HashMap<SubscriberId, Waker>,
     /// `quit` calls waiting for the core to close.
@@ -88,12 +89,31 @@ pub(crate) struct State {
     timer_task: Option<AbortHandle>,
 }
 
-#[derive(Debug)]
-struct ConnTasks {
+impl<R: Runtime> std::fmt::Debug for State<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("core", &self.core)
+            .field("waiting", &self.waiting.len())
+            .field("conns", &self.conns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct ConnTasks<R: Runtime> {
     writable: Arc<Signal>,
     /// Signalled when the core wants the connection read again after pausing it.
     resume: Arc<Signal>,
     tasks: Vec<AbortHandle>,
+    /// The socket's writing half, here while no write is under way: the writer task takes it
+    /// out for as long as it awaits a write; `write_now` uses it in place. `None` before the
+    /// connection is open.
+    output: Option<Output<R>>,
+}
+
+/// A connection's writing half and the bytes taken from the core that it has not sent yet.
+struct Output<R: Runtime> {
+    writer: R::Writer,
+    out: SendBuffer,
 }
 
 /// A background task of the driver, for [`Runtime::spawn`]: run [`Task::run`] to completion on
@@ -115,7 +135,6 @@ enum TaskKind<R: Runtime> {
     Writer {
         shared: Arc<Shared<R>>,
         conn: ConnId,
-        writer: R::Writer,
         writable: Arc<Signal>,
     },
 }
@@ -153,9 +172,8 @@ impl<R: Runtime> Task<R> {
                 TaskKind::Writer {
                     shared,
                     conn,
-                    writer,
                     writable,
-                } => write_loop(shared, conn, writer, writable).await,
+                } => write_loop(shared, conn, writable).await,
             }
         };
         async move {
@@ -190,7 +208,7 @@ impl<R: Runtime> Shared<R> {
         shared
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<R>> {
         // A panic while holding the lock leaves the core as it was between two calls; carry on.
         self.state
             .lock()
@@ -261,7 +279,7 @@ impl<R: Runtime> Shared<R> {
     }
 
     /// Acts on everything the core asked for. Called with the lock held, after every input.
-    pub(crate) fn drain(self: &Arc<Self>, state: &mut State) {
+    pub(crate) fn drain(self: &Arc<Self>, state: &mut State<R>) {
         while let Some(event) = state.core.poll_event() {
             match event {
                 Event::Connect { conn, server, tls } => {
@@ -280,6 +298,7 @@ impl<R: Runtime> Shared<R> {
                             writable,
                             resume,
                             tasks: vec![task],
+                            output: None,
                         },
                     );
                 }
@@ -290,8 +309,10 @@ impl<R: Runtime> Shared<R> {
                     }
                 }
                 Event::Transmit { conn } => {
-                    if let Some(conn) = state.conns.get(&conn) {
-                        conn.writable.notify();
+                    if let Some(tasks) = state.conns.get_mut(&conn)
+                        && !write_now(&mut state.core, conn, tasks)
+                    {
+                        tasks.writable.notify();
                     }
                 }
                 Event::Response { id, result } => {
@@ -416,10 +437,13 @@ async fn connection<R: Runtime>(
             return;
         };
         let resume = tasks.resume.clone();
+        tasks.output = Some(Output {
+            writer,
+            out: SendBuffer::new(),
+        });
         let write = Task::spawn(TaskKind::Writer {
             shared: shared.clone(),
             conn,
-            writer,
             writable: tasks.writable.clone(),
         });
         tasks.tasks.push(write);
@@ -493,21 +517,65 @@ async fn feed_first_half<R: Runtime>(shared: &Arc<Shared<R>>, conn: ConnId, inpu
     input.unsplit(rest);
 }
 
-/// Sends whatever the core queued for `conn`, each time it says there is some.
-async fn write_loop<R: Runtime>(
-    shared: Arc<Shared<R>>,
+/// Writes `conn`'s new output from the calling task, if the connection owes no replies and
+/// its writer task is idle: true when everything went to the socket. Otherwise (replies are
+/// owed, the writer task is busy, or the socket did not take it all) the writer task must be
+/// told, and sends the rest.
+///
+/// With replies owed, other callers are probably about to submit too (their replies just
+/// came), so waiting for the writer task lets their commands share one write. With nothing
+/// owed the server is idle: a lone caller's request (or a pipeline) is best sent at once,
+/// which saves the writer task's wake-up, its yield and, on runtimes whose tasks run on
+/// other threads, two thread crossings per round trip.
+fn write_now<R: Runtime>(
+    core: &mut client_core::Client,
     conn: ConnId,
-    mut writer: R::Writer,
-    writable: Arc<Signal>,
-) {
-    let mut out = SendBuffer::new();
+    tasks: &mut ConnTasks<R>,
+) -> bool {
+    let Some(output) = tasks.output.as_mut() else {
+        return false;
+    };
+    if output.out.has_remaining() || core.is_awaiting_replies(conn) {
+        return false;
+    }
+    let _ = core.poll_transmit(conn, &mut output.out);
+    while output.out.has_remaining() {
+        let mut slices = [IoSlice::new(&[]); 32];
+        let n = output.out.chunks_vectored(&mut slices);
+        match R::try_write(&mut output.writer, &slices[..n]) {
+            Some(Ok(written)) if written > 0 => output.out.advance(written),
+            // Would block, failed or closed: the writer task finds out and handles it.
+            _ => return false,
+        }
+    }
+    R::try_flush(&mut output.writer)
+}
+
+/// Sends whatever the core queued for `conn`, each time it says there is some.
+async fn write_loop<R: Runtime>(shared: Arc<Shared<R>>, conn: ConnId, writable: Arc<Signal>) {
     loop {
         writable.notified().await;
         // Let the tasks that are ready to run (callers about to submit) go first, so this write
         // carries their commands too. Without it, on a multi-thread runtime the writer runs
         // right after each caller and sends one command per packet.
         R::yield_now().await;
-        let _ = shared.lock().core.poll_transmit(conn, &mut out);
+        // Out of the shared state for as long as the writes take, so that no caller writes
+        // in between.
+        let Some(Output {
+            mut writer,
+            mut out,
+        }) = ({
+            let mut state = shared.lock();
+            let state = &mut *state;
+            state.conns.get_mut(&conn).and_then(|tasks| {
+                let mut output = tasks.output.take()?;
+                let _ = state.core.poll_transmit(conn, &mut output.out);
+                Some(output)
+            })
+        })
+        else {
+            return;
+        };
         while out.has_remaining() {
             let written = {
                 let mut slices = [IoSlice::new(&[]); 32];
@@ -519,6 +587,13 @@ async fn write_loop<R: Runtime>(
                 Ok(n) => out.advance(n),
                 Err(error) => return closed(&shared, conn, &error.to_string()),
             }
+        }
+        // A TLS session may still hold the end of the last write.
+        if let Err(error) = R::flush(&mut writer).await {
+            return closed(&shared, conn, &error.to_string());
+        }
+        if let Some(tasks) = shared.lock().conns.get_mut(&conn) {
+            tasks.output = Some(Output { writer, out });
         }
     }
 }

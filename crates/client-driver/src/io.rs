@@ -63,7 +63,8 @@ pub trait Dial {
 }
 
 /// The [`Runtime`](crate::Runtime) items every futures-io runtime writes the same way, for a
-/// runtime type that implements [`Dial`]: `Reader`, `Writer`, `connect`, `read` and `write`.
+/// runtime type that implements [`Dial`]: `Reader`, `Writer`, `connect`, `read`, `write`,
+/// `flush`, `try_write` and `try_flush`.
 /// Use it inside the `impl Runtime` block; the runtime adds `Local`, `spawn`, `sleep_until`
 /// and `yield_now`.
 #[macro_export]
@@ -100,6 +101,23 @@ macro_rules! futures_io_runtime {
             slices: &'a [::std::io::IoSlice<'a>],
         ) -> impl ::std::future::Future<Output = ::std::io::Result<usize>> + 'a {
             $crate::io::write(writer, slices)
+        }
+
+        fn flush(
+            writer: &mut Self::Writer,
+        ) -> impl ::std::future::Future<Output = ::std::io::Result<()>> + '_ {
+            $crate::io::flush(writer)
+        }
+
+        fn try_write(
+            writer: &mut Self::Writer,
+            slices: &[::std::io::IoSlice<'_>],
+        ) -> ::std::option::Option<::std::io::Result<usize>> {
+            $crate::io::try_write(writer, slices)
+        }
+
+        fn try_flush(writer: &mut Self::Writer) -> bool {
+            $crate::io::try_flush(writer)
         }
     };
 }
@@ -220,6 +238,54 @@ where
     }
     writer.half.write_all(gather).await?;
     Ok(gather.len())
+}
+
+/// Flushes what the stream still buffers: [`Runtime::flush`](crate::Runtime::flush) for a
+/// futures-io stream.
+///
+/// # Errors
+///
+/// The stream's write error.
+pub async fn flush<T, U>(writer: &mut Writer<T, U>) -> io::Result<()>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    writer.half.flush().await
+}
+
+/// One write attempt that does not wait: [`Runtime::try_write`](crate::Runtime::try_write)
+/// for a futures-io stream. `None` for streams that gather slices (glommio's): their writes
+/// are copies handed to io_uring, not one system call that either happens or does not.
+pub fn try_write<T, U>(
+    writer: &mut Writer<T, U>,
+    slices: &[IoSlice<'_>],
+) -> Option<io::Result<usize>>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    if writer.gather.is_some() {
+        return None;
+    }
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match Pin::new(&mut writer.half).poll_write_vectored(&mut cx, slices) {
+        Poll::Ready(result) => Some(result),
+        Poll::Pending => None,
+    }
+}
+
+/// [`Runtime::try_flush`](crate::Runtime::try_flush) for a futures-io stream.
+pub fn try_flush<T, U>(writer: &mut Writer<T, U>) -> bool
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    matches!(
+        Pin::new(&mut writer.half).poll_flush(&mut cx),
+        Poll::Ready(Ok(()))
+    )
 }
 
 impl<T, U> AsyncRead for Stream<T, U>

@@ -79,6 +79,30 @@ pub trait Runtime: std::fmt::Debug + Sized + 'static {
         slices: &'a [IoSlice<'a>],
     ) -> impl Future<Output = std::io::Result<usize>> + 'a;
 
+    /// Pushes out whatever the writer still buffers (a TLS session keeps the end of a write
+    /// when the socket was full). The driver flushes after every run of writes.
+    fn flush(writer: &mut Self::Writer) -> impl Future<Output = std::io::Result<()>> + '_;
+
+    /// Writes some of `slices` now, from whichever task calls it, without waiting: `None`
+    /// when the socket takes nothing at the moment, or when the runtime cannot try a write
+    /// without a task of its own (the default). The driver uses it to send a request at once
+    /// when the connection is idle, saving the writer task's wake-up; whatever it does not
+    /// take, the writer task sends.
+    fn try_write(
+        writer: &mut Self::Writer,
+        slices: &[IoSlice<'_>],
+    ) -> Option<std::io::Result<usize>> {
+        let _ = (writer, slices);
+        None
+    }
+
+    /// Like [`flush`](Self::flush), without waiting: true when nothing is left buffered.
+    /// Only called after [`try_write`](Self::try_write) took bytes.
+    fn try_flush(writer: &mut Self::Writer) -> bool {
+        let _ = writer;
+        false
+    }
+
     /// Completes at `deadline`.
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()>;
 

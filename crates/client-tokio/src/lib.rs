@@ -26,7 +26,9 @@ pub mod transport;
 
 use std::future::Future;
 use std::io::IoSlice;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -36,7 +38,7 @@ pub use client_driver::{
     ServerAddr, ServerError, Stream, SubmitError, SubscriberSettings, SubscriptionKind, cmd,
 };
 use client_driver::{Connection, Runtime, Task, TlsSettings};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 client_driver::handles!(Tokio, "tokio");
 
@@ -82,6 +84,28 @@ impl Runtime for Tokio {
         slices: &'a [IoSlice<'a>],
     ) -> impl Future<Output = std::io::Result<usize>> + 'a {
         writer.write_vectored(slices)
+    }
+
+    fn flush(writer: &mut Self::Writer) -> impl Future<Output = std::io::Result<()>> + '_ {
+        writer.flush()
+    }
+
+    fn try_write(
+        writer: &mut Self::Writer,
+        slices: &[IoSlice<'_>],
+    ) -> Option<std::io::Result<usize>> {
+        // One attempt with a waker that does nothing: a socket that would block registers
+        // it and returns `Pending`, and the writer task, told to write, registers its own.
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(writer).poll_write_vectored(&mut cx, slices) {
+            Poll::Ready(result) => Some(result),
+            Poll::Pending => None,
+        }
+    }
+
+    fn try_flush(writer: &mut Self::Writer) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(Pin::new(writer).poll_flush(&mut cx), Poll::Ready(Ok(())))
     }
 
     async fn sleep_until(deadline: Instant) {

@@ -9,6 +9,8 @@ mod sentinel;
 mod slab;
 mod timers;
 mod topology;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -165,6 +167,15 @@ impl Client {
     /// outside Sentinel mode.
     pub fn sentinel_primary(&self) -> Option<&ServerAddr> {
         self.sentinel_primary_node().map(|n| &self.nodes[n].server)
+    }
+
+    /// Whether `conn` owes replies to bytes already handed to the adapter. The adapter can
+    /// use it to decide when to write: with nothing outstanding the server is idle, so output
+    /// is best written at once; with replies outstanding, waiting a moment lets more
+    /// callers' commands share the write. False for unknown connections.
+    pub fn is_awaiting_replies(&self, conn: ConnId) -> bool {
+        self.conn_index(conn)
+            .is_some_and(|i| self.conns[i].waiters.len() > self.conns[i].unsent)
     }
 
     /// Whether [`quit`](Self::quit) finished: every request completed, every connection closed.
