@@ -98,6 +98,20 @@ impl Decoder {
             self.consumed += OK_LINE.len() as u64;
             return Ok(Some(Frame::SimpleString(Bytes::from_static(b"OK"))));
         }
+        if self.scanner.is_idle()
+            && let Some((header, len)) = short_bulk(buf)
+            && len <= self.scanner.limits().max_bulk_len
+            && header - 2 <= self.scanner.limits().max_line_len
+        {
+            // A whole short bulk string (most GET replies): sliced off without tokens, as the
+            // scan would, its payload unread.
+            buf.advance(header);
+            let payload = buf.split_to(len).freeze();
+            buf.advance(2);
+            self.scanner.note_examined(header);
+            self.consumed += (header + len + 2) as u64;
+            return Ok(Some(Frame::BulkString(payload)));
+        }
         match self.scanner.scan(buf, self.consumed) {
             Ok(Some(len)) => {
                 let frame = split_frame(&self.scanner.tokens, buf, len);
@@ -201,6 +215,22 @@ fn split_frame(tokens: &[Token], buf: &mut BytesMut, len: usize) -> Frame {
 
 /// `+OK`, which [`Decoder::decode`] answers before scanning.
 const OK_LINE: &[u8] = b"+OK\r\n";
+
+/// A whole bulk string of fewer than 100 bytes at the front of `buf`: the length of its
+/// header (`$<len>\r\n`) and of its payload. `None` for anything else, or when the frame has
+/// not all arrived: the scanner then handles it as usual.
+#[inline]
+fn short_bulk(buf: &[u8]) -> Option<(usize, usize)> {
+    let (header, len) = match *buf {
+        [b'$', d, b'\r', b'\n', ..] if d.is_ascii_digit() => (4, usize::from(d - b'0')),
+        [b'$', tens, ones, b'\r', b'\n', ..] if tens.is_ascii_digit() && ones.is_ascii_digit() => {
+            (5, usize::from(tens - b'0') * 10 + usize::from(ones - b'0'))
+        }
+        _ => return None,
+    };
+    let end = header + len;
+    (buf.get(end..end + 2)? == b"\r\n").then_some((header, len))
+}
 
 fn well_known_status(text: &[u8]) -> Option<&'static [u8]> {
     match text {

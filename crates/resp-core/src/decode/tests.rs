@@ -509,3 +509,64 @@ fn ok_replies_decode_the_same_split_anywhere() {
         assert_eq!(decoder.stream_offset(), wire.len() as u64);
     }
 }
+
+/// The short-bulk shortcut (`$<1 or 2 digits>`, whole frame present) must give what the scan
+/// gives: the same frames, offsets, examined bytes and errors, whatever the reads' sizes.
+#[test]
+fn short_bulks_decode_alike_whole_and_in_pieces() {
+    let payload_99 = "x".repeat(99);
+    let wires: Vec<Vec<u8>> = vec![
+        b"$0\r\n\r\n".to_vec(),
+        b"$5\r\nhello\r\n".to_vec(),
+        b"$05\r\nhello\r\n".to_vec(),
+        b"$2\r\n\r\n\r\n".to_vec(),
+        format!("$99\r\n{payload_99}\r\n").into_bytes(),
+        format!("$100\r\n{payload_99}y\r\n").into_bytes(),
+    ];
+    for wire in &wires {
+        let whole = one(wire);
+        let mut decoder = Decoder::new();
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for &byte in wire {
+            buf.extend_from_slice(&[byte]);
+            if let Some(frame) = decoder.decode(&mut buf).unwrap() {
+                got = Some(frame);
+            }
+        }
+        assert_eq!(
+            got.as_ref(),
+            Some(&whole),
+            "{:?}",
+            String::from_utf8_lossy(wire)
+        );
+        assert_eq!(decoder.stream_offset(), wire.len() as u64);
+        let mut decoder = Decoder::new();
+        let mut buf = BytesMut::from(&wire[..]);
+        decoder.decode(&mut buf).unwrap();
+        // The header, as the scan counts it; never the payload.
+        let header = wire.iter().position(|&b| b == b'\n').unwrap() + 1;
+        assert_eq!(decoder.bytes_examined(), header as u64);
+    }
+    // Two in a row, then a partial third that stays in the buffer.
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(&b"$1\r\na\r\n$2\r\nbc\r\n$3\r\nde"[..]);
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Some(b("a")));
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Some(b("bc")));
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    assert_eq!(&buf[..], b"$3\r\nde");
+    // A payload not followed by CRLF is an error (the scan's), not a frame; so is a short bulk
+    // over the bulk limit.
+    let _ = error(b"$2\r\nabc\r\n");
+    let limits = Limits {
+        max_bulk_len: 3,
+        ..Limits::default()
+    };
+    let _ = error_with(b"$5\r\nhello\r\n", limits);
+    assert_eq!(
+        Decoder::with_limits(limits)
+            .decode(&mut BytesMut::from(&b"$3\r\nabc\r\n"[..]))
+            .unwrap(),
+        Some(b("abc"))
+    );
+}
