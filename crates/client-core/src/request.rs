@@ -230,24 +230,39 @@ pub(crate) enum Replies {
     Batch(Vec<Option<Frame>>, usize),
 }
 
+impl Replies {
+    /// No reply yet, with room for every reply `body` gets.
+    fn for_body(body: &Body) -> Self {
+        let n = match body {
+            Body::Single(_) => return Self::Single(None),
+            Body::Pipeline(commands) => commands.len(),
+            Body::Transaction(commands) => commands.len() + 2,
+        };
+        Self::Batch((0..n).map(|_| None).collect(), n)
+    }
+}
+
 impl RequestState {
     pub(crate) fn new(request: Request, now: Instant, default_timeout: Duration) -> Self {
-        let commands = request.body.commands();
-        let retry_safe = commands.iter().all(|c| c.is_retry_safe())
-            && !matches!(request.body, Body::Transaction(_));
-        let base = request.timeout.unwrap_or(default_timeout);
-        // A blocking command may legitimately hold its reply back for its block time; one that
-        // blocks without limit has no deadline at all.
-        let mut deadline = Some(now + base);
-        for block in commands.iter().filter_map(Command::block_time) {
-            deadline = match block {
-                Some(block) => deadline.map(|d| d + block),
-                None => None,
-            };
+        // One pass over the commands (this runs for every request): whether all may be sent
+        // again, whether all only read, and how much longer than the timeout their replies may
+        // take. A blocking command may legitimately hold its reply back for its block time;
+        // one that blocks without limit (`None`) leaves the request no deadline at all.
+        let transaction = matches!(request.body, Body::Transaction(_));
+        let (mut retry_safe, mut read_only) = (!transaction, !transaction);
+        let mut blocked = Some(Duration::ZERO);
+        for command in request.body.commands() {
+            // Each stays false once one command makes it so, without asking the rest.
+            retry_safe = retry_safe && command.is_retry_safe();
+            read_only = read_only && command.is_read_only();
+            if let Some(block) = command.block_time() {
+                blocked = blocked.zip(block).map(|(sum, block)| sum + block);
+            }
         }
-        let read_only = !matches!(request.body, Body::Transaction(_))
-            && commands.iter().all(Command::is_read_only);
-        let mut state = Self {
+        let base = request.timeout.unwrap_or(default_timeout);
+        let timeout = blocked.map(|blocked| base + blocked);
+        let replies = Replies::for_body(&request.body);
+        Self {
             body: request.body,
             pinned: request.conn,
             phase: Phase::Queued,
@@ -263,17 +278,15 @@ impl RequestState {
             written: false,
             children: Vec::new(),
             fan_ins: Vec::new(),
-            deadline,
-            timeout: deadline.map_or(base, |d| d - now),
+            deadline: timeout.map(|timeout| now + timeout),
+            timeout: timeout.unwrap_or(base),
             started: now,
             retries: 0,
             node: None,
             fallbacks_pending: 0,
             retry_safe,
-            replies: Replies::Single(None),
-        };
-        state.reset_replies();
-        state
+            replies,
+        }
     }
 
     /// A request the core makes itself (a split part, a redirected command, a topology read):
@@ -366,11 +379,7 @@ impl RequestState {
     pub(crate) fn reset_replies(&mut self) {
         self.fallbacks_pending = 0;
         self.tx_redirect = None;
-        let n = self.expected_replies();
-        self.replies = match self.body {
-            Body::Single(_) => Replies::Single(None),
-            _ => Replies::Batch((0..n).map(|_| None).collect(), n),
-        };
+        self.replies = Replies::for_body(&self.body);
     }
 
     /// The caller's result. For a transaction, `EXEC`'s reply; if `MULTI` or queuing failed

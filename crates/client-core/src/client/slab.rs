@@ -78,6 +78,21 @@ impl Slab {
         Some(state)
     }
 
+    /// Like [`remove`](Self::remove), dropping the state where it lies: moving a state out
+    /// copies all of it, which the hot path of a completion does not need.
+    pub(super) fn discard(&mut self, id: RequestId) {
+        let (index, generation) = split(id);
+        if let Some(slot) = self
+            .slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation && s.state.is_some())
+        {
+            slot.state = None;
+            self.free.push(index as u32);
+            self.len -= 1;
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.len
     }

@@ -286,16 +286,21 @@ impl Command {
     /// How long the server may hold the reply back: the block timeout of a blocking command,
     /// `Some(None)` when it blocks with no limit (a timeout of 0), `None` when it does not block.
     pub fn block_time(&self) -> Option<Option<Duration>> {
-        let name = self.name_bytes();
-        // Runs for every submitted command: most are ruled out by one flag test. The server
-        // does not flag WAIT and WAITAOF as blocking, so those are named.
+        // Runs for every submitted command: most are ruled out by one flag test and the
+        // name's length. The server does not flag WAIT and WAITAOF as blocking, so those are
+        // named.
         let flagged = self
             .spec
             .is_some_and(|s| s.flags.contains(CommandFlags::BLOCKING));
-        if !flagged && !name.eq_ignore_ascii_case(b"WAIT") && !name.eq_ignore_ascii_case(b"WAITAOF")
-        {
+        let waits = match self.name_len {
+            4 => self.name_bytes().eq_ignore_ascii_case(b"WAIT"),
+            7 => self.name_bytes().eq_ignore_ascii_case(b"WAITAOF"),
+            _ => false,
+        };
+        if !flagged && !waits {
             return None;
         }
+        let name = self.name_bytes();
         let arg = |i: usize| self.arg_bytes(i);
         let seconds = |i: usize| -> Option<Option<Duration>> {
             let text = std::str::from_utf8(arg(i)?).ok()?;
