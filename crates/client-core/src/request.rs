@@ -225,6 +225,9 @@ pub(crate) struct RequestState {
 #[derive(Debug)]
 pub(crate) enum Replies {
     Single(Option<Frame>),
+    /// Every reply so far arrived in order (one connection answers in order): the first
+    /// `frames.len()` of the `usize` expected. They become the caller's reply as they are.
+    InOrder(Vec<Frame>, usize),
     /// By position, with how many are still missing: a split pipeline's replies arrive in any
     /// order.
     Batch(Vec<Option<Frame>>, usize),
@@ -238,7 +241,7 @@ impl Replies {
             Body::Pipeline(commands) => commands.len(),
             Body::Transaction(commands) => commands.len() + 2,
         };
-        Self::Batch((0..n).map(|_| None).collect(), n)
+        Self::InOrder(Vec::with_capacity(n), n)
     }
 }
 
@@ -352,9 +355,15 @@ impl RequestState {
     }
 
     /// Stores the reply to the `index`th command.
+    #[inline]
     pub(crate) fn store(&mut self, index: usize, frame: Frame) {
         match &mut self.replies {
             Replies::Single(slot) => *slot = Some(frame),
+            Replies::InOrder(frames, n) if index == frames.len() && index < *n => {
+                frames.push(frame);
+            }
+            Replies::InOrder(frames, _) if index < frames.len() => frames[index] = frame,
+            Replies::InOrder(..) => self.store_out_of_order(index, frame),
             Replies::Batch(frames, missing) => {
                 if let Some(slot) = frames.get_mut(index) {
                     if slot.is_none() {
@@ -366,11 +375,27 @@ impl RequestState {
         }
     }
 
+    /// A reply ahead of its turn (parts of a split request answer in any order): the replies
+    /// are kept by position from now on.
+    #[cold]
+    fn store_out_of_order(&mut self, index: usize, frame: Frame) {
+        if let Replies::InOrder(frames, n) = &mut self.replies {
+            let n = *n;
+            let mut slots: Vec<Option<Frame>> =
+                std::mem::take(frames).into_iter().map(Some).collect();
+            let missing = n - slots.len();
+            slots.resize_with(n, || None);
+            self.replies = Replies::Batch(slots, missing);
+        }
+        self.store(index, frame);
+    }
+
     /// Whether every reply has arrived.
     pub(crate) fn is_complete(&self) -> bool {
         self.fallbacks_pending == 0
             && match &self.replies {
                 Replies::Single(slot) => slot.is_some(),
+                Replies::InOrder(frames, n) => frames.len() == *n,
                 Replies::Batch(_, missing) => *missing == 0,
             }
     }
@@ -387,6 +412,14 @@ impl RequestState {
     pub(crate) fn take_reply(&mut self) -> Reply {
         match std::mem::replace(&mut self.replies, Replies::Single(None)) {
             Replies::Single(frame) => Reply::Single(frame.unwrap_or(Frame::Null)),
+            Replies::InOrder(mut frames, n) => {
+                // Complete when taken, so this pads nothing; it matches `Batch` if not.
+                frames.resize_with(n, || Frame::Null);
+                match self.body {
+                    Body::Transaction(_) => Reply::Single(frames.pop().unwrap_or(Frame::Null)),
+                    _ => Reply::Pipeline(frames),
+                }
+            }
             Replies::Batch(frames, _) => {
                 let mut frames = frames.into_iter().map(|f| f.unwrap_or(Frame::Null));
                 match self.body {
@@ -406,5 +439,68 @@ impl Body {
             Self::Single(command) => std::slice::from_ref(command),
             Self::Pipeline(commands) | Self::Transaction(commands) => commands,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::cmd;
+
+    fn text(frame: &Frame) -> &[u8] {
+        frame.as_bytes().expect("a string reply")
+    }
+
+    fn pipeline(n: usize) -> RequestState {
+        let commands = (0..n).map(|i| cmd("GET").key(format!("k{i}"))).collect();
+        #[allow(clippy::disallowed_methods)] // any instant will do: no deadline is checked
+        let now = Instant::now();
+        RequestState::new(Request::pipeline(commands), now, Duration::from_secs(1))
+    }
+
+    fn bulk(text: &str) -> Frame {
+        Frame::BulkString(bytes::Bytes::copy_from_slice(text.as_bytes()))
+    }
+
+    #[test]
+    fn replies_in_order_become_the_pipeline_reply_and_out_of_order_ones_keep_their_places() {
+        let mut state = pipeline(3);
+        for (i, t) in ["a", "b", "c"].into_iter().enumerate() {
+            assert!(!state.is_complete());
+            state.store(i, bulk(t));
+        }
+        assert!(state.is_complete());
+        let Reply::Pipeline(frames) = state.take_reply() else {
+            panic!("a pipeline's reply")
+        };
+        assert_eq!(
+            frames.iter().map(text).collect::<Vec<_>>(),
+            [b"a", b"b", b"c"]
+        );
+
+        // Parts of a split request: 0, then 2, then 1 (stored twice: counted once).
+        let mut state = pipeline(3);
+        state.store(0, bulk("a"));
+        state.store(2, bulk("c"));
+        assert!(!state.is_complete());
+        state.store(1, bulk("b0"));
+        state.store(1, bulk("b"));
+        state.store(7, bulk("out of range"));
+        assert!(state.is_complete());
+        let Reply::Pipeline(frames) = state.take_reply() else {
+            panic!("a pipeline's reply")
+        };
+        assert_eq!(
+            frames.iter().map(text).collect::<Vec<_>>(),
+            [b"a", b"b", b"c"]
+        );
+
+        // A reply stored again in order replaces the first; the count is unchanged.
+        let mut state = pipeline(2);
+        state.store(0, bulk("x"));
+        state.store(0, bulk("a"));
+        assert!(!state.is_complete());
+        state.store(1, bulk("b"));
+        assert!(state.is_complete());
     }
 }

@@ -293,6 +293,19 @@ fn encode_pairs(dst: &mut BytesMut, marker: u8, pairs: &[(Frame, Frame)]) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn bulks_of_every_short_length_are_written_whole() {
+        for n in 0..=80usize {
+            let data: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut room = vec![0xAAu8; bulk_header_len(n) + n + 2];
+            write_bulk_to(&mut room, &data);
+            let mut want = format!("${n}\r\n").into_bytes();
+            want.extend_from_slice(&data);
+            want.extend_from_slice(b"\r\n");
+            assert_eq!(room, want, "{n} bytes");
+        }
+    }
+
     fn encoded(frame: &Frame) -> Vec<u8> {
         let mut buf = BytesMut::new();
         frame.encode(&mut buf);

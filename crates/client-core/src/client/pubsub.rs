@@ -409,7 +409,7 @@ impl Client {
     /// When the retry timer wants waking.
     pub(super) fn pubsub_timer(&self) -> Option<Instant> {
         let ps = &self.pubsub;
-        ps.retry_at.into_iter().chain(ps.keepalive_at).min()
+        super::earliest(ps.retry_at, ps.keepalive_at)
     }
 
     pub(super) fn pubsub_timeout(&mut self, now: Instant) {

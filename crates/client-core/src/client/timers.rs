@@ -36,7 +36,7 @@ impl Deadlines {
     pub(super) fn next(&self) -> Option<Instant> {
         let a = self.in_order.front().map(|&(d, _)| d);
         let b = self.out_of_order.peek().map(|Reverse((d, _))| *d);
-        a.into_iter().chain(b).min()
+        super::earliest(a, b)
     }
 
     /// The next request whose deadline is at or before `now` and that is still pending.
