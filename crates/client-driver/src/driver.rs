@@ -9,6 +9,7 @@
 //! sleeps until `poll_timeout`. The runtime only spawns, dials, reads, writes and sleeps.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::IoSlice;
@@ -34,6 +35,16 @@ use crate::{Connection, Runtime};
 enum Completion {
     Waiting(Option<Waker>),
     Done(Result<Reply, RequestError>),
+}
+
+impl Completion {
+    /// The result; a request still waiting has none, as when the driver shut down.
+    fn into_result(self) -> Result<Reply, RequestError> {
+        match self {
+            Self::Done(result) => result,
+            Self::Waiting(_) => Err(RequestError::Closed),
+        }
+    }
 }
 
 /// Request ids are unique numbers: one multiplication spreads them well enough for the map
@@ -242,8 +253,15 @@ impl<R: Runtime> Shared<R> {
         state
             .waiting
             .insert(id, Completion::Waiting(Some(waker.clone())));
+        let completed = state.completed;
         self.drain(&mut state);
-        let answer = take_done(&mut state.waiting, id);
+        // Only a request the core answered without I/O (a cache hit) is done already; the
+        // lookup is skipped unless the drain completed something.
+        let answer = if state.completed == completed {
+            None
+        } else {
+            take_done(&mut state.waiting, id)
+        };
         Ok((id, answer))
     }
 
@@ -254,17 +272,20 @@ impl<R: Runtime> Shared<R> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Reply, RequestError>> {
         let mut state = self.lock();
-        if let Some(Completion::Waiting(waker)) = state.waiting.get_mut(&id) {
-            match waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *waker = Some(cx.waker().clone()),
-            }
-            return Poll::Pending;
-        }
-        match state.waiting.remove(&id) {
-            Some(Completion::Done(result)) => Poll::Ready(result),
+        // One probe of the map whichever way it goes.
+        let Entry::Occupied(mut entry) = state.waiting.entry(id) else {
             // Taken already, or the driver shut down.
-            _ => Poll::Ready(Err(RequestError::Closed)),
+            return Poll::Ready(Err(RequestError::Closed));
+        };
+        match entry.get_mut() {
+            Completion::Waiting(waker) => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Completion::Done(_) => Poll::Ready(entry.remove().into_result()),
         }
     }
 
@@ -377,11 +398,10 @@ impl<R: Runtime> Shared<R> {
 
 /// Takes request `id`'s result out of `waiting` if it is in.
 fn take_done(waiting: &mut Completions, id: RequestId) -> Option<Result<Reply, RequestError>> {
-    if !matches!(waiting.get(&id), Some(Completion::Done(_))) {
-        return None;
-    }
-    match waiting.remove(&id) {
-        Some(Completion::Done(result)) => Some(result),
+    match waiting.entry(id) {
+        Entry::Occupied(entry) if matches!(entry.get(), Completion::Done(_)) => {
+            Some(entry.remove().into_result())
+        }
         _ => None,
     }
 }
