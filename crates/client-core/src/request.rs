@@ -236,11 +236,10 @@ pub(crate) enum Replies {
 impl Replies {
     /// No reply yet, with room for every reply `body` gets.
     fn for_body(body: &Body) -> Self {
-        let n = match body {
-            Body::Single(_) => return Self::Single(None),
-            Body::Pipeline(commands) => commands.len(),
-            Body::Transaction(commands) => commands.len() + 2,
-        };
+        if let Body::Single(_) = body {
+            return Self::Single(None);
+        }
+        let n = body.expected_replies();
         Self::InOrder(Vec::with_capacity(n), n)
     }
 }
@@ -324,11 +323,7 @@ impl RequestState {
 
     /// Replies the connection must deliver for this request (fallbacks not counted).
     pub(crate) fn expected_replies(&self) -> usize {
-        match &self.body {
-            Body::Single(_) => 1,
-            Body::Pipeline(commands) => commands.len(),
-            Body::Transaction(commands) => commands.len() + 2,
-        }
+        self.body.expected_replies()
     }
 
     /// Writes the request into `out`.
@@ -434,6 +429,16 @@ impl RequestState {
 }
 
 impl Body {
+    /// Replies the server sends for this body: one per command, plus `MULTI`'s and `EXEC`'s
+    /// for a transaction.
+    fn expected_replies(&self) -> usize {
+        match self {
+            Self::Single(_) => 1,
+            Self::Pipeline(commands) => commands.len(),
+            Self::Transaction(commands) => commands.len() + 2,
+        }
+    }
+
     pub(crate) fn commands(&self) -> &[Command] {
         match self {
             Self::Single(command) => std::slice::from_ref(command),
@@ -447,8 +452,15 @@ mod tests {
     use super::*;
     use crate::command::cmd;
 
-    fn text(frame: &Frame) -> &[u8] {
-        frame.as_bytes().expect("a string reply")
+    /// The texts of a completed pipeline's replies.
+    fn texts(mut state: RequestState) -> Vec<Vec<u8>> {
+        let Reply::Pipeline(frames) = state.take_reply() else {
+            panic!("a pipeline's reply")
+        };
+        frames
+            .iter()
+            .map(|f| f.as_bytes().expect("a string reply").to_vec())
+            .collect()
     }
 
     fn pipeline(n: usize) -> RequestState {
@@ -470,13 +482,7 @@ mod tests {
             state.store(i, bulk(t));
         }
         assert!(state.is_complete());
-        let Reply::Pipeline(frames) = state.take_reply() else {
-            panic!("a pipeline's reply")
-        };
-        assert_eq!(
-            frames.iter().map(text).collect::<Vec<_>>(),
-            [b"a", b"b", b"c"]
-        );
+        assert_eq!(texts(state), [b"a", b"b", b"c"]);
 
         // Parts of a split request: 0, then 2, then 1 (stored twice: counted once).
         let mut state = pipeline(3);
@@ -487,13 +493,7 @@ mod tests {
         state.store(1, bulk("b"));
         state.store(7, bulk("out of range"));
         assert!(state.is_complete());
-        let Reply::Pipeline(frames) = state.take_reply() else {
-            panic!("a pipeline's reply")
-        };
-        assert_eq!(
-            frames.iter().map(text).collect::<Vec<_>>(),
-            [b"a", b"b", b"c"]
-        );
+        assert_eq!(texts(state), [b"a", b"b", b"c"]);
 
         // A reply stored again in order replaces the first; the count is unchanged.
         let mut state = pipeline(2);
