@@ -18,15 +18,27 @@ use crate::value::FromValue;
 /// let request = batch.into_pipeline();
 /// assert_eq!(request.len(), 3);
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Batch {
     commands: RefCell<Vec<Command>>,
+}
+
+/// Room for this many commands comes with a new batch: a batch of a hundred then grows three
+/// times instead of six (each a `realloc`).
+const FIRST_CAPACITY: usize = 16;
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Batch {
     /// An empty batch.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            commands: RefCell::new(Vec::with_capacity(FIRST_CAPACITY)),
+        }
     }
 
     /// How many commands were added.

@@ -386,6 +386,7 @@ impl RequestState {
     }
 
     /// Whether every reply has arrived.
+    #[inline]
     pub(crate) fn is_complete(&self) -> bool {
         self.fallbacks_pending == 0
             && match &self.replies {

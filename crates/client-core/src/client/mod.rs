@@ -863,7 +863,44 @@ impl Client {
         let index = index as usize;
         if is_fallback {
             state.fallbacks_pending -= 1;
-        } else if frame.error_code() == Some(b"NOSCRIPT")
+        }
+        // Most replies are not errors: only an error can be a NOSCRIPT to answer with the
+        // fallback, a refusal that ends a Sentinel primary, or a cluster redirection.
+        let frame = if frame.is_error() {
+            match self.intercept_error(i, id, index, frame, is_fallback, now) {
+                Some(frame) => frame,
+                None => return,
+            }
+        } else {
+            frame
+        };
+        self.cache_on_reply(i, id, &frame, now);
+        let Some(state) = self.requests.get_mut(id) else {
+            return;
+        };
+        state.store(index, frame);
+        // A pipeline's replies but the last leave it incomplete: no second lookup for those.
+        if state.is_complete() {
+            self.complete_if_done(id, now);
+        }
+    }
+
+    /// An error reply to request `id`: sends the `NOSCRIPT` fallback, gives up a Sentinel
+    /// node that refuses, or follows a cluster redirection, and then returns `None`; the
+    /// frame back when it is the request's reply as it is.
+    #[cold]
+    fn intercept_error(
+        &mut self,
+        i: usize,
+        id: RequestId,
+        index: usize,
+        frame: Frame,
+        is_fallback: bool,
+        now: Instant,
+    ) -> Option<Frame> {
+        let state = self.requests.get_mut(id)?;
+        if !is_fallback
+            && frame.error_code() == Some(b"NOSCRIPT")
             && !matches!(state.body, Body::Transaction(_))
             && let Some(fallback) = state.command_at(index).and_then(|c| c.noscript_fallback())
         {
@@ -883,7 +920,7 @@ impl Client {
             {
                 self.events.push_back(Event::Transmit { conn: c.id });
             }
-            return;
+            return None;
         }
         // Sentinel mode: a primary (or replica) that refuses is one no longer; a request the
         // caller sent to a node of its choosing gets the reply as it is.
@@ -895,12 +932,10 @@ impl Client {
         {
             let node = self.conns[i].node;
             if self.sentinel_refused(id, node, now) {
-                return;
+                return None;
             }
         }
-        let Some(state) = self.requests.get_mut(id) else {
-            return;
-        };
+        let state = self.requests.get_mut(id)?;
         if self.cluster.is_some()
             && state.pinned.is_none()
             && let Some(code) = frame.error_code()
@@ -908,14 +943,9 @@ impl Client {
         {
             let node = self.conns[i].node;
             self.redirect(id, index, node, frame, now);
-            return;
+            return None;
         }
-        self.cache_on_reply(i, id, &frame, now);
-        let Some(state) = self.requests.get_mut(id) else {
-            return;
-        };
-        state.store(index, frame);
-        self.complete_if_done(id, now);
+        Some(frame)
     }
 
     /// Completes request `id` if every reply is in. A transaction a cluster node refused to

@@ -285,13 +285,23 @@ impl Command {
 
     /// How long the server may hold the reply back: the block timeout of a blocking command,
     /// `Some(None)` when it blocks with no limit (a timeout of 0), `None` when it does not block.
+    #[inline]
     pub fn block_time(&self) -> Option<Option<Duration>> {
-        // Runs for every submitted command: most are ruled out by one flag test and the
-        // name's length. The server does not flag WAIT and WAITAOF as blocking, so those are
-        // named.
+        // Runs for every submitted command: most are ruled out here, inline, by one flag test
+        // and the name's length. The server does not flag WAIT and WAITAOF as blocking, so
+        // names of their lengths go on to be read.
         let flagged = self
             .spec
             .is_some_and(|s| s.flags.contains(CommandFlags::BLOCKING));
+        if !flagged && !matches!(self.name_len, 4 | 7) {
+            return None;
+        }
+        self.read_block_time(flagged)
+    }
+
+    /// [`block_time`](Self::block_time) of a command that may block.
+    #[inline(never)]
+    fn read_block_time(&self, flagged: bool) -> Option<Option<Duration>> {
         let waits = match self.name_len {
             4 => self.name_bytes().eq_ignore_ascii_case(b"WAIT"),
             7 => self.name_bytes().eq_ignore_ascii_case(b"WAITAOF"),
@@ -454,6 +464,15 @@ impl Command {
     /// Writes the whole command, `*<argc>` header included, into `out`; shared arguments are
     /// queued by reference.
     pub fn encode_into(&self, out: &mut SendBuffer) {
+        // Most commands: fewer than ten arguments, none shared. One reservation, and a
+        // one-digit header written as four bytes.
+        if self.argc < 10 && self.extra.is_none() {
+            let tail = out.tail_mut();
+            tail.reserve(4 + self.encoded.len());
+            tail.extend_from_slice(&[b'*', b'0' + self.argc as u8, b'\r', b'\n']);
+            tail.extend_from_slice(&self.encoded);
+            return;
+        }
         out.push_array_len(self.arg_count());
         let mut from = 0;
         for (at, bytes) in self.shared() {
@@ -526,6 +545,17 @@ mod tests {
         );
         assert_eq!(c.arg_bytes(2), Some(&b"42"[..]));
         assert_eq!(c.slot(), Some(resp_core::slot(b"k")));
+    }
+
+    #[test]
+    fn headers_of_one_and_two_digits_frame_every_argument() {
+        for argc in 1..=12 {
+            let args: Vec<String> = (0..argc).map(|i| format!("a{i}")).collect();
+            let c = cmd(&args[0]).args(&args[1..]);
+            let mut want = bytes::BytesMut::new();
+            resp_core::encode_command(&mut want, &args);
+            assert_eq!(wire(&c), want, "{argc} arguments");
+        }
     }
 
     #[test]
@@ -699,6 +729,18 @@ mod tests {
             "a stream named BLOCK is not an option"
         );
         assert_eq!(cmd("GET").key("k").block_time(), None);
+        // Names of WAIT's and WAITAOF's lengths are read, in any case.
+        assert_eq!(
+            cmd("wait").arg(0).arg(0).block_time(),
+            Some(None),
+            "WAIT 0 blocks forever"
+        );
+        assert_eq!(
+            cmd("WaitAof").arg(1).arg(0).arg(40).block_time(),
+            Some(Some(Duration::from_millis(40)))
+        );
+        assert_eq!(cmd("PING").block_time(), None);
+        assert_eq!(cmd("PUBLISH").arg("c").arg("m").block_time(), None);
     }
 
     #[test]
