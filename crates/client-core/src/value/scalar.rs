@@ -149,6 +149,25 @@ impl FromValue for () {
             _ => Ok(()),
         }
     }
+
+    /// A pipeline of writes read as `Vec<()>`: its replies are only looked at for errors,
+    /// in place, and then dropped together.
+    fn vec_from_value(frame: Frame) -> Result<Vec<Self>, ConversionError> {
+        match unwrap_attributes(frame) {
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+                let n = items.len();
+                if let Some(i) = items
+                    .iter()
+                    .position(|item| item.without_attributes().is_error())
+                {
+                    return Err(ConversionError::new("()", items[i].without_attributes())
+                        .within(format_args!("element {i}")));
+                }
+                Ok(vec![(); n])
+            }
+            other => super::collection::elements(other),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -315,6 +334,59 @@ mod tests {
             e.to_string(),
             r#"cannot convert the reply into (): got server error "ERR nope""#
         );
+    }
+
+    #[test]
+    fn units_of_a_pipeline_read_as_element_by_element_would() {
+        let attributed = |frame: Frame| Frame::Attributed {
+            attributes: vec![],
+            frame: Box::new(frame),
+        };
+        let replies = [
+            Frame::Array(vec![Frame::SimpleString("OK".into()), Frame::Integer(2)]),
+            Frame::Array(vec![
+                Frame::SimpleString("OK".into()),
+                Frame::Null,
+                Frame::SimpleError("WRONGTYPE no".into()),
+                Frame::BulkError("ERR later".into()),
+            ]),
+            Frame::Set(vec![attributed(Frame::BulkError("ERR inside".into()))]),
+            attributed(Frame::Push(vec![Frame::Integer(1)])),
+            Frame::Map(vec![(
+                Frame::Integer(1),
+                Frame::SimpleError("ERR v".into()),
+            )]),
+            Frame::Array(vec![]),
+            Frame::Null,
+            Frame::Integer(3),
+        ];
+        for reply in replies {
+            let fast = <()>::vec_from_value(reply.clone());
+            let general = super::super::collection::elements::<()>(reply.clone());
+            assert_eq!(fast, general, "{reply:?}");
+            if let Err(e) = fast {
+                assert_eq!(e.is_server_error(), reply_has_error(&reply), "{reply:?}");
+            }
+        }
+        let e = <()>::vec_from_value(Frame::Array(vec![
+            Frame::Integer(1),
+            Frame::SimpleError("ERR nope".into()),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"cannot convert the reply into (): got server error "ERR nope", in element 1"#
+        );
+    }
+
+    fn reply_has_error(frame: &Frame) -> bool {
+        match frame.without_attributes() {
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+                items.iter().any(|i| i.without_attributes().is_error())
+            }
+            Frame::Map(entries) => entries.iter().any(|(_, v)| v.is_error()),
+            _ => false,
+        }
     }
 
     #[test]
