@@ -68,7 +68,7 @@ impl ClusterScan {
                 }
             }
             // Before the first reply: the first shard, once the topology is known.
-            None => request.shard = Some(0),
+            None => request.options_mut().shard = Some(0),
         }
         Some(request)
     }
@@ -120,7 +120,7 @@ mod tests {
         let mut scan = ClusterScan::new(Some("k*"), Some(10));
         let first = scan.next_request().unwrap();
         assert_eq!(
-            first.shard,
+            first.options().shard,
             Some(0),
             "the first request waits for a topology"
         );

@@ -203,12 +203,13 @@ impl Client {
                 limit: self.config.max_pending,
             });
         }
-        if let Some(conn) = request.conn
+        let options = request.options();
+        if let Some(conn) = options.conn
             && self.conn_index(conn).is_none()
         {
             return Err(SubmitError::UnknownConnection(conn.0));
         }
-        let target = match &request.server {
+        let target = match &options.server {
             None => None,
             Some(server) if self.cluster.is_some() || self.sentinel.is_some() => {
                 Some(self.node_index(server))
@@ -216,8 +217,8 @@ impl Client {
             Some(server) if *server == self.nodes[0].server => Some(0),
             Some(server) => return Err(SubmitError::UnknownServer(server.to_string())),
         };
-        let slot = request.slot.filter(|_| self.cluster.is_some());
-        let shard = request.shard.filter(|_| self.cluster.is_some());
+        let slot = options.slot.filter(|_| self.cluster.is_some());
+        let shard = options.shard.filter(|_| self.cluster.is_some());
         let mut state = RequestState::new(request, now, self.config.timeouts.command);
         if let Some(node) = target {
             state.route = Route::Node(node);
