@@ -203,26 +203,15 @@ pub(crate) struct RequestState {
     pub(crate) route: Route,
     /// Whether a replica may answer (every command only reads).
     pub(crate) read_only: bool,
-    /// Send `ASKING` first, to this node, on the next write only.
-    pub(crate) ask: Option<usize>,
     /// The last write went with `ASKING` (a `NOSCRIPT` fallback needs it too).
     pub(crate) asking: bool,
-    /// `MOVED`/`ASK`/`TRYAGAIN`/`CLUSTERDOWN` answers so far, and the nodes they came from.
+    /// `MOVED`/`ASK`/`TRYAGAIN`/`CLUSTERDOWN` answers so far.
     pub(crate) redirects: u32,
-    pub(crate) hops: Vec<usize>,
-    /// The refusal (`CLUSTERDOWN`, `TRYAGAIN`, ...) whose backoff it waits out before its
-    /// next attempt; cleared when that attempt is written.
-    pub(crate) refused: Option<String>,
-    /// A transaction that a cluster node refused to queue (it answers `EXECABORT`): the
-    /// redirection to follow once `EXEC`'s reply is in.
-    pub(crate) tx_redirect: Option<Frame>,
     /// Whether any of its bytes (or a part's, for a split request) were written to a
     /// connection, in any attempt: it may have run.
     pub(crate) written: bool,
-    /// Children of a split request.
-    pub(crate) children: Vec<RequestId>,
-    /// Parts of fanned-out commands, by the index of the command.
-    pub(crate) fan_ins: Vec<(u32, FanIn)>,
+    /// What only a redirected, refused or split request needs (see [`Detour`]).
+    pub(crate) detour: Option<Box<Detour>>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) timeout: Duration,
     pub(crate) started: Instant,
@@ -235,6 +224,37 @@ pub(crate) struct RequestState {
     pub(crate) fallbacks_pending: u32,
     pub(crate) retry_safe: bool,
 }
+
+/// The parts of a request that only the cluster's redirections, refusals and splits fill
+/// in, out of line: a request that never meets them allocates none of it, and its state is
+/// 150 bytes smaller to build, move into the slab and drop.
+#[derive(Debug, Default)]
+pub(crate) struct Detour {
+    /// Send `ASKING` first, to this node, on the next write only.
+    pub(crate) ask: Option<usize>,
+    /// The nodes the redirections came from.
+    pub(crate) hops: Vec<usize>,
+    /// The refusal (`CLUSTERDOWN`, `TRYAGAIN`, ...) whose backoff it waits out before its
+    /// next attempt; cleared when that attempt is written.
+    pub(crate) refused: Option<String>,
+    /// A transaction that a cluster node refused to queue (it answers `EXECABORT`): the
+    /// redirection to follow once `EXEC`'s reply is in.
+    pub(crate) tx_redirect: Option<Frame>,
+    /// Children of a split request.
+    pub(crate) children: Vec<RequestId>,
+    /// Parts of fanned-out commands, by the index of the command.
+    pub(crate) fan_ins: Vec<(u32, FanIn)>,
+}
+
+/// The detour of a request that has none.
+const NO_DETOUR: &Detour = &Detour {
+    ask: None,
+    hops: Vec::new(),
+    refused: None,
+    tx_redirect: None,
+    children: Vec::new(),
+    fan_ins: Vec::new(),
+};
 
 #[derive(Debug)]
 pub(crate) enum Replies {
@@ -286,15 +306,10 @@ impl RequestState {
             owner: Owner::Caller,
             route: Route::Unplanned,
             read_only,
-            ask: None,
             asking: false,
             redirects: 0,
-            hops: Vec::new(),
-            refused: None,
-            tx_redirect: None,
             written: false,
-            children: Vec::new(),
-            fan_ins: Vec::new(),
+            detour: None,
             deadline: timeout.map(|timeout| now + timeout),
             timeout: timeout.unwrap_or(base),
             started: now,
@@ -304,6 +319,21 @@ impl RequestState {
             retry_safe,
             replies,
         }
+    }
+
+    /// Its detour, empty if it has none.
+    pub(crate) fn detour(&self) -> &Detour {
+        self.detour.as_deref().unwrap_or(NO_DETOUR)
+    }
+
+    /// Its detour, created empty on first use.
+    pub(crate) fn detour_mut(&mut self) -> &mut Detour {
+        self.detour.get_or_insert_with(Box::default)
+    }
+
+    /// Its child requests, if it was split.
+    pub(crate) fn children(&self) -> &[RequestId] {
+        &self.detour().children
     }
 
     /// A request the core makes itself (a split part, a redirected command, a topology read):
@@ -410,7 +440,9 @@ impl RequestState {
     /// Forgets replies from an attempt that a connection failure cut short.
     pub(crate) fn reset_replies(&mut self) {
         self.fallbacks_pending = 0;
-        self.tx_redirect = None;
+        if let Some(detour) = &mut self.detour {
+            detour.tx_redirect = None;
+        }
         self.replies = Replies::for_body(&self.body);
     }
 
@@ -500,6 +532,19 @@ mod tests {
             Request::from(cmd("GET")).options.is_none(),
             "nothing set, nothing boxed"
         );
+    }
+
+    #[test]
+    fn what_only_the_cluster_needs_is_kept_out_of_a_request_state() {
+        // Every request's state is built, moved into the slab and dropped.
+        assert!(
+            size_of::<RequestState>() <= 304,
+            "{}",
+            size_of::<RequestState>()
+        );
+        let state = pipeline(2);
+        assert!(state.detour.is_none());
+        assert!(state.children().is_empty() && state.detour().hops.is_empty());
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Client {
             return None;
         };
         if state.pinned.is_some()
-            || state.ask.is_some()
+            || state.detour().ask.is_some()
             || !matches!(state.owner, Owner::Caller)
             || matches!(state.route, Route::Node(_))
         {

@@ -295,7 +295,7 @@ impl Client {
         let Some(state) = self.requests.get(id) else {
             return;
         };
-        let (route, read_only, ask) = (state.route, state.read_only, state.ask);
+        let (route, read_only, ask) = (state.route, state.read_only, state.detour().ask);
         let node = match route {
             Route::Unplanned | Route::Split => return,
             Route::Node(n) => Some(n),
@@ -363,7 +363,12 @@ impl Client {
             let Target::Part { index, part } = *target else {
                 continue;
             };
-            let Some((_, fan)) = parent_state.fan_ins.iter_mut().find(|(i, _)| *i == index) else {
+            let Some((_, fan)) = parent_state
+                .detour_mut()
+                .fan_ins
+                .iter_mut()
+                .find(|(i, _)| *i == index)
+            else {
                 continue;
             };
             if fan.nodes.is_empty() {
@@ -378,9 +383,10 @@ impl Client {
             if taken || !in_topology {
                 moot.push(j);
                 if fan.skip(part) {
-                    let at = parent_state.fan_ins.iter().position(|(i, _)| *i == index);
+                    let fan_ins = &mut parent_state.detour_mut().fan_ins;
+                    let at = fan_ins.iter().position(|(i, _)| *i == index);
                     if let Some(at) = at {
-                        let (_, fan) = parent_state.fan_ins.swap_remove(at);
+                        let (_, fan) = fan_ins.swap_remove(at);
                         parent_state.store(
                             index as usize,
                             fan.combine(&|n| self.nodes[n].server.to_string()),
@@ -432,7 +438,9 @@ impl Client {
         for id in ids {
             if let Some(state) = self.requests.get_mut(id) {
                 // An ASK target that is gone is no target: the slot's owner decides.
-                state.ask = None;
+                if let Some(detour) = &mut state.detour {
+                    detour.ask = None;
+                }
                 self.cluster_mut().waiting.push_back(id);
             }
         }
@@ -545,7 +553,11 @@ impl Client {
     ) -> Option<RequestId> {
         let state = RequestState::internal(body, Owner::Child { parent, dest }, route, now);
         let child = self.requests.insert(state);
-        self.requests.get_mut(parent)?.children.push(child);
+        self.requests
+            .get_mut(parent)?
+            .detour_mut()
+            .children
+            .push(child);
         Some(child)
     }
 
@@ -628,7 +640,7 @@ impl Client {
                 }
             }
         }
-        state.fan_ins = fan_ins;
+        state.detour_mut().fan_ins = fan_ins;
         state.route = Route::Split;
         let mut children = Vec::with_capacity(groups.len());
         for group in groups {
@@ -692,11 +704,12 @@ impl Client {
             match target {
                 Target::Whole(at) => state.store(at as usize, frame),
                 Target::Part { index, part } => {
-                    let Some(at) = state.fan_ins.iter().position(|(i, _)| *i == index) else {
+                    let fan_ins = &mut state.detour_mut().fan_ins;
+                    let Some(at) = fan_ins.iter().position(|(i, _)| *i == index) else {
                         continue;
                     };
-                    if state.fan_ins[at].1.store(part as usize, frame) {
-                        let (_, fan) = state.fan_ins.swap_remove(at);
+                    if fan_ins[at].1.store(part as usize, frame) {
+                        let (_, fan) = fan_ins.swap_remove(at);
                         state.store(
                             index as usize,
                             fan.combine(&|n| self.nodes[n].server.to_string()),
@@ -821,15 +834,20 @@ impl Client {
             Body::Transaction(_) => {
                 // The server refused to queue it and will answer EXEC with EXECABORT: go
                 // again, whole, once that is in.
-                if state.tx_redirect.is_none() {
-                    state.tx_redirect = Some(frame.clone());
+                let detour = state.detour.get_or_insert_with(Box::default);
+                if detour.tx_redirect.is_none() {
+                    detour.tx_redirect = Some(frame.clone());
                 }
-                state.hops.push(node);
+                detour.hops.push(node);
                 state.store(index, frame);
                 self.complete_if_done(id, now);
             }
             Body::Single(_) => {
-                state.hops.push(node);
+                state
+                    .detour
+                    .get_or_insert_with(Box::default)
+                    .hops
+                    .push(node);
                 self.go_again(id, &redirect, &frame, now);
             }
             Body::Pipeline(commands) => {
@@ -848,7 +866,7 @@ impl Client {
                 };
                 if let Some(child_state) = self.requests.get_mut(child) {
                     child_state.redirects = redirects;
-                    child_state.hops.push(node);
+                    child_state.detour_mut().hops.push(node);
                 }
                 self.go_again(child, &redirect, &frame, now);
             }
@@ -858,7 +876,7 @@ impl Client {
     /// A transaction refused at queuing time (its reply `frame` held the redirection) goes
     /// again, whole.
     pub(super) fn redirect_transaction(&mut self, id: RequestId, frame: &Frame, now: Instant) {
-        let from = match self.requests.get(id).and_then(|s| s.hops.last()) {
+        let from = match self.requests.get(id).and_then(|s| s.detour().hops.last()) {
             Some(&n) => self.nodes[n].server.clone(),
             None => self.config.server.clone(),
         };
@@ -884,6 +902,7 @@ impl Client {
                 slot,
                 redirects: state.redirects - 1,
                 nodes: state
+                    .detour()
                     .hops
                     .iter()
                     .map(|&n| self.nodes[n].server.to_string())
@@ -908,7 +927,7 @@ impl Client {
                 let to = to.clone();
                 let node = self.node_index(&to);
                 if let Some(state) = self.requests.get_mut(id) {
-                    state.ask = Some(node);
+                    state.detour_mut().ask = Some(node);
                 }
                 self.route(id, now);
             }
@@ -916,7 +935,7 @@ impl Client {
                 // A write that reached a replica (READONLY) or a shard without a primary
                 // (CLUSTERDOWN): the topology may have changed. Wait, read it, go again.
                 state.read_only = false;
-                state.refused = Some(error_text(last));
+                state.detour_mut().refused = Some(error_text(last));
                 let attempt = state.redirects.saturating_sub(1);
                 let delay = self.config.reconnect.delay(attempt, self.rng.unit());
                 self.cluster_mut().delayed.push((now + delay, id));

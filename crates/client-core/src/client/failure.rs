@@ -86,7 +86,7 @@ impl Client {
             state.phase = Phase::Queued;
             if !sent {
                 // Never left the core: nothing can have run. Send it on the next connection.
-                if state.retries == 0 && state.redirects == 0 && state.children.is_empty() {
+                if state.retries == 0 && state.redirects == 0 && state.children().is_empty() {
                     state.written = false;
                 }
                 requeue.push(id);
@@ -301,10 +301,13 @@ impl Client {
     /// after, with its count of redirections and retries.
     fn refusal(&self, id: RequestId) -> Option<(u32, String)> {
         let state = self.requests.get(id)?;
-        if let Some(last) = &state.refused {
+        if let Some(last) = &state.detour().refused {
             return Some((state.redirects, last.clone()));
         }
-        state.children.iter().find_map(|&child| self.refusal(child))
+        state
+            .children()
+            .iter()
+            .find_map(|&child| self.refusal(child))
     }
 
     /// The connections request `id` (or, when split, its children) was written to.
@@ -317,7 +320,7 @@ impl Client {
         {
             out.push(conn);
         }
-        for &child in &state.children {
+        for &child in state.children() {
             self.sent_conns(child, out);
         }
     }

@@ -740,7 +740,7 @@ impl Client {
         };
         let c = &mut self.conns[i];
         state.node = Some(c.node);
-        let asking = state.ask.take().is_some();
+        let asking = state.detour.as_mut().and_then(|d| d.ask.take()).is_some();
         state.asking = asking;
         let was_empty = if asking {
             let asking = crate::command::cmd("ASKING");
@@ -753,7 +753,9 @@ impl Client {
         let was_empty = c.queue(|out| state.encode_into(out), waiters) || was_empty;
         state.phase = Phase::Sent(c.id);
         state.written = true;
-        state.refused = None;
+        if let Some(detour) = &mut state.detour {
+            detour.refused = None;
+        }
         // A split request has run (in part) once any of its parts is written.
         let mut owner = match &state.owner {
             Owner::Child { parent, .. } => Some(*parent),
@@ -958,7 +960,7 @@ impl Client {
         if !state.is_complete() {
             return;
         }
-        if let Some(redirect) = state.tx_redirect.take() {
+        if let Some(redirect) = state.detour.as_mut().and_then(|d| d.tx_redirect.take()) {
             self.redirect_transaction(id, &redirect, now);
             return;
         }
@@ -975,7 +977,7 @@ impl Client {
             && self
                 .requests
                 .get(id)
-                .is_some_and(|s| matches!(s.owner, Owner::Caller) && s.children.is_empty())
+                .is_some_and(|s| matches!(s.owner, Owner::Caller) && s.children().is_empty())
         {
             self.requests.discard(id);
             self.deadlines.forget_completed(&self.requests);
@@ -987,7 +989,7 @@ impl Client {
         };
         self.cache_on_complete(id, &state);
         self.deadlines.forget_completed(&self.requests);
-        for &child in &state.children {
+        for &child in state.children() {
             self.forget(child);
         }
         match state.owner {
@@ -1069,7 +1071,7 @@ impl Client {
     /// dropped when they come.
     fn forget(&mut self, id: RequestId) {
         if let Some(state) = self.requests.remove(id) {
-            for &child in &state.children {
+            for &child in state.children() {
                 self.forget(child);
             }
         }
