@@ -457,9 +457,11 @@ impl Client {
                 Waiter::Discard | Waiter::PubSub { .. } => {}
             }
             // Completing requests never removes connections, but stay robust to it.
-            match self.conn_index(conn) {
-                Some(j) => i = j,
-                None => return,
+            if self.conns.get(i).is_none_or(|c| c.id != conn) {
+                match self.conn_index(conn) {
+                    Some(j) => i = j,
+                    None => return,
+                }
             }
         }
         self.close_idle_when_quitting();

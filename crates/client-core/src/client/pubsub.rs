@@ -186,6 +186,7 @@ fn parse_incoming(frame: Frame) -> Option<Incoming> {
 
 /// Whether `frame`, read on a connection with `role`, is a pub/sub frame for the core rather
 /// than a reply.
+#[inline]
 pub(super) fn is_pubsub_frame(frame: &Frame, role: Role) -> bool {
     let items = match frame {
         Frame::Push(items) => items,
