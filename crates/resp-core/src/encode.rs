@@ -31,6 +31,7 @@ where
 }
 
 /// Writes an array header, `*<len>\r\n`. The caller then writes `len` elements.
+#[inline]
 pub fn write_array_len(dst: &mut BytesMut, len: usize) {
     write_header(dst, b'*', len);
 }

@@ -54,6 +54,9 @@ pub struct Command {
     retry_safe_override: Option<bool>,
 }
 
+/// The longest array header a command can have: `*`, a `u32`'s ten digits and CRLF.
+const ARRAY_HEADER_MAX: usize = 13;
+
 /// [`Command::first_key`] of a command without keys.
 const NO_KEY: u32 = u32::MAX;
 
@@ -464,12 +467,11 @@ impl Command {
     /// Writes the whole command, `*<argc>` header included, into `out`; shared arguments are
     /// queued by reference.
     pub fn encode_into(&self, out: &mut SendBuffer) {
-        // Most commands: fewer than ten arguments, none shared. One reservation, and a
-        // one-digit header written as four bytes.
-        if self.argc < 10 && self.extra.is_none() {
+        // Most commands share no argument: header and arguments after one reservation.
+        if self.extra.is_none() {
             let tail = out.tail_mut();
-            tail.reserve(4 + self.encoded.len());
-            tail.extend_from_slice(&[b'*', b'0' + self.argc as u8, b'\r', b'\n']);
+            tail.reserve(ARRAY_HEADER_MAX + self.encoded.len());
+            resp_core::write_array_len(tail, self.arg_count());
             tail.extend_from_slice(&self.encoded);
             return;
         }
