@@ -139,15 +139,16 @@ impl FromValue for bool {
     }
 }
 
+/// What `()` refuses: an error reply, attributes or not.
+fn unit_refusal(frame: &Frame) -> Option<ConversionError> {
+    let frame = frame.without_attributes();
+    frame.is_error().then(|| ConversionError::new("()", frame))
+}
+
 impl FromValue for () {
     /// Accepts any reply but an error reply, for commands whose answer is not needed.
     fn from_value(frame: Frame) -> Result<Self, ConversionError> {
-        match unwrap_attributes(frame) {
-            error @ (Frame::SimpleError(_) | Frame::BulkError(_)) => {
-                Err(ConversionError::new("()", &error))
-            }
-            _ => Ok(()),
-        }
+        unit_refusal(&frame).map_or(Ok(()), Err)
     }
 
     /// A pipeline of writes read as `Vec<()>`: its replies are only looked at for errors,
@@ -155,15 +156,10 @@ impl FromValue for () {
     fn vec_from_value(frame: Frame) -> Result<Vec<Self>, ConversionError> {
         match unwrap_attributes(frame) {
             Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
-                let n = items.len();
-                if let Some(i) = items
-                    .iter()
-                    .position(|item| item.without_attributes().is_error())
-                {
-                    return Err(ConversionError::new("()", items[i].without_attributes())
-                        .within(format_args!("element {i}")));
-                }
-                Ok(vec![(); n])
+                let refusal = items.iter().enumerate().find_map(|(i, item)| {
+                    unit_refusal(item).map(|e| e.within(format_args!("element {i}")))
+                });
+                refusal.map_or_else(|| Ok(vec![(); items.len()]), Err)
             }
             other => super::collection::elements(other),
         }
