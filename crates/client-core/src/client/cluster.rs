@@ -834,7 +834,7 @@ impl Client {
             Body::Transaction(_) => {
                 // The server refused to queue it and will answer EXEC with EXECABORT: go
                 // again, whole, once that is in.
-                let detour = state.detour.get_or_insert_with(Box::default);
+                let detour = state.detour_mut();
                 if detour.tx_redirect.is_none() {
                     detour.tx_redirect = Some(frame.clone());
                 }
@@ -843,11 +843,7 @@ impl Client {
                 self.complete_if_done(id, now);
             }
             Body::Single(_) => {
-                state
-                    .detour
-                    .get_or_insert_with(Box::default)
-                    .hops
-                    .push(node);
+                state.detour_mut().hops.push(node);
                 self.go_again(id, &redirect, &frame, now);
             }
             Body::Pipeline(commands) => {
