@@ -143,6 +143,31 @@ impl Decoder {
         self.scanner.examined()
     }
 
+    /// How long the buffer must be before the next call can finish the bulk payload that the
+    /// frame in progress is waiting for: the payload's end and its CRLF, counted from the
+    /// buffer's start. `None` when the last call did not stop inside a payload.
+    ///
+    /// A reader can grow its buffer to this length before the payload arrives, so that the
+    /// payload is read in place instead of being moved each time the buffer grows. The length
+    /// comes from the peer and is only bounded by [`Limits::max_bulk_len`]: grow towards it in
+    /// steps bounded by what has arrived, not all at once.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use resp_core::Decoder;
+    ///
+    /// let mut decoder = Decoder::new();
+    /// let mut buf = BytesMut::from(&b"$10\r\nhel"[..]);
+    /// assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    /// assert_eq!(decoder.pending_len(), Some(17)); // "$10\r\n", 10 bytes, "\r\n"
+    /// ```
+    pub fn pending_len(&self) -> Option<usize> {
+        if self.failed.is_some() {
+            return None;
+        }
+        self.scanner.pending_end()
+    }
+
     /// The stream offset of the next byte the decoder will split off: the total length of the
     /// frames decoded since creation or [`reset`](Self::reset).
     pub fn stream_offset(&self) -> u64 {

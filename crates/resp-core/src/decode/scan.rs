@@ -164,6 +164,12 @@ impl Scanner {
         self.pos
     }
 
+    /// Where the bulk payload being waited for ends, its CRLF included, relative to the
+    /// frame's first byte; `None` unless the scan stopped inside a payload.
+    pub(crate) fn pending_end(&self) -> Option<usize> {
+        self.pending_bulk.map(|bulk| bulk.start + bulk.len + 2)
+    }
+
     /// Forgets the frame in progress, keeping limits and statistics.
     pub(crate) fn reset(&mut self) {
         self.pos = 0;

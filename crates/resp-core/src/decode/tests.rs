@@ -206,6 +206,43 @@ fn incomplete_input_leaves_the_buffer_untouched() {
 }
 
 #[test]
+fn pending_len_is_where_the_awaited_payload_ends() {
+    // Cut inside each payload of an array, a streamed string's chunk and an attribute: the
+    // hint is the end of that payload's CRLF; anywhere else there is none.
+    let wire: &[u8] = b"*2\r\n$5\r\nhello\r\n$?\r\n;3\r\nabc\r\n;0\r\n";
+    let payload_ends = [(8, 15), (23, 28)]; // (payload start, end of its CRLF)
+    for cut in 0..wire.len() {
+        let mut buf = BytesMut::from(&wire[..cut]);
+        let mut decoder = Decoder::new();
+        assert_eq!(decoder.decode(&mut buf), Ok(None), "cut at {cut}");
+        let expected = payload_ends
+            .iter()
+            .find(|&&(start, end)| (start..end).contains(&cut))
+            .map(|&(_, end)| end);
+        assert_eq!(decoder.pending_len(), expected, "cut at {cut}");
+        if let Some(end) = expected {
+            // Growing the buffer to the hint and filling it finishes that payload.
+            buf.reserve(end - buf.len());
+            assert!(buf.capacity() >= end);
+            buf.extend_from_slice(&wire[cut..end]);
+            let done = decoder.decode(&mut buf).unwrap();
+            assert_eq!(done.is_some(), end == wire.len(), "cut at {cut}");
+        }
+    }
+    // Between frames, and once the stream failed, there is nothing to wait for.
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(&b"$3\r\nabc\r\n"[..]);
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Some(b("abc")));
+    assert_eq!(decoder.pending_len(), None);
+    let mut buf = BytesMut::from(&b"$3\r\nab"[..]);
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    assert_eq!(decoder.pending_len(), Some(9));
+    buf.extend_from_slice(b"cXX");
+    assert!(decoder.decode(&mut buf).is_err());
+    assert_eq!(decoder.pending_len(), None);
+}
+
+#[test]
 fn frames_are_split_off_one_at_a_time() {
     let mut buf = BytesMut::from(&b"+OK\r\n:1\r\n$1\r\nx\r\n+PART"[..]);
     let mut decoder = Decoder::new();
