@@ -9,6 +9,7 @@ use resp_core::{Decoder, Frame, SendBuffer};
 use crate::command::{Command, cmd};
 use crate::config::{Config, Protocol};
 use crate::event::{ConnId, RequestId};
+use crate::input::InputRoom;
 
 /// What a connection is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +78,8 @@ pub(crate) struct Connection {
     pub(crate) setup_deadline: Option<Instant>,
     pub(crate) out: SendBuffer,
     pub(crate) decoder: Decoder,
+    /// How the read buffer the adapter keeps for this connection grows.
+    pub(crate) input_room: InputRoom,
     pub(crate) waiters: VecDeque<Waiter>,
     /// How many waiters at the back belong to bytes still in `out`, not yet handed to the
     /// adapter: if the connection fails, those requests were certainly not sent.
@@ -103,6 +106,7 @@ impl Connection {
             setup_deadline: Some(now + config.timeouts.connect),
             out: SendBuffer::new(),
             decoder: Decoder::with_limits(config.limits),
+            input_room: InputRoom::default(),
             waiters: VecDeque::new(),
             unsent: 0,
             pinned_queue: VecDeque::new(),

@@ -83,6 +83,7 @@ mod conn;
 mod error;
 mod event;
 pub mod hooks;
+mod input;
 mod pubsub;
 mod request;
 mod rng;

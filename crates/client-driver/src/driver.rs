@@ -474,11 +474,9 @@ async fn connection<R: Runtime>(
         shared.drain(&mut state);
         resume
     };
-    let mut input = BytesMut::with_capacity(16 * 1024);
+    let mut input = BytesMut::new();
+    shared.lock().core.reserve_input(conn, &mut input);
     let reason = loop {
-        if input.capacity() - input.len() < 4096 {
-            input.reserve(16 * 1024);
-        }
         match R::read(&mut reader, &mut input).await {
             Ok(0) => break "the server closed the connection".to_owned(),
             Ok(_) => {
@@ -488,6 +486,7 @@ async fn connection<R: Runtime>(
                 let mut paused = {
                     let mut state = shared.lock();
                     state.core.handle_input(conn, &mut input, Instant::now());
+                    state.core.reserve_input(conn, &mut input);
                     shared.drain(&mut state);
                     state.core.is_input_paused(conn)
                 };
@@ -498,6 +497,7 @@ async fn connection<R: Runtime>(
                     resume.notified().await;
                     let mut state = shared.lock();
                     state.core.handle_input(conn, &mut input, Instant::now());
+                    state.core.reserve_input(conn, &mut input);
                     shared.drain(&mut state);
                     paused = state.core.is_input_paused(conn);
                 }

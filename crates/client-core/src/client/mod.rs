@@ -385,6 +385,24 @@ impl Client {
         }
     }
 
+    /// Makes room in `input`, `conn`'s read buffer, for the next read; call it after
+    /// [`handle_input`](Self::handle_input). It keeps a few KiB free. While a frame waits for
+    /// a long bulk payload, the buffer grows towards the payload's end ahead of the bytes (by
+    /// at most what has arrived plus 1 MiB per call); between frames it takes back, without
+    /// copying, the room the longest payload so far needed (up to 1 MiB) once no reply holds
+    /// a slice of it. Payloads are then read where they stay: grown a read at a time, the
+    /// buffer moved a long payload's first part again at every reallocation.
+    pub fn reserve_input(&mut self, conn: ConnId, input: &mut BytesMut) {
+        match self.conn_index(conn) {
+            Some(i) => {
+                let conn = &mut self.conns[i];
+                let pending = conn.decoder.pending_len();
+                conn.input_room.reserve(input, pending);
+            }
+            None => crate::input::InputRoom::default().reserve(input, None),
+        }
+    }
+
     /// Bytes arrived on `conn`. Whole frames are split off the front of `input`; a partial
     /// frame stays there for the next call.
     pub fn handle_input(&mut self, conn: ConnId, input: &mut BytesMut, now: Instant) {

@@ -1245,6 +1245,7 @@ impl<S: Servers> Sim<S> {
         // A driver does not read a connection the core paused: the bytes wait in its buffer.
         if !self.client.is_input_paused(conn) {
             self.client.handle_input(conn, &mut input, now);
+            self.client.reserve_input(conn, &mut input);
         }
         if let Some(link) = self.links.get_mut(&conn) {
             link.input = input;
