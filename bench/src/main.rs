@@ -11,7 +11,10 @@
 //! Every round runs every scenario once per client, the clients back to back and in a rotating
 //! order; the table reports each client's median over the rounds. Client CPU time is the
 //! process's `getrusage(RUSAGE_SELF)` user + system time around a run (the server is another
-//! process); for `redis-benchmark` it is `RUSAGE_CHILDREN` around its run.
+//! process); for `redis-benchmark` it is `RUSAGE_CHILDREN` around its run. For the concurrent
+//! scenarios the table also gives the commands per read event of the server (its
+//! `total_reads_processed` counter in `INFO stats`, taken before and after each run): how deep
+//! the client's automatic pipelining is, as the server sees it.
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
@@ -195,15 +198,17 @@ enum Scenario {
     Pipeline,
     Large,
     ConcurrentMt,
+    ConcurrentMtTwoCpus,
 }
 
 impl Scenario {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Seq,
         Self::Concurrent,
         Self::Pipeline,
         Self::Large,
         Self::ConcurrentMt,
+        Self::ConcurrentMtTwoCpus,
     ];
 
     fn name(self) -> &'static str {
@@ -213,6 +218,7 @@ impl Scenario {
             Self::Pipeline => "pipeline",
             Self::Large => "large",
             Self::ConcurrentMt => "concurrent-mt",
+            Self::ConcurrentMtTwoCpus => "concurrent-mt-2cpu",
         }
     }
 
@@ -223,6 +229,26 @@ impl Scenario {
             Self::Pipeline => "pipeline: 100 SETs of 16 B per batch",
             Self::Large => "large: 1 task, SET+GET 100 KiB",
             Self::ConcurrentMt => "concurrent, multi-thread runtime (2 workers)",
+            Self::ConcurrentMtTwoCpus => {
+                "concurrent, multi-thread runtime (2 workers free to run on both CPUs)"
+            }
+        }
+    }
+
+    /// The tokio multi-thread scenarios.
+    fn multi_thread(self) -> bool {
+        matches!(self, Self::ConcurrentMt | Self::ConcurrentMtTwoCpus)
+    }
+
+    /// Commands sent in one run of this scenario at `sizes`.
+    fn commands(self, sizes: Sizes) -> usize {
+        match self {
+            Self::Seq => sizes.seq_ops,
+            Self::Concurrent | Self::ConcurrentMt | Self::ConcurrentMtTwoCpus => {
+                sizes.concurrent_ops / TASKS * TASKS
+            }
+            Self::Pipeline => sizes.pipeline_ops / BATCH * BATCH,
+            Self::Large => sizes.large_ops,
         }
     }
 }
@@ -280,6 +306,9 @@ struct Sample {
     p50_us: Option<f64>,
     p99_us: Option<f64>,
     cpu_us_per_op: f64,
+    /// Commands per read event of the server (`total_reads_processed` in `INFO stats`) during
+    /// the run: how many commands the client's writes carried, as the server saw them.
+    commands_per_read: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -338,6 +367,7 @@ fn finish(ops: usize, bytes_per_op: usize, wall: Duration, cpu: Duration) -> Sam
         p50_us: None,
         p99_us: None,
         cpu_us_per_op: cpu.as_secs_f64() * 1e6 / ops as f64,
+        commands_per_read: None,
     }
 }
 
@@ -417,7 +447,7 @@ async fn pipeline<B: Bench>(mut client: B, ops: usize) -> Result<Sample> {
 async fn run_scenario<B: Bench>(client: B, scenario: Scenario, sizes: Sizes) -> Result<Sample> {
     match scenario {
         Scenario::Seq => seq(client, sizes.seq_ops, SMALL).await,
-        Scenario::Concurrent | Scenario::ConcurrentMt => {
+        Scenario::Concurrent | Scenario::ConcurrentMt | Scenario::ConcurrentMtTwoCpus => {
             concurrent(client, sizes.concurrent_ops).await
         }
         Scenario::Pipeline => pipeline(client, sizes.pipeline_ops).await,
@@ -511,7 +541,9 @@ fn redis_benchmark_sample(
                 .map(String::from)
                 .to_vec(),
         ),
-        Scenario::Concurrent | Scenario::ConcurrentMt => return Ok(None),
+        Scenario::Concurrent | Scenario::ConcurrentMt | Scenario::ConcurrentMtTwoCpus => {
+            return Ok(None);
+        }
     };
     let n_arg = n.to_string();
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -530,6 +562,68 @@ fn redis_benchmark_sample(
     sample.p50_us = Some(mean(|r| r.2)).filter(|v| v.is_finite());
     sample.p99_us = Some(mean(|r| r.3)).filter(|v| v.is_finite());
     Ok(Some(sample))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server's side, and CPUs.
+
+/// A connection of the bench's own to the server, for its read counter.
+struct ServerStats {
+    stream: std::net::TcpStream,
+}
+
+impl ServerStats {
+    fn connect(host: &str, port: u16) -> Result<Self> {
+        let stream = std::net::TcpStream::connect((host, port))?;
+        stream.set_nodelay(true)?;
+        Ok(Self { stream })
+    }
+
+    /// The read events the server has processed since it started (`total_reads_processed`
+    /// in `INFO stats`). Asking counts as one.
+    fn reads(&mut self) -> Result<u64> {
+        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+        self.stream
+            .write_all(b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")?;
+        let mut reader = BufReader::new(&self.stream);
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let len: usize = header
+            .strip_prefix('$')
+            .and_then(|n| n.trim_end().parse().ok())
+            .ok_or_else(|| format!("INFO stats answered {header:?}"))?;
+        let mut body = vec![0; len + 2];
+        reader.read_exact(&mut body)?;
+        let body = String::from_utf8_lossy(&body);
+        body.lines()
+            .find_map(|line| line.strip_prefix("total_reads_processed:"))
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| "INFO stats has no total_reads_processed".into())
+    }
+}
+
+/// Lets the calling thread run on every CPU the machine has, whatever the process was
+/// pinned to.
+#[allow(unsafe_code)]
+fn allow_every_cpu() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: `set` is a zeroed `cpu_set_t` that `CPU_SET` fills and `sched_setaffinity`
+    // only reads; pid 0 is the calling thread.
+    let done = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        // The process may be pinned to fewer CPUs than the machine has online.
+        let online = libc::sysconf(libc::_SC_NPROCESSORS_ONLN).max(cpus as libc::c_long);
+        for cpu in 0..online as usize {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if done != 0 {
+        eprintln!(
+            "bench: a worker could not widen its CPU affinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,21 +797,30 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    // The same, but each worker first lets itself run on every CPU: `cargo xtask bench` pins
+    // the bench to CPU 0, so the workers of `multi` share it; these share both with the server.
+    let multi_two_cpus = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(allow_every_cpu)
+        .enable_all()
+        .build()?;
     let current = Clients::connect(current, &url)?;
     let multi = Clients::connect(multi, &url)?;
+    let multi_two_cpus = Clients::connect(multi_two_cpus, &url)?;
     let others = OtherRuntimes::connect(&url)?;
+    let mut server = ServerStats::connect(&args.host, args.port)?;
     // One sample of `who` in `scenario`: `None` when it does not run there.
     let run = |who: Who, scenario: Scenario, sizes: Sizes| -> Result<Option<Sample>> {
         if who.other_runtime() {
-            if scenario == Scenario::ConcurrentMt {
+            if scenario.multi_thread() {
                 return Ok(None);
             }
             return others.run(who, scenario, sizes).map(Some);
         }
-        let clients = if scenario == Scenario::ConcurrentMt {
-            &multi
-        } else {
-            &current
+        let clients = match scenario {
+            Scenario::ConcurrentMt => &multi,
+            Scenario::ConcurrentMtTwoCpus => &multi_two_cpus,
+            _ => &current,
         };
         clients.run(who, scenario, sizes).map(Some)
     };
@@ -763,6 +866,7 @@ fn main() -> Result<()> {
                 if !args.client_selected(who) {
                     continue;
                 }
+                let reads = server.reads()?;
                 let sample = if who == Who::RedisBenchmark {
                     if !have_rb {
                         continue;
@@ -782,6 +886,12 @@ fn main() -> Result<()> {
                         Some(sample) => sample,
                         None => continue,
                     }
+                };
+                // Less the read of the `INFO` that took the first count.
+                let reads = server.reads()?.saturating_sub(reads + 1).max(1);
+                let sample = Sample {
+                    commands_per_read: Some(scenario.commands(sizes) as f64 / reads as f64),
+                    ..sample
                 };
                 eprintln!(
                     "round {}/{} {:<14} {:<16} {:>12.0} ops/s {:>9.1} MB/s p50 {:>7} µs cpu {:>6.2} µs/op",
@@ -822,6 +932,7 @@ enum Metric {
     P50,
     P99,
     Cpu,
+    CommandsPerRead,
 }
 
 impl Metric {
@@ -832,11 +943,12 @@ impl Metric {
             Self::P50 => "p50 µs ↓",
             Self::P99 => "p99 µs ↓",
             Self::Cpu => "client CPU µs/op ↓",
+            Self::CommandsPerRead => "commands per server read ↑",
         }
     }
 
     fn higher_is_better(self) -> bool {
-        matches!(self, Self::OpsPerS | Self::MbPerS)
+        matches!(self, Self::OpsPerS | Self::MbPerS | Self::CommandsPerRead)
     }
 
     fn get(self, s: &Sample) -> Option<f64> {
@@ -846,6 +958,7 @@ impl Metric {
             Self::P50 => s.p50_us,
             Self::P99 => s.p99_us,
             Self::Cpu => Some(s.cpu_us_per_op),
+            Self::CommandsPerRead => s.commands_per_read,
         }
     }
 
@@ -855,6 +968,7 @@ impl Metric {
             Self::MbPerS => format!("{v:.0}"),
             Self::P50 | Self::P99 => format!("{v:.1}"),
             Self::Cpu => format!("{v:.2}"),
+            Self::CommandsPerRead => format!("{v:.1}"),
         }
     }
 }
@@ -864,7 +978,10 @@ fn metrics_of(scenario: Scenario) -> &'static [Metric] {
     match scenario {
         Scenario::Seq => &[Metric::OpsPerS, Metric::P50, Metric::P99, Metric::Cpu],
         Scenario::Large => &[Metric::MbPerS, Metric::P50, Metric::Cpu],
-        _ => &[Metric::OpsPerS, Metric::Cpu],
+        Scenario::Pipeline => &[Metric::OpsPerS, Metric::Cpu],
+        Scenario::Concurrent | Scenario::ConcurrentMt | Scenario::ConcurrentMtTwoCpus => {
+            &[Metric::OpsPerS, Metric::Cpu, Metric::CommandsPerRead]
+        }
     }
 }
 
@@ -959,7 +1076,7 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
         Who::RedwireGlommio,
     ];
     for (s, scenario) in Scenario::ALL.into_iter().enumerate() {
-        if scenario == Scenario::ConcurrentMt {
+        if scenario.multi_thread() {
             continue;
         }
         for metric in metrics_of(scenario) {
