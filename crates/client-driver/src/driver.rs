@@ -531,6 +531,15 @@ async fn feed_first_half<R: Runtime>(shared: &Arc<Shared<R>>, conn: ConnId, inpu
     };
     if completed {
         R::yield_now().await;
+        if R::WRITE_BETWEEN_HALVES {
+            // The callers woke, ran and queued their next commands: they leave now, before
+            // the second half wakes the others (see `Runtime::WRITE_BETWEEN_HALVES`).
+            let mut state = shared.lock();
+            let state = &mut *state;
+            if let Some(tasks) = state.conns.get_mut(&conn) {
+                write_idle(&mut state.core, conn, tasks);
+            }
+        }
     }
     // Whatever the first half ended with (part of a frame) goes in front of the rest: the
     // same memory when `handle_input` only split frames off the front, else one copy.
@@ -556,6 +565,23 @@ fn write_now<R: Runtime>(
         return false;
     };
     if output.out.has_remaining() || core.is_awaiting_replies(conn) {
+        return false;
+    }
+    write_idle(core, conn, tasks)
+}
+
+/// Writes what the core holds for `conn` from the calling task if the writer task is idle
+/// (its writing half is here and holds nothing unsent): true when all of it went. What the
+/// socket does not take stays for the writer task, which was told when the output appeared.
+fn write_idle<R: Runtime>(
+    core: &mut client_core::Client,
+    conn: ConnId,
+    tasks: &mut ConnTasks<R>,
+) -> bool {
+    let Some(output) = tasks.output.as_mut() else {
+        return false;
+    };
+    if output.out.has_remaining() {
         return false;
     }
     let _ = core.poll_transmit(conn, &mut output.out);

@@ -108,6 +108,18 @@ pub trait Runtime: std::fmt::Debug + Sized + 'static {
 
     /// Lets the other tasks that are ready run first, once.
     fn yield_now() -> impl Future<Output = ()>;
+
+    /// Whether the reader task, after it hands the core the first half of a long read and
+    /// yields, sends the commands the woken callers queued meanwhile itself, before it hands
+    /// over the second half (when the writer task is idle).
+    ///
+    /// On an executor that runs tasks in the order they woke, the writer task runs only after
+    /// the second half has woken the other callers too, so it sends everybody's commands in
+    /// one batch and the two half batches in flight become one (async-std and smol: 0.7×
+    /// the throughput of sending between the halves). tokio's `yield_now` lets the writer go
+    /// first anyway, and there the extra write cost throughput. Measured in
+    /// docs/benchmarks.md; the default is not to.
+    const WRITE_BETWEEN_HALVES: bool = false;
 }
 
 /// A connected socket, split for its reader and writer tasks.
