@@ -561,13 +561,7 @@ fn write_now<R: Runtime>(
     conn: ConnId,
     tasks: &mut ConnTasks<R>,
 ) -> bool {
-    let Some(output) = tasks.output.as_mut() else {
-        return false;
-    };
-    if output.out.has_remaining() || core.is_awaiting_replies(conn) {
-        return false;
-    }
-    write_idle(core, conn, tasks)
+    !core.is_awaiting_replies(conn) && write_idle(core, conn, tasks)
 }
 
 /// Writes what the core holds for `conn` from the calling task if the writer task is idle
