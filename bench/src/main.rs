@@ -606,13 +606,12 @@ impl ServerStats {
 /// pinned to.
 #[allow(unsafe_code)]
 fn allow_every_cpu() {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // SAFETY: `set` is a zeroed `cpu_set_t` that `CPU_SET` fills and `sched_setaffinity`
     // only reads; pid 0 is the calling thread.
     let done = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        // The process may be pinned to fewer CPUs than the machine has online.
-        let online = libc::sysconf(libc::_SC_NPROCESSORS_ONLN).max(cpus as libc::c_long);
+        // Every online CPU, not `available_parallelism`: that counts the pinned ones.
+        let online = libc::sysconf(libc::_SC_NPROCESSORS_ONLN).max(1);
         for cpu in 0..online as usize {
             libc::CPU_SET(cpu, &mut set);
         }
