@@ -35,6 +35,8 @@ use fred::prelude::{ClientLike as _, KeysInterface as _};
 type BoxError = Box<dyn StdError + Send + Sync>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
 
+mod bare;
+
 const SMALL: usize = 16;
 const LARGE: usize = 100 * 1024;
 const TASKS: usize = 64;
@@ -262,10 +264,14 @@ enum Who {
     RedwireAsyncStd,
     RedwireSmol,
     RedwireGlommio,
+    BareTokio,
+    BareBlocking,
+    BareEpoll,
+    BareEpollReregistered,
 }
 
 impl Who {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 11] = [
         Self::Redwire,
         Self::Fred,
         Self::RedisRs,
@@ -273,6 +279,10 @@ impl Who {
         Self::RedwireAsyncStd,
         Self::RedwireSmol,
         Self::RedwireGlommio,
+        Self::BareTokio,
+        Self::BareBlocking,
+        Self::BareEpoll,
+        Self::BareEpollReregistered,
     ];
 
     fn name(self) -> &'static str {
@@ -284,6 +294,22 @@ impl Who {
             Self::RedwireAsyncStd => "redwire-async-std",
             Self::RedwireSmol => "redwire-smol",
             Self::RedwireGlommio => "redwire-glommio",
+            Self::BareTokio => "bare-tokio",
+            Self::BareBlocking => "bare-blocking",
+            Self::BareEpoll => "bare-epoll",
+            Self::BareEpollReregistered => "bare-epoll-reregistered",
+        }
+    }
+
+    /// A seq loop on a bare socket, without a client library (see `bare`): it runs in the seq
+    /// scenario only.
+    fn bare(self) -> Option<bare::Loop> {
+        match self {
+            Self::BareTokio => Some(bare::Loop::Tokio),
+            Self::BareBlocking => Some(bare::Loop::Blocking),
+            Self::BareEpoll => Some(bare::Loop::Epoll),
+            Self::BareEpollReregistered => Some(bare::Loop::EpollReregistered),
+            _ => None,
         }
     }
 
@@ -305,6 +331,10 @@ struct Sample {
     mb_per_s: f64,
     p50_us: Option<f64>,
     p99_us: Option<f64>,
+    /// The mean latency. `redis-benchmark`'s percentiles are the top of 8 µs wide histogram
+    /// buckets at seq's latencies (every p50 it prints is 7 more than a multiple of 8), so
+    /// its p50 can be up to 7 µs above the true one; its mean has no such steps.
+    mean_us: Option<f64>,
     cpu_us_per_op: f64,
     /// Commands per read event of the server (`total_reads_processed` in `INFO stats`) during
     /// the run: how many commands the client's writes carried, as the server saw them.
@@ -366,6 +396,7 @@ fn finish(ops: usize, bytes_per_op: usize, wall: Duration, cpu: Duration) -> Sam
         mb_per_s: (ops * bytes_per_op) as f64 / secs / 1e6,
         p50_us: None,
         p99_us: None,
+        mean_us: None,
         cpu_us_per_op: cpu.as_secs_f64() * 1e6 / ops as f64,
         commands_per_read: None,
     }
@@ -398,6 +429,7 @@ async fn seq<B: Bench>(mut client: B, ops: usize, size: usize) -> Result<Sample>
     let mut sample = finish(latencies.len(), size, wall, cpu);
     sample.p50_us = Some(percentile(&latencies, 0.50));
     sample.p99_us = Some(percentile(&latencies, 0.99));
+    sample.mean_us = Some(latencies.iter().sum::<u64>() as f64 / latencies.len() as f64 / 1000.0);
     Ok(sample)
 }
 
@@ -458,10 +490,11 @@ async fn run_scenario<B: Bench>(client: B, scenario: Scenario, sizes: Sizes) -> 
 // ---------------------------------------------------------------------------------------------
 // redis-benchmark.
 
-/// One test's line of `redis-benchmark --csv`: name, requests per second, p50 and p99 in ms.
-type Row = (String, f64, f64, f64);
+/// One test's line of `redis-benchmark --csv`: name, requests per second, p50, p99 and mean
+/// in ms.
+type Row = (String, f64, f64, f64, f64);
 
-/// One `redis-benchmark --csv` run; returns the rows `(test, rps, p50 ms, p99 ms)` and the
+/// One `redis-benchmark --csv` run; returns the rows `(test, rps, p50, p99, mean ms)` and the
 /// child's CPU time.
 fn redis_benchmark(
     binary: &str,
@@ -506,6 +539,7 @@ fn redis_benchmark(
                 rps,
                 column("p50_latency_ms").unwrap_or(f64::NAN),
                 column("p99_latency_ms").unwrap_or(f64::NAN),
+                column("avg_latency_ms").unwrap_or(f64::NAN),
             ));
         }
     }
@@ -550,7 +584,7 @@ fn redis_benchmark_sample(
     all.extend(["-n", &n_arg]);
     let (rows, cpu) = redis_benchmark(binary, host, port, &all)?;
     // Total time = sum of each test's time; latencies: the mean over the tests.
-    let secs: f64 = rows.iter().map(|(_, rps, _, _)| n as f64 / rps).sum();
+    let secs: f64 = rows.iter().map(|(_, rps, ..)| n as f64 / rps).sum();
     let ops = n * rows.len();
     let bytes = if scenario == Scenario::Large {
         LARGE
@@ -561,6 +595,7 @@ fn redis_benchmark_sample(
     let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64 * 1000.0;
     sample.p50_us = Some(mean(|r| r.2)).filter(|v| v.is_finite());
     sample.p99_us = Some(mean(|r| r.3)).filter(|v| v.is_finite());
+    sample.mean_us = Some(mean(|r| r.4)).filter(|v| v.is_finite());
     Ok(Some(sample))
 }
 
@@ -809,7 +844,14 @@ fn main() -> Result<()> {
     let others = OtherRuntimes::connect(&url)?;
     let mut server = ServerStats::connect(&args.host, args.port)?;
     // One sample of `who` in `scenario`: `None` when it does not run there.
+    let addr = format!("{}:{}", args.host, args.port);
     let run = |who: Who, scenario: Scenario, sizes: Sizes| -> Result<Option<Sample>> {
+        if let Some(how) = who.bare() {
+            if scenario != Scenario::Seq {
+                return Ok(None);
+            }
+            return bare::seq(how, &addr, sizes.seq_ops, SMALL, &current.runtime).map(Some);
+        }
         if who.other_runtime() {
             if scenario.multi_thread() {
                 return Ok(None);
@@ -930,6 +972,7 @@ enum Metric {
     MbPerS,
     P50,
     P99,
+    Mean,
     Cpu,
     CommandsPerRead,
 }
@@ -941,6 +984,7 @@ impl Metric {
             Self::MbPerS => "MB/s ↑",
             Self::P50 => "p50 µs ↓",
             Self::P99 => "p99 µs ↓",
+            Self::Mean => "mean µs ↓",
             Self::Cpu => "client CPU µs/op ↓",
             Self::CommandsPerRead => "commands per server read ↑",
         }
@@ -956,6 +1000,7 @@ impl Metric {
             Self::MbPerS => Some(s.mb_per_s),
             Self::P50 => s.p50_us,
             Self::P99 => s.p99_us,
+            Self::Mean => s.mean_us,
             Self::Cpu => Some(s.cpu_us_per_op),
             Self::CommandsPerRead => s.commands_per_read,
         }
@@ -965,7 +1010,7 @@ impl Metric {
         match self {
             Self::OpsPerS => format!("{v:.0}"),
             Self::MbPerS => format!("{v:.0}"),
-            Self::P50 | Self::P99 => format!("{v:.1}"),
+            Self::P50 | Self::P99 | Self::Mean => format!("{v:.1}"),
             Self::Cpu => format!("{v:.2}"),
             Self::CommandsPerRead => format!("{v:.1}"),
         }
@@ -975,8 +1020,14 @@ impl Metric {
 /// The metrics a scenario's rows report.
 fn metrics_of(scenario: Scenario) -> &'static [Metric] {
     match scenario {
-        Scenario::Seq => &[Metric::OpsPerS, Metric::P50, Metric::P99, Metric::Cpu],
-        Scenario::Large => &[Metric::MbPerS, Metric::P50, Metric::Cpu],
+        Scenario::Seq => &[
+            Metric::OpsPerS,
+            Metric::P50,
+            Metric::Mean,
+            Metric::P99,
+            Metric::Cpu,
+        ],
+        Scenario::Large => &[Metric::MbPerS, Metric::P50, Metric::Mean, Metric::Cpu],
         Scenario::Pipeline => &[Metric::OpsPerS, Metric::Cpu],
         Scenario::Concurrent | Scenario::ConcurrentMt | Scenario::ConcurrentMtTwoCpus => {
             &[Metric::OpsPerS, Metric::Cpu, Metric::CommandsPerRead]
@@ -1090,6 +1141,38 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
             ];
             write_row(&mut out, scenario, *metric, &medians, &ratios);
         }
+    }
+    let _ = writeln!(
+        out,
+        "\nseq without a client library, in the same rounds: the same SET and GET on one bare \
+         socket, through a tokio `TcpStream`, a blocking `std` one, and epoll with the socket \
+         registered once or, as `redis-benchmark` does, after each write (the ratios are each \
+         ÷ redis-benchmark):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | metric | redwire | bare tokio | bare blocking | bare epoll | bare epoll re-registered | redis-benchmark | redwire ÷ rb | tokio ÷ rb | blocking ÷ rb | epoll ÷ rb | re-registered ÷ rb |"
+    );
+    let _ = writeln!(
+        out,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let floor = [
+        Who::Redwire,
+        Who::BareTokio,
+        Who::BareBlocking,
+        Who::BareEpoll,
+        Who::BareEpollReregistered,
+        Who::RedisBenchmark,
+    ];
+    let seq = Scenario::Seq as usize;
+    for metric in [Metric::OpsPerS, Metric::P50, Metric::Mean, Metric::Cpu] {
+        let medians: Vec<Option<f64>> = floor
+            .iter()
+            .map(|who| median_of(&samples[seq][*who as usize], metric))
+            .collect();
+        let ratios: Vec<_> = medians[..5].iter().map(|m| (*m, medians[5])).collect();
+        write_row(&mut out, Scenario::Seq, metric, &medians, &ratios);
     }
     out
 }

@@ -1,0 +1,284 @@
+//! The seq scenario with no client library: the same SET and GET, written and read on one bare
+//! socket, in four ways. They show how close to its floor a client on this machine can get,
+//! and where `redis-benchmark`'s lead over every Rust client comes from: its event loop takes
+//! the socket out of epoll once a reply is read and puts it back after the next write, and
+//! on this VM that alone answers sooner than a socket kept registered.
+
+use std::io::{self, Read as _, Write as _};
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::{Result, Sample, cpu_time, finish, percentile};
+
+/// How long a reply may take before the loop gives up (a wrong reply that is shorter than the
+/// expected one would otherwise leave it waiting for bytes that never come).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One way of doing the round trips.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Loop {
+    /// A blocking `std::net::TcpStream`: `write`, then `read` until the reply is in.
+    Blocking,
+    /// A non-blocking socket registered once with epoll (as tokio and mio keep theirs).
+    Epoll,
+    /// A non-blocking socket registered with epoll after each write and removed once its
+    /// reply is read: the system calls `redis-benchmark -c 1` makes per request.
+    EpollReregistered,
+    /// A tokio `TcpStream` on the bench's current-thread runtime.
+    Tokio,
+}
+
+/// The requests and the replies they must get.
+struct Wire {
+    set: Vec<u8>,
+    set_reply: Vec<u8>,
+    get: Vec<u8>,
+    get_reply: Vec<u8>,
+}
+
+impl Wire {
+    fn new(key: &str, value: &[u8]) -> Self {
+        let bulk = |out: &mut Vec<u8>, arg: &[u8]| {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        };
+        let mut set = b"*3\r\n".to_vec();
+        for arg in [&b"SET"[..], key.as_bytes(), value] {
+            bulk(&mut set, arg);
+        }
+        let mut get = b"*2\r\n".to_vec();
+        for arg in [&b"GET"[..], key.as_bytes()] {
+            bulk(&mut get, arg);
+        }
+        let mut get_reply = Vec::new();
+        bulk(&mut get_reply, value);
+        Self {
+            set,
+            set_reply: b"+OK\r\n".to_vec(),
+            get,
+            get_reply,
+        }
+    }
+}
+
+/// Runs `ops` round trips (SET and GET in turn) the `how` way against `addr`.
+pub(crate) fn seq(
+    how: Loop,
+    addr: &str,
+    ops: usize,
+    size: usize,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Sample> {
+    let wire = Wire::new("bench:seq:bare", &vec![b'x'; size]);
+    match how {
+        Loop::Blocking => {
+            let stream = TcpStream::connect(addr)?;
+            stream.set_nodelay(true)?;
+            stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+            timed(&wire, ops, size, Blocking(stream))
+        }
+        Loop::Epoll | Loop::EpollReregistered => {
+            let socket = EpollSocket::connect(addr, how == Loop::EpollReregistered)?;
+            timed(&wire, ops, size, socket)
+        }
+        Loop::Tokio => runtime.block_on(async {
+            let mut stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let mut latencies = Latencies::start(ops);
+            let mut reply = vec![0; wire.get_reply.len()];
+            for _ in 0..ops / 2 {
+                for (request, expected) in
+                    [(&wire.set, &wire.set_reply), (&wire.get, &wire.get_reply)]
+                {
+                    let t = Instant::now();
+                    stream.write_all(request).await?;
+                    let reply = &mut reply[..expected.len()];
+                    tokio::time::timeout(REPLY_TIMEOUT, stream.read_exact(reply))
+                        .await
+                        .map_err(|_| "no reply in time")??;
+                    latencies.push(t);
+                    check(reply, expected)?;
+                }
+            }
+            Ok(latencies.finish(size))
+        }),
+    }
+}
+
+/// A socket that sends a request and reads exactly `reply.len()` bytes back.
+trait RoundTrip {
+    fn round_trip(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<()>;
+}
+
+/// The timed loop of the synchronous ways.
+fn timed(wire: &Wire, ops: usize, size: usize, mut socket: impl RoundTrip) -> Result<Sample> {
+    let mut latencies = Latencies::start(ops);
+    let mut reply = vec![0; wire.get_reply.len()];
+    for _ in 0..ops / 2 {
+        for (request, expected) in [(&wire.set, &wire.set_reply), (&wire.get, &wire.get_reply)] {
+            let t = Instant::now();
+            let reply = &mut reply[..expected.len()];
+            socket.round_trip(request, reply)?;
+            latencies.push(t);
+            check(reply, expected)?;
+        }
+    }
+    Ok(latencies.finish(size))
+}
+
+fn check(reply: &[u8], expected: &[u8]) -> Result<()> {
+    if reply == expected {
+        Ok(())
+    } else {
+        Err(format!("unexpected reply {:?}", String::from_utf8_lossy(reply)).into())
+    }
+}
+
+/// Per-operation latencies, wall time and CPU time of one run.
+struct Latencies {
+    nanos: Vec<u64>,
+    cpu: Duration,
+    start: Instant,
+}
+
+impl Latencies {
+    fn start(ops: usize) -> Self {
+        Self {
+            nanos: Vec::with_capacity(ops),
+            cpu: cpu_time(libc::RUSAGE_SELF),
+            start: Instant::now(),
+        }
+    }
+
+    fn push(&mut self, since: Instant) {
+        self.nanos.push(since.elapsed().as_nanos() as u64);
+    }
+
+    fn finish(mut self, size: usize) -> Sample {
+        let wall = self.start.elapsed();
+        let cpu = cpu_time(libc::RUSAGE_SELF) - self.cpu;
+        self.nanos.sort_unstable();
+        let mut sample = finish(self.nanos.len(), size, wall, cpu);
+        sample.p50_us = Some(percentile(&self.nanos, 0.50));
+        sample.p99_us = Some(percentile(&self.nanos, 0.99));
+        sample.mean_us =
+            Some(self.nanos.iter().sum::<u64>() as f64 / self.nanos.len() as f64 / 1000.0);
+        sample
+    }
+}
+
+struct Blocking(TcpStream);
+
+impl RoundTrip for Blocking {
+    fn round_trip(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<()> {
+        self.0.write_all(request)?;
+        self.0.read_exact(reply)
+    }
+}
+
+/// A non-blocking socket and an epoll instance of its own.
+struct EpollSocket {
+    stream: TcpStream,
+    epoll: OwnedFd,
+    /// Added to epoll after each write and removed after each reply, rather than once.
+    reregister: bool,
+}
+
+impl EpollSocket {
+    #[allow(unsafe_code)]
+    fn connect(addr: &str, reregister: bool) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_nonblocking(true)?;
+        // SAFETY: `epoll_create1` takes no pointer; a non-negative result is a new descriptor
+        // that only this `OwnedFd` closes.
+        let epoll = unsafe {
+            let fd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            OwnedFd::from_raw_fd(fd)
+        };
+        let socket = Self {
+            stream,
+            epoll,
+            reregister,
+        };
+        if !reregister {
+            socket.control(libc::EPOLL_CTL_ADD)?;
+        }
+        Ok(socket)
+    }
+
+    /// `epoll_ctl(op)` for the socket, waiting for it to become readable.
+    #[allow(unsafe_code)]
+    fn control(&self, op: libc::c_int) -> io::Result<()> {
+        let fd: RawFd = self.stream.as_raw_fd();
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: both descriptors are open for as long as `self` lives, and `event` is a
+        // valid `epoll_event` for the duration of the call.
+        if unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut event) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Blocks until the socket is readable.
+    #[allow(unsafe_code)]
+    fn wait(&self) -> io::Result<()> {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        let timeout = REPLY_TIMEOUT.as_millis() as libc::c_int;
+        loop {
+            // SAFETY: `events` has room for the 4 events the call may write.
+            let n = unsafe {
+                libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), 4, timeout)
+            };
+            match n {
+                0 => return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply in time")),
+                n if n > 0 => return Ok(()),
+                _ => {
+                    let error = io::Error::last_os_error();
+                    if error.kind() != io::ErrorKind::Interrupted {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl RoundTrip for EpollSocket {
+    fn round_trip(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<()> {
+        // A request this short always fits an idle socket's send buffer; a full one is an
+        // error here rather than a wait.
+        self.stream.write_all(request)?;
+        if self.reregister {
+            self.control(libc::EPOLL_CTL_ADD)?;
+        }
+        // Wait, then read what is there, as an event loop does (the reply is never in yet
+        // right after the write, so reading first would only add a failed `recvfrom`).
+        let mut filled = 0;
+        while filled < reply.len() {
+            self.wait()?;
+            while filled < reply.len() {
+                match self.stream.read(&mut reply[filled..]) {
+                    Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if self.reregister {
+            self.control(libc::EPOLL_CTL_DEL)?;
+        }
+        Ok(())
+    }
+}
