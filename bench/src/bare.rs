@@ -1,5 +1,5 @@
-//! The seq scenario with no client library: the same SET and GET, written and read on one bare
-//! socket, in four ways. They show how close to its floor a client on this machine can get,
+//! The seq, large and pipeline scenarios with no client library: the same commands, written
+//! and read on one bare socket, in four ways. They show how close to its floor a client on this machine can get,
 //! and where `redis-benchmark`'s lead over every Rust client comes from: its event loop takes
 //! the socket out of epoll once a reply is read and puts it back after the next write, and
 //! on this VM that alone answers sooner than a socket kept registered.
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::{Result, Sample, cpu_time, finish, percentile};
+use crate::{BATCH, LARGE, Result, SMALL, Sample, Scenario, cpu_time, finish, percentile};
 
 /// How long a reply may take before the loop gives up (a wrong reply that is shorter than the
 /// expected one would otherwise leave it waiting for bytes that never come).
@@ -31,25 +31,31 @@ pub(crate) enum Loop {
     Tokio,
 }
 
-/// The requests and the replies they must get.
+/// What one loop sends and must get back: a request and its exact reply, in turn, each
+/// `commands` commands long.
 struct Wire {
-    set: Vec<u8>,
-    set_reply: Vec<u8>,
-    get: Vec<u8>,
-    get_reply: Vec<u8>,
+    exchanges: Vec<(Vec<u8>, Vec<u8>)>,
+    commands: usize,
+}
+
+fn bulk(out: &mut Vec<u8>, arg: &[u8]) {
+    out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+    out.extend_from_slice(arg);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn set(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    out.extend_from_slice(b"*3\r\n");
+    for arg in [&b"SET"[..], key.as_bytes(), value] {
+        bulk(out, arg);
+    }
 }
 
 impl Wire {
-    fn new(key: &str, value: &[u8]) -> Self {
-        let bulk = |out: &mut Vec<u8>, arg: &[u8]| {
-            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            out.extend_from_slice(arg);
-            out.extend_from_slice(b"\r\n");
-        };
-        let mut set = b"*3\r\n".to_vec();
-        for arg in [&b"SET"[..], key.as_bytes(), value] {
-            bulk(&mut set, arg);
-        }
+    /// SET, then GET, of one key.
+    fn set_get(key: &str, value: &[u8]) -> Self {
+        let mut set_request = Vec::new();
+        set(&mut set_request, key, value);
         let mut get = b"*2\r\n".to_vec();
         for arg in [&b"GET"[..], key.as_bytes()] {
             bulk(&mut get, arg);
@@ -57,54 +63,78 @@ impl Wire {
         let mut get_reply = Vec::new();
         bulk(&mut get_reply, value);
         Self {
-            set,
-            set_reply: b"+OK\r\n".to_vec(),
-            get,
-            get_reply,
+            exchanges: vec![(set_request, b"+OK\r\n".to_vec()), (get, get_reply)],
+            commands: 1,
         }
+    }
+
+    /// A batch of SETs of `keys` in one write, and their replies in one piece.
+    fn set_batch(keys: &[String], value: &[u8]) -> Self {
+        let mut request = Vec::new();
+        for key in keys {
+            set(&mut request, key, value);
+        }
+        Self {
+            exchanges: vec![(request, b"+OK\r\n".repeat(keys.len()))],
+            commands: keys.len(),
+        }
+    }
+
+    fn longest_reply(&self) -> usize {
+        self.exchanges
+            .iter()
+            .map(|(_, r)| r.len())
+            .max()
+            .unwrap_or(0)
     }
 }
 
-/// Runs `ops` round trips (SET and GET in turn) the `how` way against `addr`.
-pub(crate) fn seq(
+/// What the loop does: `seq` and `large` alternate a SET and a GET of a `size`-byte value,
+/// `pipeline` sends `BATCH` SETs per round trip; `ops` commands in all.
+pub(crate) fn run(
     how: Loop,
     addr: &str,
+    scenario: Scenario,
     ops: usize,
-    size: usize,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Sample> {
-    let wire = Wire::new("bench:seq:bare", &vec![b'x'; size]);
+    let (wire, size) = match scenario {
+        Scenario::Seq => (Wire::set_get("bench:bare", &[b'x'; SMALL]), SMALL),
+        Scenario::Large => (Wire::set_get("bench:bare", &vec![b'x'; LARGE]), LARGE),
+        Scenario::Pipeline => {
+            let keys: Vec<String> = (0..BATCH).map(|i| format!("bench:bare:{i}")).collect();
+            (Wire::set_batch(&keys, &[b'x'; SMALL]), SMALL)
+        }
+        _ => return Err(format!("no bare loop for {scenario:?}").into()),
+    };
+    let trips = ops / wire.commands;
     match how {
         Loop::Blocking => {
             let stream = TcpStream::connect(addr)?;
             stream.set_nodelay(true)?;
             stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
-            timed(&wire, ops, size, Blocking(stream))
+            timed(&wire, trips, size, Blocking(stream))
         }
         Loop::Epoll | Loop::EpollReregistered => {
             let socket = EpollSocket::connect(addr, how == Loop::EpollReregistered)?;
-            timed(&wire, ops, size, socket)
+            timed(&wire, trips, size, socket)
         }
         Loop::Tokio => runtime.block_on(async {
             let mut stream = tokio::net::TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
-            let mut latencies = Latencies::start(ops);
-            let mut reply = vec![0; wire.get_reply.len()];
-            for _ in 0..ops / 2 {
-                for (request, expected) in
-                    [(&wire.set, &wire.set_reply), (&wire.get, &wire.get_reply)]
-                {
-                    let t = Instant::now();
-                    stream.write_all(request).await?;
-                    let reply = &mut reply[..expected.len()];
-                    tokio::time::timeout(REPLY_TIMEOUT, stream.read_exact(reply))
-                        .await
-                        .map_err(|_| "no reply in time")??;
-                    latencies.push(t);
-                    check(reply, expected)?;
-                }
+            let mut latencies = Latencies::start(trips);
+            let mut reply = vec![0; wire.longest_reply()];
+            for (request, expected) in wire.exchanges.iter().cycle().take(trips) {
+                let t = Instant::now();
+                stream.write_all(request).await?;
+                let reply = &mut reply[..expected.len()];
+                tokio::time::timeout(REPLY_TIMEOUT, stream.read_exact(reply))
+                    .await
+                    .map_err(|_| "no reply in time")??;
+                latencies.push(t);
+                check(reply, expected)?;
             }
-            Ok(latencies.finish(size))
+            Ok(latencies.finish(wire.commands, size))
         }),
     }
 }
@@ -114,20 +144,18 @@ trait RoundTrip {
     fn round_trip(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<()>;
 }
 
-/// The timed loop of the synchronous ways.
-fn timed(wire: &Wire, ops: usize, size: usize, mut socket: impl RoundTrip) -> Result<Sample> {
-    let mut latencies = Latencies::start(ops);
-    let mut reply = vec![0; wire.get_reply.len()];
-    for _ in 0..ops / 2 {
-        for (request, expected) in [(&wire.set, &wire.set_reply), (&wire.get, &wire.get_reply)] {
-            let t = Instant::now();
-            let reply = &mut reply[..expected.len()];
-            socket.round_trip(request, reply)?;
-            latencies.push(t);
-            check(reply, expected)?;
-        }
+/// The timed loop of the synchronous ways: `trips` round trips.
+fn timed(wire: &Wire, trips: usize, size: usize, mut socket: impl RoundTrip) -> Result<Sample> {
+    let mut latencies = Latencies::start(trips);
+    let mut reply = vec![0; wire.longest_reply()];
+    for (request, expected) in wire.exchanges.iter().cycle().take(trips) {
+        let t = Instant::now();
+        let reply = &mut reply[..expected.len()];
+        socket.round_trip(request, reply)?;
+        latencies.push(t);
+        check(reply, expected)?;
     }
-    Ok(latencies.finish(size))
+    Ok(latencies.finish(wire.commands, size))
 }
 
 fn check(reply: &[u8], expected: &[u8]) -> Result<()> {
@@ -138,7 +166,7 @@ fn check(reply: &[u8], expected: &[u8]) -> Result<()> {
     }
 }
 
-/// Per-operation latencies, wall time and CPU time of one run.
+/// Per-round-trip latencies, wall time and CPU time of one run.
 struct Latencies {
     nanos: Vec<u64>,
     cpu: Duration,
@@ -146,9 +174,9 @@ struct Latencies {
 }
 
 impl Latencies {
-    fn start(ops: usize) -> Self {
+    fn start(trips: usize) -> Self {
         Self {
-            nanos: Vec::with_capacity(ops),
+            nanos: Vec::with_capacity(trips),
             cpu: cpu_time(libc::RUSAGE_SELF),
             start: Instant::now(),
         }
@@ -158,11 +186,12 @@ impl Latencies {
         self.nanos.push(since.elapsed().as_nanos() as u64);
     }
 
-    fn finish(mut self, size: usize) -> Sample {
+    /// The sample of the run, counting `commands` per round trip.
+    fn finish(mut self, commands: usize, size: usize) -> Sample {
         let wall = self.start.elapsed();
         let cpu = cpu_time(libc::RUSAGE_SELF) - self.cpu;
         self.nanos.sort_unstable();
-        let mut sample = finish(self.nanos.len(), size, wall, cpu);
+        let mut sample = finish(self.nanos.len() * commands, size, wall, cpu);
         sample.p50_us = Some(percentile(&self.nanos, 0.50));
         sample.p99_us = Some(percentile(&self.nanos, 0.99));
         sample.mean_us =
@@ -230,6 +259,36 @@ impl EpollSocket {
         Ok(())
     }
 
+    /// Writes all of `request`, waiting in `poll` whenever the send buffer is full (a large
+    /// value does not fit at once).
+    #[allow(unsafe_code)]
+    fn write_all(&mut self, mut request: &[u8]) -> io::Result<()> {
+        while !request.is_empty() {
+            match self.stream.write(request) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => request = &request[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let mut fd = libc::pollfd {
+                        fd: self.stream.as_raw_fd(),
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    };
+                    let timeout = REPLY_TIMEOUT.as_millis() as libc::c_int;
+                    // SAFETY: `fd` is one valid `pollfd` for the duration of the call.
+                    if unsafe { libc::poll(&mut fd, 1, timeout) } < 0 {
+                        let error = io::Error::last_os_error();
+                        if error.kind() != io::ErrorKind::Interrupted {
+                            return Err(error);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Blocks until the socket is readable.
     #[allow(unsafe_code)]
     fn wait(&self) -> io::Result<()> {
@@ -256,9 +315,7 @@ impl EpollSocket {
 
 impl RoundTrip for EpollSocket {
     fn round_trip(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<()> {
-        // A request this short always fits an idle socket's send buffer; a full one is an
-        // error here rather than a wait.
-        self.stream.write_all(request)?;
+        self.write_all(request)?;
         if self.reregister {
             self.control(libc::EPOLL_CTL_ADD)?;
         }

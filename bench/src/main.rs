@@ -301,8 +301,8 @@ impl Who {
         }
     }
 
-    /// A seq loop on a bare socket, without a client library (see `bare`): it runs in the seq
-    /// scenario only.
+    /// A loop on a bare socket, without a client library (see `bare`): it runs in the seq,
+    /// large and pipeline scenarios only.
     fn bare(self) -> Option<bare::Loop> {
         match self {
             Self::BareTokio => Some(bare::Loop::Tokio),
@@ -847,10 +847,13 @@ fn main() -> Result<()> {
     let addr = format!("{}:{}", args.host, args.port);
     let run = |who: Who, scenario: Scenario, sizes: Sizes| -> Result<Option<Sample>> {
         if let Some(how) = who.bare() {
-            if scenario != Scenario::Seq {
-                return Ok(None);
-            }
-            return bare::seq(how, &addr, sizes.seq_ops, SMALL, &current.runtime).map(Some);
+            let ops = match scenario {
+                Scenario::Seq => sizes.seq_ops,
+                Scenario::Large => sizes.large_ops,
+                Scenario::Pipeline => sizes.pipeline_ops,
+                _ => return Ok(None),
+            };
+            return bare::run(how, &addr, scenario, ops, &current.runtime).map(Some);
         }
         if who.other_runtime() {
             if scenario.multi_thread() {
@@ -1144,7 +1147,7 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
     }
     let _ = writeln!(
         out,
-        "\nseq without a client library, in the same rounds: the same SET and GET on one bare \
+        "\nseq, large and pipeline without a client library, in the same rounds: the same commands on one bare \
          socket, through a tokio `TcpStream`, a blocking `std` one, and epoll with the socket \
          registered once or, as `redis-benchmark` does, after each write (the ratios are each \
          ÷ redis-benchmark):\n"
@@ -1165,14 +1168,20 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
         Who::BareEpollReregistered,
         Who::RedisBenchmark,
     ];
-    let seq = Scenario::Seq as usize;
-    for metric in [Metric::OpsPerS, Metric::P50, Metric::Mean, Metric::Cpu] {
-        let medians: Vec<Option<f64>> = floor
-            .iter()
-            .map(|who| median_of(&samples[seq][*who as usize], metric))
-            .collect();
-        let ratios: Vec<_> = medians[..5].iter().map(|m| (*m, medians[5])).collect();
-        write_row(&mut out, Scenario::Seq, metric, &medians, &ratios);
+    for scenario in [Scenario::Seq, Scenario::Large, Scenario::Pipeline] {
+        let metrics: &[Metric] = match scenario {
+            Scenario::Large => &[Metric::MbPerS, Metric::P50, Metric::Mean, Metric::Cpu],
+            Scenario::Pipeline => &[Metric::OpsPerS, Metric::Cpu],
+            _ => &[Metric::OpsPerS, Metric::P50, Metric::Mean, Metric::Cpu],
+        };
+        for &metric in metrics {
+            let medians: Vec<Option<f64>> = floor
+                .iter()
+                .map(|who| median_of(&samples[scenario as usize][*who as usize], metric))
+                .collect();
+            let ratios: Vec<_> = medians[..5].iter().map(|m| (*m, medians[5])).collect();
+            write_row(&mut out, scenario, metric, &medians, &ratios);
+        }
     }
     out
 }
