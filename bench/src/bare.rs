@@ -1,5 +1,5 @@
-//! The seq, large and pipeline scenarios with no client library: the same commands, written
-//! and read on one bare socket, in four ways. They show how close to its floor a client on this machine can get,
+//! The scenarios with no client library: the same commands, written and read on one bare
+//! socket, in four ways (the concurrent one as one batch of every task's command at a time). They show how close to its floor a client on this machine can get,
 //! and where `redis-benchmark`'s lead over every Rust client comes from: its event loop takes
 //! the socket out of epoll once a reply is read and puts it back after the next write, and
 //! on this VM that alone answers sooner than a socket kept registered.
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::{BATCH, LARGE, Result, SMALL, Sample, Scenario, cpu_time, finish, percentile};
+use crate::{BATCH, LARGE, Result, SMALL, Sample, Scenario, TASKS, cpu_time, finish, percentile};
 
 /// How long a reply may take before the loop gives up (a wrong reply that is shorter than the
 /// expected one would otherwise leave it waiting for bytes that never come).
@@ -80,6 +80,27 @@ impl Wire {
         }
     }
 
+    /// A batch of SETs of `keys`, then a batch of GETs of them, in turn: the concurrent
+    /// scenario's commands as a perfect auto-pipeliner would send them, every task's next
+    /// command in one write (what fred's 64 commands per server read are).
+    fn set_get_batches(keys: &[String], value: &[u8]) -> Self {
+        let Self { mut exchanges, .. } = Self::set_batch(keys, value);
+        let mut gets = Vec::new();
+        let mut replies = Vec::new();
+        for key in keys {
+            gets.extend_from_slice(b"*2\r\n");
+            for arg in [&b"GET"[..], key.as_bytes()] {
+                bulk(&mut gets, arg);
+            }
+            bulk(&mut replies, value);
+        }
+        exchanges.push((gets, replies));
+        Self {
+            exchanges,
+            commands: keys.len(),
+        }
+    }
+
     fn longest_reply(&self) -> usize {
         self.exchanges
             .iter()
@@ -90,7 +111,8 @@ impl Wire {
 }
 
 /// What the loop does: `seq` and `large` alternate a SET and a GET of a `size`-byte value,
-/// `pipeline` sends `BATCH` SETs per round trip; `ops` commands in all.
+/// `pipeline` sends `BATCH` SETs per round trip, `concurrent` `TASKS` SETs and then `TASKS`
+/// GETs (one batch in flight, in lock-step with the server); `ops` commands in all.
 pub(crate) fn run(
     how: Loop,
     addr: &str,
@@ -104,6 +126,10 @@ pub(crate) fn run(
         Scenario::Pipeline => {
             let keys: Vec<String> = (0..BATCH).map(|i| format!("bench:bare:{i}")).collect();
             (Wire::set_batch(&keys, &[b'x'; SMALL]), SMALL)
+        }
+        Scenario::Concurrent => {
+            let keys: Vec<String> = (0..TASKS).map(|i| format!("bench:bare:c:{i}")).collect();
+            (Wire::set_get_batches(&keys, &[b'x'; SMALL]), SMALL)
         }
         _ => return Err(format!("no bare loop for {scenario:?}").into()),
     };

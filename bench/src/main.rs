@@ -301,8 +301,8 @@ impl Who {
         }
     }
 
-    /// A loop on a bare socket, without a client library (see `bare`): it runs in the seq,
-    /// large and pipeline scenarios only.
+    /// A loop on a bare socket, without a client library (see `bare`): it runs in every
+    /// scenario but the multi-thread ones.
     fn bare(self) -> Option<bare::Loop> {
         match self {
             Self::BareTokio => Some(bare::Loop::Tokio),
@@ -851,6 +851,7 @@ fn main() -> Result<()> {
                 Scenario::Seq => sizes.seq_ops,
                 Scenario::Large => sizes.large_ops,
                 Scenario::Pipeline => sizes.pipeline_ops,
+                Scenario::Concurrent => sizes.concurrent_ops,
                 _ => return Ok(None),
             };
             return bare::run(how, &addr, scenario, ops, &current.runtime).map(Some);
@@ -1147,7 +1148,7 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
     }
     let _ = writeln!(
         out,
-        "\nseq, large and pipeline without a client library, in the same rounds: the same commands on one bare \
+        "\nThe scenarios without a client library, in the same rounds: the same commands on one bare \
          socket, through a tokio `TcpStream`, a blocking `std` one, and epoll with the socket \
          registered once or, as `redis-benchmark` does, after each write (the ratios are each \
          ÷ redis-benchmark):\n"
@@ -1168,11 +1169,16 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
         Who::BareEpollReregistered,
         Who::RedisBenchmark,
     ];
-    for scenario in [Scenario::Seq, Scenario::Large, Scenario::Pipeline] {
+    for scenario in [
+        Scenario::Seq,
+        Scenario::Large,
+        Scenario::Pipeline,
+        Scenario::Concurrent,
+    ] {
         let metrics: &[Metric] = match scenario {
             Scenario::Large => &[Metric::MbPerS, Metric::P50, Metric::Mean, Metric::Cpu],
-            Scenario::Pipeline => &[Metric::OpsPerS, Metric::Cpu],
-            _ => &[Metric::OpsPerS, Metric::P50, Metric::Mean, Metric::Cpu],
+            Scenario::Seq => &[Metric::OpsPerS, Metric::P50, Metric::Mean, Metric::Cpu],
+            _ => &[Metric::OpsPerS, Metric::Cpu, Metric::CommandsPerRead],
         };
         for &metric in metrics {
             let medians: Vec<Option<f64>> = floor
