@@ -1,8 +1,9 @@
-//! The scenarios with no client library: the same commands, written and read on one bare
-//! socket, in four ways (the concurrent one as one batch of every task's command at a time). They show how close to its floor a client on this machine can get,
-//! and where `redis-benchmark`'s lead over every Rust client comes from: its event loop takes
-//! the socket out of epoll once a reply is read and puts it back after the next write, and
-//! on this VM that alone answers sooner than a socket kept registered.
+//! The scenarios with no client library: the same commands, pre-encoded, written and read on
+//! one bare socket, in four ways (the concurrent one as one batch of every task's next
+//! command at a time). They show how close a client on this machine can get to its floor, and
+//! where `redis-benchmark`'s lead in seq comes from: its event loop takes the socket out of
+//! epoll once a reply is read and puts it back after the next write, and on this VM that alone
+//! answers sooner than a socket kept registered.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::TcpStream;

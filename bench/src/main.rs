@@ -1178,6 +1178,7 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
         let metrics: &[Metric] = match scenario {
             Scenario::Large => &[Metric::MbPerS, Metric::P50, Metric::Mean, Metric::Cpu],
             Scenario::Seq => &[Metric::OpsPerS, Metric::P50, Metric::Mean, Metric::Cpu],
+            Scenario::Pipeline => &[Metric::OpsPerS, Metric::Cpu],
             _ => &[Metric::OpsPerS, Metric::Cpu, Metric::CommandsPerRead],
         };
         for &metric in metrics {
