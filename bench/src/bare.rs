@@ -10,9 +10,13 @@ use std::net::TcpStream;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::{BATCH, LARGE, Result, SMALL, Sample, Scenario, TASKS, cpu_time, finish, percentile};
+
+/// A SET's reply.
+const OK: &[u8] = b"+OK\r\n";
 
 /// How long a reply may take before the loop gives up (a wrong reply that is shorter than the
 /// expected one would otherwise leave it waiting for bytes that never come).
@@ -33,50 +37,33 @@ pub(crate) enum Loop {
 }
 
 /// What one loop sends and must get back: a request and its exact reply, in turn, each
-/// `commands` commands long.
+/// `commands` commands long. Encoded once, before the clock starts, with resp-core's encoder.
 struct Wire {
-    exchanges: Vec<(Vec<u8>, Vec<u8>)>,
+    exchanges: Vec<(BytesMut, BytesMut)>,
     commands: usize,
-}
-
-fn bulk(out: &mut Vec<u8>, arg: &[u8]) {
-    out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-    out.extend_from_slice(arg);
-    out.extend_from_slice(b"\r\n");
-}
-
-fn set(out: &mut Vec<u8>, key: &str, value: &[u8]) {
-    out.extend_from_slice(b"*3\r\n");
-    for arg in [&b"SET"[..], key.as_bytes(), value] {
-        bulk(out, arg);
-    }
 }
 
 impl Wire {
     /// SET, then GET, of one key.
     fn set_get(key: &str, value: &[u8]) -> Self {
-        let mut set_request = Vec::new();
-        set(&mut set_request, key, value);
-        let mut get = b"*2\r\n".to_vec();
-        for arg in [&b"GET"[..], key.as_bytes()] {
-            bulk(&mut get, arg);
-        }
-        let mut get_reply = Vec::new();
-        bulk(&mut get_reply, value);
+        let (mut set, mut get, mut get_reply) = (BytesMut::new(), BytesMut::new(), BytesMut::new());
+        resp_core::encode_command(&mut set, [b"SET", key.as_bytes(), value]);
+        resp_core::encode_command(&mut get, [b"GET", key.as_bytes()]);
+        resp_core::write_bulk(&mut get_reply, value);
         Self {
-            exchanges: vec![(set_request, b"+OK\r\n".to_vec()), (get, get_reply)],
+            exchanges: vec![(set, BytesMut::from(&OK[..])), (get, get_reply)],
             commands: 1,
         }
     }
 
     /// A batch of SETs of `keys` in one write, and their replies in one piece.
     fn set_batch(keys: &[String], value: &[u8]) -> Self {
-        let mut request = Vec::new();
+        let mut request = BytesMut::new();
         for key in keys {
-            set(&mut request, key, value);
+            resp_core::encode_command(&mut request, [b"SET", key.as_bytes(), value]);
         }
         Self {
-            exchanges: vec![(request, b"+OK\r\n".repeat(keys.len()))],
+            exchanges: vec![(request, BytesMut::from(&OK.repeat(keys.len())[..]))],
             commands: keys.len(),
         }
     }
@@ -86,14 +73,10 @@ impl Wire {
     /// command in one write (what fred's 64 commands per server read are).
     fn set_get_batches(keys: &[String], value: &[u8]) -> Self {
         let Self { mut exchanges, .. } = Self::set_batch(keys, value);
-        let mut gets = Vec::new();
-        let mut replies = Vec::new();
+        let (mut gets, mut replies) = (BytesMut::new(), BytesMut::new());
         for key in keys {
-            gets.extend_from_slice(b"*2\r\n");
-            for arg in [&b"GET"[..], key.as_bytes()] {
-                bulk(&mut gets, arg);
-            }
-            bulk(&mut replies, value);
+            resp_core::encode_command(&mut gets, [b"GET", key.as_bytes()]);
+            resp_core::write_bulk(&mut replies, value);
         }
         exchanges.push((gets, replies));
         Self {
