@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::{BATCH, LARGE, Result, SMALL, Sample, Scenario, TASKS, cpu_time, finish, percentile};
+use crate::{BATCH, LARGE, Latencies, Result, SMALL, Sample, Scenario, TASKS};
 
 /// A SET's reply.
 const OK: &[u8] = b"+OK\r\n";
@@ -51,7 +51,7 @@ impl Wire {
         resp_core::encode_command(&mut get, [b"GET", key.as_bytes()]);
         resp_core::write_bulk(&mut get_reply, value);
         Self {
-            exchanges: vec![(set, BytesMut::from(&OK[..])), (get, get_reply)],
+            exchanges: vec![(set, BytesMut::from(OK)), (get, get_reply)],
             commands: 1,
         }
     }
@@ -173,40 +173,6 @@ fn check(reply: &[u8], expected: &[u8]) -> Result<()> {
         Ok(())
     } else {
         Err(format!("unexpected reply {:?}", String::from_utf8_lossy(reply)).into())
-    }
-}
-
-/// Per-round-trip latencies, wall time and CPU time of one run.
-struct Latencies {
-    nanos: Vec<u64>,
-    cpu: Duration,
-    start: Instant,
-}
-
-impl Latencies {
-    fn start(trips: usize) -> Self {
-        Self {
-            nanos: Vec::with_capacity(trips),
-            cpu: cpu_time(libc::RUSAGE_SELF),
-            start: Instant::now(),
-        }
-    }
-
-    fn push(&mut self, since: Instant) {
-        self.nanos.push(since.elapsed().as_nanos() as u64);
-    }
-
-    /// The sample of the run, counting `commands` per round trip.
-    fn finish(mut self, commands: usize, size: usize) -> Sample {
-        let wall = self.start.elapsed();
-        let cpu = cpu_time(libc::RUSAGE_SELF) - self.cpu;
-        self.nanos.sort_unstable();
-        let mut sample = finish(self.nanos.len() * commands, size, wall, cpu);
-        sample.p50_us = Some(percentile(&self.nanos, 0.50));
-        sample.p99_us = Some(percentile(&self.nanos, 0.99));
-        sample.mean_us =
-            Some(self.nanos.iter().sum::<u64>() as f64 / self.nanos.len() as f64 / 1000.0);
-        sample
     }
 }
 

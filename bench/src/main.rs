@@ -409,28 +409,57 @@ async fn seq<B: Bench>(mut client: B, ops: usize, size: usize) -> Result<Sample>
     } else {
         "bench:large"
     };
-    let mut latencies = Vec::with_capacity(ops);
-    let cpu = cpu_time(libc::RUSAGE_SELF);
-    let start = Instant::now();
+    let mut latencies = Latencies::start(ops);
     for _ in 0..ops / 2 {
         let t = Instant::now();
         client.set(key, &value).await?;
-        let t2 = Instant::now();
-        latencies.push((t2 - t).as_nanos() as u64);
+        let t = latencies.push(t);
         let got = client.get(key).await?;
-        latencies.push(t2.elapsed().as_nanos() as u64);
+        latencies.push(t);
         if got.as_ref().map(Bytes::len) != Some(size) {
             return Err("GET returned the wrong value".into());
         }
     }
-    let wall = start.elapsed();
-    let cpu = cpu_time(libc::RUSAGE_SELF) - cpu;
-    latencies.sort_unstable();
-    let mut sample = finish(latencies.len(), size, wall, cpu);
-    sample.p50_us = Some(percentile(&latencies, 0.50));
-    sample.p99_us = Some(percentile(&latencies, 0.99));
-    sample.mean_us = Some(latencies.iter().sum::<u64>() as f64 / latencies.len() as f64 / 1000.0);
-    Ok(sample)
+    Ok(latencies.finish(1, size))
+}
+
+/// Per-operation (or per-round-trip) latencies, with the wall and CPU time of their run.
+struct Latencies {
+    nanos: Vec<u64>,
+    cpu: Duration,
+    start: Instant,
+}
+
+impl Latencies {
+    /// Starts the run's clocks, with room for `ops` latencies.
+    fn start(ops: usize) -> Self {
+        Self {
+            nanos: Vec::with_capacity(ops),
+            cpu: cpu_time(libc::RUSAGE_SELF),
+            start: Instant::now(),
+        }
+    }
+
+    /// Records the time since `since`, and returns now: the start of a next operation that
+    /// follows at once.
+    fn push(&mut self, since: Instant) -> Instant {
+        let now = Instant::now();
+        self.nanos.push((now - since).as_nanos() as u64);
+        now
+    }
+
+    /// The run's sample, counting `commands` per recorded latency, of `size`-byte values.
+    fn finish(mut self, commands: usize, size: usize) -> Sample {
+        let wall = self.start.elapsed();
+        let cpu = cpu_time(libc::RUSAGE_SELF) - self.cpu;
+        self.nanos.sort_unstable();
+        let mut sample = finish(self.nanos.len() * commands, size, wall, cpu);
+        sample.p50_us = Some(percentile(&self.nanos, 0.50));
+        sample.p99_us = Some(percentile(&self.nanos, 0.99));
+        sample.mean_us =
+            Some(self.nanos.iter().sum::<u64>() as f64 / self.nanos.len() as f64 / 1000.0);
+        sample
+    }
 }
 
 async fn concurrent<B: Bench>(client: B, ops: usize) -> Result<Sample> {
