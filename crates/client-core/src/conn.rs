@@ -125,6 +125,7 @@ impl Connection {
     }
 
     /// Takes the waiter whose reply is next on the wire.
+    #[inline]
     pub(crate) fn pop_waiter(&mut self) -> Option<Waiter> {
         let waiter = self.waiters.pop_front()?;
         if self.waiters.len() < self.unsent {

@@ -411,6 +411,20 @@ impl RequestState {
         }
     }
 
+    /// Stores the reply to the `index`th command if it is the next in order and not the
+    /// last one, so that storing it cannot complete the request; gives the frame back
+    /// otherwise.
+    #[inline]
+    pub(crate) fn store_before_last(&mut self, index: usize, frame: Frame) -> Result<(), Frame> {
+        match &mut self.replies {
+            Replies::InOrder(frames, n) if index == frames.len() && index + 1 < *n => {
+                frames.push(frame);
+                Ok(())
+            }
+            _ => Err(frame),
+        }
+    }
+
     /// A reply ahead of its turn (parts of a split request answer in any order): the replies
     /// are kept by position from now on.
     #[cold]

@@ -411,6 +411,10 @@ impl Client {
             return;
         };
         self.conns[i].last_input = now;
+        // Replies that only a request waits for (no cache to fill, no pub/sub or sentinel
+        // frames to pick out) may take the short way in the middle of a pipeline.
+        let runs = self.cache.is_none()
+            && matches!(self.conns[i].role, Role::Multiplexed | Role::Dedicated);
         loop {
             // A subscriber's full buffer holds the rest back (`Overflow::Block`).
             if self.conns[i].paused {
@@ -425,6 +429,14 @@ impl Client {
                     input.clear();
                     return;
                 }
+            };
+            let frame = if runs {
+                match self.store_in_run(i, frame) {
+                    Some(frame) => frame,
+                    None => continue,
+                }
+            } else {
+                frame
             };
             if self.conns[i].role == Role::Watch && self.conns[i].is_ready() {
                 self.watch_frame(i, &frame, now);
@@ -483,6 +495,30 @@ impl Client {
             }
         }
         self.close_idle_when_quitting();
+    }
+
+    /// Stores `frame`, read on connection `i`, if it is a reply in the middle of a pipeline
+    /// or transaction (any reply in order but its last) and is neither an error nor a push:
+    /// what `on_reply` would do with it, without the checks that only the others need. The
+    /// frame back otherwise, for the general path.
+    #[inline]
+    fn store_in_run(&mut self, i: usize, frame: Frame) -> Option<Frame> {
+        if frame.is_error() || matches!(frame, Frame::Push(_)) {
+            return Some(frame);
+        }
+        let Some(&Waiter::Request { id, index }) = self.conns[i].waiters.front() else {
+            return Some(frame);
+        };
+        let Some(state) = self.requests.get_mut(id) else {
+            return Some(frame);
+        };
+        match state.store_before_last(index as usize, frame) {
+            Ok(()) => {
+                self.conns[i].pop_waiter();
+                None
+            }
+            Err(frame) => Some(frame),
+        }
     }
 
     /// The connection `conn` closed (EOF or an I/O error) without the core asking.

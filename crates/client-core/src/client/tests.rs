@@ -66,3 +66,84 @@ fn a_connection_awaits_replies_only_for_bytes_handed_over_and_not_yet_answered()
         "an unknown connection"
     );
 }
+
+/// The replies of two pipelines on one connection, with a push and error replies among them,
+/// fed whole and a byte at a time: every reply lands in its own request at its own place
+/// (the middle of a pipeline takes a shorter path than its ends), and the push goes out as
+/// an event of its own.
+#[test]
+fn pipeline_replies_keep_their_places_around_errors_and_pushes() {
+    use resp_core::Frame;
+
+    use crate::event::Reply;
+    use crate::request::Request;
+
+    #[allow(clippy::disallowed_methods)] // any instant will do: no timer fires here
+    let now = Instant::now();
+    let wire: &[u8] = b"+OK\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n-ERR no\r\n:5\r\n\
+        $1\r\nv\r\n-ERR last\r\n:7\r\n$1\r\nw\r\n";
+    let bulk = |s: &'static str| Frame::BulkString(bytes::Bytes::from_static(s.as_bytes()));
+    let error = |s: &'static str| Frame::SimpleError(bytes::Bytes::from_static(s.as_bytes()));
+    let ok = Frame::SimpleString(bytes::Bytes::from_static(b"OK"));
+    for chunk in [wire.len(), 1] {
+        let (mut core, conn) = ready(now);
+        let first = core
+            .submit(
+                Request::pipeline(vec![
+                    cmd("SET").key("k").arg("v"),
+                    cmd("INCR").key("k"),
+                    cmd("INCR").key("n"),
+                    cmd("GET").key("k"),
+                    cmd("INCR").key("k"),
+                ]),
+                now,
+            )
+            .unwrap();
+        let second = core
+            .submit(
+                Request::pipeline(vec![cmd("INCR").key("m"), cmd("GET").key("w")]),
+                now,
+            )
+            .unwrap();
+        let mut out = SendBuffer::new();
+        while core.poll_transmit(conn, &mut out) {}
+        let mut input = BytesMut::new();
+        let (mut responses, mut pushes) = (Vec::new(), Vec::new());
+        for part in wire.chunks(chunk) {
+            input.extend_from_slice(part);
+            core.handle_input(conn, &mut input, now);
+            while let Some(event) = core.poll_event() {
+                match event {
+                    Event::Response { id, result } => responses.push((id, result.unwrap())),
+                    Event::Push { frame, .. } => pushes.push(frame),
+                    _ => {}
+                }
+            }
+        }
+        assert!(
+            input.is_empty(),
+            "every byte was taken ({chunk}-byte reads)"
+        );
+        let want_first = vec![
+            ok.clone(),
+            error("ERR no"),
+            Frame::Integer(5),
+            bulk("v"),
+            error("ERR last"),
+        ];
+        assert!(
+            matches!(&responses[..], [(a, Reply::Pipeline(x)), (b, Reply::Pipeline(y))]
+                if *a == first && *b == second && *x == want_first
+                    && *y == vec![Frame::Integer(7), bulk("w")]),
+            "{chunk}-byte reads: {responses:?}"
+        );
+        assert_eq!(
+            pushes,
+            vec![Frame::Push(vec![
+                bulk("invalidate"),
+                Frame::Array(vec![bulk("k")])
+            ])]
+        );
+        assert!(!core.is_awaiting_replies(conn));
+    }
+}
