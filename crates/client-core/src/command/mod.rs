@@ -164,6 +164,19 @@ impl Command {
     /// Appends one argument in place.
     #[inline]
     pub fn push_arg(&mut self, arg: Arg<'_>) {
+        // Borrowed bytes (strings, keys, small values) are most arguments: copied where the
+        // builder runs, the other kinds out of line, so that the common case costs no call.
+        if let Arg::Bytes(bytes) = arg {
+            self.argc += 1;
+            self.encoded.push_bulk(bytes);
+        } else {
+            self.push_other_arg(arg);
+        }
+    }
+
+    /// [`push_arg`](Self::push_arg) for the arguments that are not borrowed bytes.
+    #[inline(never)]
+    fn push_other_arg(&mut self, arg: Arg<'_>) {
         self.argc += 1;
         match arg {
             Arg::Shared(bytes) if bytes.len() >= SHARE_THRESHOLD => {
