@@ -10,6 +10,13 @@ use crate::command::cmd;
 use crate::config::{Config, Protocol};
 use crate::event::{ConnId, Event};
 
+/// The time these tests hand the core: any instant will do, since no timer fires in them.
+/// The core itself never reads a clock.
+fn any_instant() -> Instant {
+    #[allow(clippy::disallowed_methods)]
+    Instant::now()
+}
+
 /// A client whose one connection finished its (RESP2, no-auth) handshake.
 fn ready(now: Instant) -> (Client, ConnId) {
     let mut config = Config::new("127.0.0.1", 6379);
@@ -37,8 +44,7 @@ fn ready(now: Instant) -> (Client, ConnId) {
 
 #[test]
 fn a_connection_awaits_replies_only_for_bytes_handed_over_and_not_yet_answered() {
-    #[allow(clippy::disallowed_methods)] // any instant will do: no timer fires here
-    let now = Instant::now();
+    let now = any_instant();
     let (mut core, conn) = ready(now);
     assert!(!core.is_awaiting_replies(conn), "idle after the handshake");
 
@@ -78,8 +84,7 @@ fn pipeline_replies_keep_their_places_around_errors_and_pushes() {
     use crate::event::Reply;
     use crate::request::Request;
 
-    #[allow(clippy::disallowed_methods)] // any instant will do: no timer fires here
-    let now = Instant::now();
+    let now = any_instant();
     let wire: &[u8] = b"+OK\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n-ERR no\r\n:5\r\n\
         $1\r\nv\r\n-ERR last\r\n:7\r\n$1\r\nw\r\n";
     let bulk = |s: &'static str| Frame::BulkString(bytes::Bytes::from_static(s.as_bytes()));
