@@ -76,8 +76,8 @@ impl Faults {
         match self.state.backend {
             BackendKind::Native => {
                 let pid = n.pid.ok_or_else(|| not_running(&n.label()))?;
-                native::signal(pid, Signal::KILL, &self.state.dir)?;
-                native::wait_gone(&[pid], Duration::from_secs(10))?;
+                // With any child it forked (a replica's sync), which would keep the port.
+                native::kill_all_under(&n.dir, &[pid])?;
                 for child in self.children.iter_mut().filter(|c| c.id() == pid) {
                     let _ = child.wait();
                 }
