@@ -339,6 +339,8 @@ struct Sample {
     /// Commands per read event of the server (`total_reads_processed` in `INFO stats`) during
     /// the run: how many commands the client's writes carried, as the server saw them.
     commands_per_read: Option<f64>,
+    /// The round it was taken in (set by the round loop), to compare clients within a round.
+    round: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -399,6 +401,7 @@ fn finish(ops: usize, bytes_per_op: usize, wall: Duration, cpu: Duration) -> Sam
         mean_us: None,
         cpu_us_per_op: cpu.as_secs_f64() * 1e6 / ops as f64,
         commands_per_read: None,
+        round: 0,
     }
 }
 
@@ -965,6 +968,7 @@ fn main() -> Result<()> {
                 let reads = server.reads()?.saturating_sub(reads + 1).max(1);
                 let sample = Sample {
                     commands_per_read: Some(scenario.commands(sizes) as f64 / reads as f64),
+                    round,
                     ..sample
                 };
                 eprintln!(
@@ -1074,6 +1078,36 @@ fn median_of(runs: &[Sample], metric: Metric) -> Option<f64> {
     (!values.is_empty()).then(|| median(&mut values))
 }
 
+/// Each round's `runs ÷ others` for one metric (the best of `others` in that round), over
+/// the rounds in which `runs` and at least one of `others` ran: the median, the lowest and the
+/// highest. A slow spell of the host that lasts a round slows every client in it, so these
+/// move less than the ratio of the medians; how far they spread says how much the host moved.
+fn round_ratios(runs: &[Sample], others: &[&[Sample]], metric: Metric) -> Option<[f64; 3]> {
+    let mut ratios: Vec<f64> = runs
+        .iter()
+        .filter_map(|sample| {
+            let value = metric.get(sample)?;
+            let best = others
+                .iter()
+                .filter_map(|other| other.iter().find(|o| o.round == sample.round))
+                .filter_map(|o| metric.get(o))
+                .reduce(|a, b| {
+                    if metric.higher_is_better() {
+                        a.max(b)
+                    } else {
+                        a.min(b)
+                    }
+                })?;
+            (best > 0.0).then(|| value / best)
+        })
+        .collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    let middle = median(&mut ratios);
+    Some([middle, ratios[0], ratios[ratios.len() - 1]])
+}
+
 /// One table row: the scenario, the metric, each value, then each `a ÷ b` ratio.
 fn write_row(
     out: &mut String,
@@ -1095,6 +1129,39 @@ fn write_row(
         let _ = write!(out, " {cell} |");
     }
     let _ = writeln!(out);
+}
+
+/// The main table's ratios again, taken within each round (see [`round_ratios`]).
+fn write_round_ratios(out: &mut String, samples: &[Vec<Vec<Sample>>]) {
+    let _ = writeln!(
+        out,
+        "\nThe same ratios taken within each round: redwire ÷ the other client in the same round, \
+         the median over the rounds and, in brackets, the lowest and highest. Where the brackets \
+         are wide the host's speed moved during the run, and no median above decides much:\n"
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | metric | redwire ÷ best of fred/redis-rs | redwire ÷ redis-benchmark | redwire ÷ bare tokio |"
+    );
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: |");
+    for (s, scenario) in Scenario::ALL.into_iter().enumerate() {
+        let of = |who: Who| samples[s][who as usize].as_slice();
+        for &metric in metrics_of(scenario) {
+            let cells = [
+                round_ratios(of(Who::Redwire), &[of(Who::Fred), of(Who::RedisRs)], metric),
+                round_ratios(of(Who::Redwire), &[of(Who::RedisBenchmark)], metric),
+                round_ratios(of(Who::Redwire), &[of(Who::BareTokio)], metric),
+            ];
+            let _ = write!(out, "| {} | {} |", scenario.title(), metric.label());
+            for cell in cells {
+                let cell = cell.map_or("n/a".to_owned(), |[middle, low, high]| {
+                    format!("{middle:.2}× ({low:.2}–{high:.2})")
+                });
+                let _ = write!(out, " {cell} |");
+            }
+            let _ = writeln!(out);
+        }
+    }
 }
 
 fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Duration) -> String {
@@ -1138,6 +1205,7 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
             write_row(&mut out, scenario, *metric, &medians[..4], &ratios);
         }
     }
+    write_round_ratios(&mut out, samples);
     let _ = writeln!(
         out,
         "\nredwire on each runtime, the same scenarios in the same rounds (the ratios are the \
