@@ -76,7 +76,7 @@ impl Faults {
         match self.state.backend {
             BackendKind::Native => {
                 let pid = n.pid.ok_or_else(|| not_running(&n.label()))?;
-                // With any child it forked (a replica's sync), which would keep the port.
+                // With any child it forked (a replica's sync), which would outlive it.
                 native::kill_all_under(&n.dir, &[pid])?;
                 for child in self.children.iter_mut().filter(|c| c.id() == pid) {
                     let _ = child.wait();

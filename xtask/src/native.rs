@@ -104,11 +104,11 @@ pub(crate) fn processes_under(dir: &Path) -> Vec<u32> {
 /// SIGKILLs every process of ours under `dir` and waits until they are gone.
 ///
 /// A server forks for a replica's full sync or a save, and the child (in the server's process
-/// group, with the node's folder as working directory) holds the listening sockets until it
-/// closes them. One forked after the sweep that found its parent would outlive a kill of the
-/// pids that sweep found, and keep the port: so the signal goes to the whole process group of
-/// each node (every node leads its own, see [`spawn`]), and the sweep repeats until it finds
-/// nobody.
+/// group, with the node's folder as working directory) starts with the server's listening
+/// sockets. One forked after the sweep that found its parent would outlive a kill of the pids
+/// that sweep found: so the signal goes to the whole process group of each of the nodes in
+/// `pids` (every node leads its own, see [`spawn`]), and the sweep repeats until it finds
+/// nobody. A process the sweep found is killed alone: its group may not be ours.
 pub(crate) fn kill_all_under(dir: &Path, pids: &[u32]) -> Result<()> {
     let mut targets: Vec<u32> = pids.to_vec();
     for _ in 0..KILL_SWEEPS {
@@ -120,7 +120,7 @@ pub(crate) fn kill_all_under(dir: &Path, pids: &[u32]) -> Result<()> {
             return Ok(());
         }
         for pid in &targets {
-            kill_with_group(*pid, dir)?;
+            kill_with_group(*pid, dir, pids.contains(pid))?;
         }
         wait_gone(&targets, Duration::from_secs(10))?;
         targets.clear();
@@ -136,15 +136,16 @@ pub(crate) fn kill_all_under(dir: &Path, pids: &[u32]) -> Result<()> {
 /// How many times [`kill_all_under`] sweeps before it gives up.
 const KILL_SWEEPS: usize = 10;
 
-/// SIGKILLs `pid`, and the process group it leads if it leads one, if it is still one of ours.
-fn kill_with_group(pid: u32, dir: &Path) -> Result<()> {
+/// SIGKILLs `pid` if it is still one of ours, and with `group` the process group it leads if
+/// it leads one.
+fn kill_with_group(pid: u32, dir: &Path, group: bool) -> Result<()> {
     if !belongs_to(pid, dir) {
         return Ok(());
     }
     let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return Ok(());
     };
-    let leads_group = rustix::process::getpgid(Some(p)).is_ok_and(|group| group == p);
+    let leads_group = group && rustix::process::getpgid(Some(p)).is_ok_and(|group| group == p);
     let sent = if leads_group {
         rustix::process::kill_process_group(p, Signal::KILL)
     } else {
