@@ -36,13 +36,24 @@ pub(crate) fn spawn(binary: &Path, node: &Node) -> Result<Child> {
 /// Sends `signal` to `pid` if that process is still one of ours (its command line names a
 /// file under `dir`), so a recycled pid is never hit. Returns whether it was sent.
 pub(crate) fn signal(pid: u32, signal: Signal, dir: &Path) -> Result<bool> {
+    send(pid, signal, dir, false)
+}
+
+/// [`signal`], and with `group` to the whole process group `pid` leads, if it leads one.
+fn send(pid: u32, signal: Signal, dir: &Path, group: bool) -> Result<bool> {
     if !belongs_to(pid, dir) {
         return Ok(false);
     }
     let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return Ok(false);
     };
-    match kill_process(p, signal) {
+    let leads_group = group && rustix::process::getpgid(Some(p)).is_ok_and(|g| g == p);
+    let sent = if leads_group {
+        rustix::process::kill_process_group(p, signal)
+    } else {
+        kill_process(p, signal)
+    };
+    match sent {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::SRCH) => Ok(false),
         Err(e) => Err(Error::io(format!("send {signal:?} to pid {pid}"), e.into())),
@@ -120,7 +131,7 @@ pub(crate) fn kill_all_under(dir: &Path, pids: &[u32]) -> Result<()> {
             return Ok(());
         }
         for pid in &targets {
-            kill_with_group(*pid, dir, pids.contains(pid))?;
+            send(*pid, Signal::KILL, dir, pids.contains(pid))?;
         }
         wait_gone(&targets, Duration::from_secs(10))?;
         targets.clear();
@@ -135,27 +146,6 @@ pub(crate) fn kill_all_under(dir: &Path, pids: &[u32]) -> Result<()> {
 
 /// How many times [`kill_all_under`] sweeps before it gives up.
 const KILL_SWEEPS: usize = 10;
-
-/// SIGKILLs `pid` if it is still one of ours, and with `group` the process group it leads if
-/// it leads one.
-fn kill_with_group(pid: u32, dir: &Path, group: bool) -> Result<()> {
-    if !belongs_to(pid, dir) {
-        return Ok(());
-    }
-    let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
-        return Ok(());
-    };
-    let leads_group = group && rustix::process::getpgid(Some(p)).is_ok_and(|group| group == p);
-    let sent = if leads_group {
-        rustix::process::kill_process_group(p, Signal::KILL)
-    } else {
-        kill_process(p, Signal::KILL)
-    };
-    match sent {
-        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-        Err(e) => Err(Error::io(format!("send SIGKILL to pid {pid}"), e.into())),
-    }
-}
 
 /// Waits until every pid has exited.
 pub(crate) fn wait_gone(pids: &[u32], timeout: Duration) -> Result<()> {
