@@ -523,8 +523,8 @@ mod tests {
 
     fn pipeline(n: usize) -> RequestState {
         let commands = (0..n).map(|i| cmd("GET").key(format!("k{i}"))).collect();
-        #[allow(clippy::disallowed_methods)] // any instant will do: no deadline is checked
-        let now = Instant::now();
+        // Any instant will do: no deadline is checked.
+        let now = crate::sim::Clock::new().now();
         RequestState::new(Request::pipeline(commands), now, Duration::from_secs(1))
     }
 

@@ -11,10 +11,9 @@ use crate::config::{Config, Protocol};
 use crate::event::{ConnId, Event};
 
 /// The time these tests hand the core: any instant will do, since no timer fires in them.
-/// The core itself never reads a clock.
+/// The simulation's virtual clock supplies it, as it does for every other core test.
 fn any_instant() -> Instant {
-    #[allow(clippy::disallowed_methods)]
-    Instant::now()
+    crate::sim::Clock::new().now()
 }
 
 /// A client whose one connection finished its (RESP2, no-auth) handshake.
