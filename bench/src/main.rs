@@ -1104,6 +1104,7 @@ fn round_ratios(runs: &[Sample], others: &[&[Sample]], metric: Metric) -> Option
     if ratios.is_empty() {
         return None;
     }
+    // `median` sorts them: the first and the last are then the lowest and the highest.
     let middle = median(&mut ratios);
     Some([middle, ratios[0], ratios[ratios.len() - 1]])
 }
