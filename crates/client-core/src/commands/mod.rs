@@ -55,45 +55,62 @@ pub use self::streams::{
 pub use self::strings::{GetExExpiry, SetOptions};
 use crate::command::{Command, CommandSpec, ToArg, ToArgs, lookup};
 
-/// `cmd(name)` for a name written in the source: the command table is searched once per call
-/// site, not once per command built (the search was 3% of a pipeline's client CPU).
+/// `cmd(name)` for a name written in the source, with its arguments:
+/// `known!("SET", key(key), arg(value))` builds what `cmd("SET").key(key).arg(value)` does.
+///
+/// The command table is searched once per call site, not once per command built (the search
+/// was 3% of a pipeline's client CPU). The arguments are written where the command already
+/// is: a chain of by-value builder calls moves the command (112 bytes) at every step, and a
+/// move right after the narrow stores of an argument's bytes reads them back before they
+/// reach memory (a store-forwarding stall). Built in place, a pipeline's commands take less
+/// user CPU for the same instruction count (docs/benchmarks.md). The argument kinds are those
+/// of [`in_place!`].
 macro_rules! known {
-    ($name:literal) => {{
+    ($name:literal $(, $kind:ident ( $($arg:expr),* ))* $(,)?) => {{
         static SPEC: std::sync::OnceLock<Option<&'static CommandSpec>> = std::sync::OnceLock::new();
-        Command::with_spec($name, *SPEC.get_or_init(|| lookup($name.as_bytes())))
+        #[allow(unused_mut, reason = "commands without arguments")]
+        let mut command =
+            Command::with_spec($name, *SPEC.get_or_init(|| lookup($name.as_bytes())));
+        $( in_place!(command, $kind($($arg),*)); )*
+        command
     }};
 }
+
+/// One argument of [`known!`], appended to `command` in place: `arg`, `key`, `args` and `keys`
+/// as the [`Command`] builder methods of those names append them; `arg_if(option)` the
+/// argument if there is one, `flag(on, word)` the word if `on`, `option(word, option)` the word
+/// and the argument if there is one (`COUNT 5`).
+macro_rules! in_place {
+    ($command:ident, arg($arg:expr)) => {
+        $command.push_arg(ToArg::to_arg(&$arg))
+    };
+    ($command:ident, key($key:expr)) => {
+        $command.push_key(ToArg::to_arg(&$key))
+    };
+    ($command:ident, args($args:expr)) => {
+        ToArgs::write_args(&$args, &mut |arg| $command.push_arg(arg))
+    };
+    ($command:ident, keys($keys:expr)) => {
+        ToArgs::write_args(&$keys, &mut |key| $command.push_key(key))
+    };
+    ($command:ident, arg_if($arg:expr)) => {
+        if let Some(arg) = $arg {
+            $command.push_arg(ToArg::to_arg(&arg));
+        }
+    };
+    ($command:ident, flag($on:expr, $word:expr)) => {
+        if $on {
+            $command.push_arg(ToArg::to_arg(&$word));
+        }
+    };
+    ($command:ident, option($word:expr, $arg:expr)) => {
+        if let Some(arg) = $arg {
+            $command.push_arg(ToArg::to_arg(&$word));
+            $command.push_arg(ToArg::to_arg(&arg));
+        }
+    };
+}
 use crate::value::FromValue;
-
-/// Optional arguments, appended only when present.
-trait Optional: Sized {
-    /// Appends `arg` if there is one.
-    fn arg_if(self, arg: Option<impl ToArg>) -> Self;
-    /// Appends `word` if `on`.
-    fn flag(self, on: bool, word: &str) -> Self;
-    /// Appends `word arg` if there is an `arg`, as in `COUNT 5`.
-    fn option(self, word: &str, arg: Option<impl ToArg>) -> Self;
-}
-
-impl Optional for Command {
-    fn arg_if(self, arg: Option<impl ToArg>) -> Self {
-        match arg {
-            Some(arg) => self.arg(arg),
-            None => self,
-        }
-    }
-
-    fn flag(self, on: bool, word: &str) -> Self {
-        if on { self.arg(word) } else { self }
-    }
-
-    fn option(self, word: &str, arg: Option<impl ToArg>) -> Self {
-        match arg {
-            Some(arg) => self.arg(word).arg(arg),
-            None => self,
-        }
-    }
-}
 
 /// A block timeout in whole milliseconds, rounded up so that only zero means no limit.
 fn timeout_millis(timeout: Duration) -> u64 {
@@ -156,7 +173,7 @@ pub trait Commands {
 
     /// `GET key`: the value of a string key, a null when it does not exist.
     fn get<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("GET").key(key))
+        self.command(known!("GET", key(key)))
     }
 
     /// `SET key value`: stores a string; replies `OK`.
@@ -165,7 +182,7 @@ pub trait Commands {
         key: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SET").key(key).arg(value))
+        self.command(known!("SET", key(key), arg(value)))
     }
 
     /// `SET key value [EX|PX|EXAT|PXAT|KEEPTTL] [NX|XX] [GET]`: stores a string with options;
@@ -176,7 +193,7 @@ pub trait Commands {
         value: impl ToArg,
         options: &SetOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(known!("SET").key(key).arg(value)))
+        self.command(options.append_to(known!("SET", key(key), arg(value))))
     }
 
     /// `SETNX key value`: stores a string unless the key exists; replies 1 if set, else 0.
@@ -185,7 +202,7 @@ pub trait Commands {
         key: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SETNX").key(key).arg(value))
+        self.command(known!("SETNX", key(key), arg(value)))
     }
 
     /// `SETEX key seconds value`: stores a string that expires; replies `OK`.
@@ -195,7 +212,7 @@ pub trait Commands {
         seconds: u64,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SETEX").key(key).arg(seconds).arg(value))
+        self.command(known!("SETEX", key(key), arg(seconds), arg(value)))
     }
 
     /// `PSETEX key milliseconds value`: stores a string that expires; replies `OK`.
@@ -205,12 +222,12 @@ pub trait Commands {
         millis: u64,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PSETEX").key(key).arg(millis).arg(value))
+        self.command(known!("PSETEX", key(key), arg(millis), arg(value)))
     }
 
     /// `GETDEL key`: the value of a string key, deleting it; a null when it did not exist.
     fn getdel<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("GETDEL").key(key))
+        self.command(known!("GETDEL", key(key)))
     }
 
     /// `GETEX key EX|PX|EXAT|PXAT|PERSIST`: the value of a string key, changing its expiry.
@@ -219,12 +236,12 @@ pub trait Commands {
         key: impl ToArg,
         expiry: GetExExpiry,
     ) -> Self::Output<'a, T> {
-        self.command(expiry.append_to(known!("GETEX").key(key)))
+        self.command(expiry.append_to(known!("GETEX", key(key))))
     }
 
     /// `MGET key...`: the values of several keys, with a null for each missing one.
     fn mget<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("MGET").keys(keys))
+        self.command(known!("MGET", keys(keys)))
     }
 
     /// `MSET key value...`: stores several strings at once; replies `OK`.
@@ -252,7 +269,7 @@ pub trait Commands {
 
     /// `INCR key`: adds 1 to an integer; replies the new value.
     fn incr<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("INCR").key(key))
+        self.command(known!("INCR", key(key)))
     }
 
     /// `INCRBY key delta`: adds to an integer; replies the new value.
@@ -261,7 +278,7 @@ pub trait Commands {
         key: impl ToArg,
         delta: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("INCRBY").key(key).arg(delta))
+        self.command(known!("INCRBY", key(key), arg(delta)))
     }
 
     /// `INCRBYFLOAT key delta`: adds to a float; replies the new value (as a bulk string, which
@@ -271,12 +288,12 @@ pub trait Commands {
         key: impl ToArg,
         delta: f64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("INCRBYFLOAT").key(key).arg(delta))
+        self.command(known!("INCRBYFLOAT", key(key), arg(delta)))
     }
 
     /// `DECR key`: subtracts 1 from an integer; replies the new value.
     fn decr<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("DECR").key(key))
+        self.command(known!("DECR", key(key)))
     }
 
     /// `DECRBY key delta`: subtracts from an integer; replies the new value.
@@ -285,7 +302,7 @@ pub trait Commands {
         key: impl ToArg,
         delta: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("DECRBY").key(key).arg(delta))
+        self.command(known!("DECRBY", key(key), arg(delta)))
     }
 
     /// `APPEND key value`: appends to a string; replies its new length.
@@ -294,12 +311,12 @@ pub trait Commands {
         key: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("APPEND").key(key).arg(value))
+        self.command(known!("APPEND", key(key), arg(value)))
     }
 
     /// `STRLEN key`: the length of a string in bytes, 0 when missing.
     fn strlen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("STRLEN").key(key))
+        self.command(known!("STRLEN", key(key)))
     }
 
     /// `GETRANGE key start end`: the bytes of a string between two inclusive offsets (negative
@@ -310,7 +327,7 @@ pub trait Commands {
         start: i64,
         end: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("GETRANGE").key(key).arg(start).arg(end))
+        self.command(known!("GETRANGE", key(key), arg(start), arg(end)))
     }
 
     /// `SETRANGE key offset value`: overwrites part of a string; replies its new length.
@@ -320,25 +337,25 @@ pub trait Commands {
         offset: u64,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SETRANGE").key(key).arg(offset).arg(value))
+        self.command(known!("SETRANGE", key(key), arg(offset), arg(value)))
     }
 
     // Keys and expiry.
 
     /// `DEL key...`: deletes keys; replies how many existed.
     fn del<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("DEL").keys(keys))
+        self.command(known!("DEL", keys(keys)))
     }
 
     /// `UNLINK key...`: deletes keys, freeing memory in the background; replies how many
     /// existed.
     fn unlink<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("UNLINK").keys(keys))
+        self.command(known!("UNLINK", keys(keys)))
     }
 
     /// `EXISTS key...`: how many of the keys exist (a key named twice counts twice).
     fn exists<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("EXISTS").keys(keys))
+        self.command(known!("EXISTS", keys(keys)))
     }
 
     /// `EXPIRE key seconds [NX|XX|GT|LT]`: sets a time to live; replies 1 if set, 0 if the key
@@ -351,7 +368,7 @@ pub trait Commands {
     ) -> Self::Output<'a, T> {
         self.command(ExpireCondition::append_to(
             condition,
-            known!("EXPIRE").key(key).arg(seconds),
+            known!("EXPIRE", key(key), arg(seconds)),
         ))
     }
 
@@ -364,7 +381,7 @@ pub trait Commands {
     ) -> Self::Output<'a, T> {
         self.command(ExpireCondition::append_to(
             condition,
-            known!("PEXPIRE").key(key).arg(millis),
+            known!("PEXPIRE", key(key), arg(millis)),
         ))
     }
 
@@ -375,7 +392,7 @@ pub trait Commands {
         unix_seconds: i64,
         condition: Option<ExpireCondition>,
     ) -> Self::Output<'a, T> {
-        let command = known!("EXPIREAT").key(key).arg(unix_seconds);
+        let command = known!("EXPIREAT", key(key), arg(unix_seconds));
         self.command(ExpireCondition::append_to(condition, command))
     }
 
@@ -387,41 +404,41 @@ pub trait Commands {
         unix_millis: i64,
         condition: Option<ExpireCondition>,
     ) -> Self::Output<'a, T> {
-        let command = known!("PEXPIREAT").key(key).arg(unix_millis);
+        let command = known!("PEXPIREAT", key(key), arg(unix_millis));
         self.command(ExpireCondition::append_to(condition, command))
     }
 
     /// `EXPIRETIME key`: the expiry as a Unix time in seconds; -1 with no expiry, -2 when
     /// missing.
     fn expiretime<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("EXPIRETIME").key(key))
+        self.command(known!("EXPIRETIME", key(key)))
     }
 
     /// `PEXPIRETIME key`: the expiry as a Unix time in milliseconds; -1 with no expiry, -2 when
     /// missing.
     fn pexpiretime<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("PEXPIRETIME").key(key))
+        self.command(known!("PEXPIRETIME", key(key)))
     }
 
     /// `TTL key`: the seconds left to live; -1 with no expiry, -2 when missing.
     fn ttl<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("TTL").key(key))
+        self.command(known!("TTL", key(key)))
     }
 
     /// `PTTL key`: the milliseconds left to live; -1 with no expiry, -2 when missing.
     fn pttl<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("PTTL").key(key))
+        self.command(known!("PTTL", key(key)))
     }
 
     /// `PERSIST key`: removes the expiry; replies 1 if there was one, else 0.
     fn persist<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("PERSIST").key(key))
+        self.command(known!("PERSIST", key(key)))
     }
 
     /// `TYPE key`: the key's type as a status (`string`, `list`, `set`, `zset`, `hash`,
     /// `stream`), `none` when missing.
     fn type_of<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("TYPE").key(key))
+        self.command(known!("TYPE", key(key)))
     }
 
     /// `RENAME key newkey`: renames a key, replacing any `newkey`; replies `OK`.
@@ -430,7 +447,7 @@ pub trait Commands {
         key: impl ToArg,
         new_key: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("RENAME").key(key).key(new_key))
+        self.command(known!("RENAME", key(key), key(new_key)))
     }
 
     /// `RENAMENX key newkey`: renames a key unless `newkey` exists; replies 1 if renamed, else 0.
@@ -439,20 +456,20 @@ pub trait Commands {
         key: impl ToArg,
         new_key: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("RENAMENX").key(key).key(new_key))
+        self.command(known!("RENAMENX", key(key), key(new_key)))
     }
 
     /// `KEYS pattern`: every key matching a glob-style pattern. It blocks the server while it
     /// walks the whole keyspace: prefer [`scan`](Self::scan).
     fn keys<'a, T: FromValue + 'a>(&'a self, pattern: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("KEYS").arg(pattern))
+        self.command(known!("KEYS", arg(pattern)))
     }
 
     /// `SCAN cursor`: the next cursor and a batch of keys, as `(u64, Vec<String>)`; cursor 0
     /// starts and ends a scan. On a cluster client this scans one node; the tokio client's
     /// `scan_cluster` walks every primary (or route each call with `Request::to_slot`).
     fn scan<'a, T: FromValue + 'a>(&'a self, cursor: u64) -> Self::Output<'a, T> {
-        self.command(known!("SCAN").arg(cursor))
+        self.command(known!("SCAN", arg(cursor)))
     }
 
     /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: the next cursor and a batch of
@@ -462,12 +479,12 @@ pub trait Commands {
         cursor: u64,
         options: &ScanOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(known!("SCAN").arg(cursor)))
+        self.command(options.append_to(known!("SCAN", arg(cursor))))
     }
 
     /// `TOUCH key...`: updates the keys' last access time; replies how many exist.
     fn touch<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("TOUCH").keys(keys))
+        self.command(known!("TOUCH", keys(keys)))
     }
 
     /// `COPY source destination [REPLACE]`: copies a value; replies 1 if copied, 0 if the
@@ -478,18 +495,18 @@ pub trait Commands {
         destination: impl ToArg,
         replace: bool,
     ) -> Self::Output<'a, T> {
-        self.command(
-            known!("COPY")
-                .key(source)
-                .key(destination)
-                .flag(replace, "REPLACE"),
-        )
+        self.command(known!(
+            "COPY",
+            key(source),
+            key(destination),
+            flag(replace, "REPLACE")
+        ))
     }
 
     /// `DUMP key`: the value serialized in the server's format (read it as `Bytes`), a null when
     /// missing.
     fn dump<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("DUMP").key(key))
+        self.command(known!("DUMP", key(key)))
     }
 
     /// `RESTORE key ttl serialized [REPLACE]`: recreates a key from [`dump`](Self::dump)'s
@@ -501,8 +518,13 @@ pub trait Commands {
         serialized: impl ToArg,
         replace: bool,
     ) -> Self::Output<'a, T> {
-        let command = known!("RESTORE").key(key).arg(ttl_millis).arg(serialized);
-        self.command(command.flag(replace, "REPLACE"))
+        self.command(known!(
+            "RESTORE",
+            key(key),
+            arg(ttl_millis),
+            arg(serialized),
+            flag(replace, "REPLACE")
+        ))
     }
 
     /// `RANDOMKEY`: a random key name, a null when the database is empty.
@@ -518,7 +540,7 @@ pub trait Commands {
         key: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HSET").key(key).args(fields))
+        self.command(known!("HSET", key(key), args(fields)))
     }
 
     /// `HSETNX key field value`: sets a field unless it exists; replies 1 if set, else 0.
@@ -528,7 +550,7 @@ pub trait Commands {
         field: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HSETNX").key(key).arg(field).arg(value))
+        self.command(known!("HSETNX", key(key), arg(field), arg(value)))
     }
 
     /// `HGET key field`: a field's value, a null when missing.
@@ -537,7 +559,7 @@ pub trait Commands {
         key: impl ToArg,
         field: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HGET").key(key).arg(field))
+        self.command(known!("HGET", key(key), arg(field)))
     }
 
     /// `HMGET key field...`: the values of several fields, with a null for each missing one.
@@ -546,12 +568,12 @@ pub trait Commands {
         key: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HMGET").key(key).args(fields))
+        self.command(known!("HMGET", key(key), args(fields)))
     }
 
     /// `HGETALL key`: every field and value; read it as a `HashMap` on either protocol.
     fn hgetall<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("HGETALL").key(key))
+        self.command(known!("HGETALL", key(key)))
     }
 
     /// `HDEL key field...`: deletes fields; replies how many existed.
@@ -560,7 +582,7 @@ pub trait Commands {
         key: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HDEL").key(key).args(fields))
+        self.command(known!("HDEL", key(key), args(fields)))
     }
 
     /// `HEXISTS key field`: 1 if the field exists, else 0.
@@ -569,7 +591,7 @@ pub trait Commands {
         key: impl ToArg,
         field: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HEXISTS").key(key).arg(field))
+        self.command(known!("HEXISTS", key(key), arg(field)))
     }
 
     /// `HINCRBY key field delta`: adds to an integer field; replies the new value.
@@ -579,7 +601,7 @@ pub trait Commands {
         field: impl ToArg,
         delta: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HINCRBY").key(key).arg(field).arg(delta))
+        self.command(known!("HINCRBY", key(key), arg(field), arg(delta)))
     }
 
     /// `HINCRBYFLOAT key field delta`: adds to a float field; replies the new value.
@@ -589,22 +611,22 @@ pub trait Commands {
         field: impl ToArg,
         delta: f64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HINCRBYFLOAT").key(key).arg(field).arg(delta))
+        self.command(known!("HINCRBYFLOAT", key(key), arg(field), arg(delta)))
     }
 
     /// `HKEYS key`: every field name.
     fn hkeys<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("HKEYS").key(key))
+        self.command(known!("HKEYS", key(key)))
     }
 
     /// `HVALS key`: every field value.
     fn hvals<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("HVALS").key(key))
+        self.command(known!("HVALS", key(key)))
     }
 
     /// `HLEN key`: the number of fields, 0 when missing.
     fn hlen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("HLEN").key(key))
+        self.command(known!("HLEN", key(key)))
     }
 
     /// `HSTRLEN key field`: the length of a field's value in bytes, 0 when missing.
@@ -613,13 +635,13 @@ pub trait Commands {
         key: impl ToArg,
         field: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HSTRLEN").key(key).arg(field))
+        self.command(known!("HSTRLEN", key(key), arg(field)))
     }
 
     /// `HSCAN key cursor`: the next cursor and a batch of fields and values, as
     /// `(u64, Vec<(String, String)>)`.
     fn hscan<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, cursor: u64) -> Self::Output<'a, T> {
-        self.command(known!("HSCAN").key(key).arg(cursor))
+        self.command(known!("HSCAN", key(key), arg(cursor)))
     }
 
     /// `HSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a batch of
@@ -630,7 +652,7 @@ pub trait Commands {
         cursor: u64,
         options: &ScanOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(known!("HSCAN").key(key).arg(cursor)))
+        self.command(options.append_to(known!("HSCAN", key(key), arg(cursor))))
     }
 
     /// `HRANDFIELD key [count]`: one random field (a null when missing), or with a count that
@@ -640,7 +662,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<i64>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HRANDFIELD").key(key).arg_if(count))
+        self.command(known!("HRANDFIELD", key(key), arg_if(count)))
     }
 
     /// `HRANDFIELD key count WITHVALUES`: random fields with their values, as pairs.
@@ -649,7 +671,12 @@ pub trait Commands {
         key: impl ToArg,
         count: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HRANDFIELD").key(key).arg(count).arg("WITHVALUES"))
+        self.command(known!(
+            "HRANDFIELD",
+            key(key),
+            arg(count),
+            arg("WITHVALUES")
+        ))
     }
 
     // Lists.
@@ -661,7 +688,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LPUSH").key(key).args(elements))
+        self.command(known!("LPUSH", key(key), args(elements)))
     }
 
     /// `RPUSH key element...`: appends elements; replies the new length.
@@ -670,7 +697,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("RPUSH").key(key).args(elements))
+        self.command(known!("RPUSH", key(key), args(elements)))
     }
 
     /// `LPUSHX key element...`: prepends only if the list exists; replies the new length (0
@@ -680,7 +707,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LPUSHX").key(key).args(elements))
+        self.command(known!("LPUSHX", key(key), args(elements)))
     }
 
     /// `RPUSHX key element...`: appends only if the list exists; replies the new length (0 when
@@ -690,7 +717,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("RPUSHX").key(key).args(elements))
+        self.command(known!("RPUSHX", key(key), args(elements)))
     }
 
     /// `LPOP key [count]`: removes and returns the first element (a null when empty), or with a
@@ -700,7 +727,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LPOP").key(key).arg_if(count))
+        self.command(known!("LPOP", key(key), arg_if(count)))
     }
 
     /// `RPOP key [count]`: removes and returns the last element (a null when empty), or with a
@@ -710,7 +737,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("RPOP").key(key).arg_if(count))
+        self.command(known!("RPOP", key(key), arg_if(count)))
     }
 
     /// `LRANGE key start stop`: the elements between two inclusive indexes (negative from the
@@ -721,18 +748,18 @@ pub trait Commands {
         start: i64,
         stop: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LRANGE").key(key).arg(start).arg(stop))
+        self.command(known!("LRANGE", key(key), arg(start), arg(stop)))
     }
 
     /// `LLEN key`: the length of a list, 0 when missing.
     fn llen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("LLEN").key(key))
+        self.command(known!("LLEN", key(key)))
     }
 
     /// `LINDEX key index`: the element at an index (negative from the end), a null when out of
     /// range.
     fn lindex<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, index: i64) -> Self::Output<'a, T> {
-        self.command(known!("LINDEX").key(key).arg(index))
+        self.command(known!("LINDEX", key(key), arg(index)))
     }
 
     /// `LSET key index element`: replaces the element at an index; replies `OK`.
@@ -742,7 +769,7 @@ pub trait Commands {
         index: i64,
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LSET").key(key).arg(index).arg(element))
+        self.command(known!("LSET", key(key), arg(index), arg(element)))
     }
 
     /// `LREM key count element`: removes up to `count` equal elements (from the tail when
@@ -753,7 +780,7 @@ pub trait Commands {
         count: i64,
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LREM").key(key).arg(count).arg(element))
+        self.command(known!("LREM", key(key), arg(count), arg(element)))
     }
 
     /// `LTRIM key start stop`: keeps only the elements between two inclusive indexes; replies
@@ -764,7 +791,7 @@ pub trait Commands {
         start: i64,
         stop: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LTRIM").key(key).arg(start).arg(stop))
+        self.command(known!("LTRIM", key(key), arg(start), arg(stop)))
     }
 
     /// `LINSERT key BEFORE|AFTER pivot element`: inserts next to the first `pivot`; replies the
@@ -776,13 +803,13 @@ pub trait Commands {
         pivot: impl ToArg,
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(
-            known!("LINSERT")
-                .key(key)
-                .arg(position.as_str())
-                .arg(pivot)
-                .arg(element),
-        )
+        self.command(known!(
+            "LINSERT",
+            key(key),
+            arg(position.as_str()),
+            arg(pivot),
+            arg(element)
+        ))
     }
 
     /// `LMOVE source destination LEFT|RIGHT LEFT|RIGHT`: moves an element between lists;
@@ -794,8 +821,13 @@ pub trait Commands {
         from: Direction,
         to: Direction,
     ) -> Self::Output<'a, T> {
-        let command = known!("LMOVE").key(source).key(destination);
-        self.command(command.arg(from.as_str()).arg(to.as_str()))
+        self.command(known!(
+            "LMOVE",
+            key(source),
+            key(destination),
+            arg(from.as_str()),
+            arg(to.as_str())
+        ))
     }
 
     /// `LMPOP numkeys key... LEFT|RIGHT [COUNT count]`: pops from the first non-empty list;
@@ -806,11 +838,13 @@ pub trait Commands {
         from: Direction,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        let command = known!("LMPOP")
-            .arg(keys.arg_count())
-            .keys(keys)
-            .arg(from.as_str());
-        self.command(command.option("COUNT", count))
+        self.command(known!(
+            "LMPOP",
+            arg(keys.arg_count()),
+            keys(keys),
+            arg(from.as_str()),
+            option("COUNT", count)
+        ))
     }
 
     /// `LPOS key element`: the index of the first equal element, a null when none.
@@ -819,7 +853,7 @@ pub trait Commands {
         key: impl ToArg,
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LPOS").key(key).arg(element))
+        self.command(known!("LPOS", key(key), arg(element)))
     }
 
     /// `LPOS key element [RANK rank] [COUNT count] [MAXLEN len]`: the index of a matching
@@ -830,7 +864,7 @@ pub trait Commands {
         element: impl ToArg,
         options: &LPosOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(known!("LPOS").key(key).arg(element)))
+        self.command(options.append_to(known!("LPOS", key(key), arg(element))))
     }
 
     /// `BLPOP key... timeout`: pops the first element of the first non-empty list, waiting up
@@ -840,7 +874,7 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(known!("BLPOP").keys(keys).arg(timeout_seconds(timeout)))
+        self.command(known!("BLPOP", keys(keys), arg(timeout_seconds(timeout))))
     }
 
     /// `BRPOP key... timeout`: pops the last element of the first non-empty list, waiting up to
@@ -850,7 +884,7 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(known!("BRPOP").keys(keys).arg(timeout_seconds(timeout)))
+        self.command(known!("BRPOP", keys(keys), arg(timeout_seconds(timeout))))
     }
 
     /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`: [`lmove`](Self::lmove),
@@ -863,13 +897,14 @@ pub trait Commands {
         to: Direction,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        let command = known!("BLMOVE").key(source).key(destination);
-        self.command(
-            command
-                .arg(from.as_str())
-                .arg(to.as_str())
-                .arg(timeout_seconds(timeout)),
-        )
+        self.command(known!(
+            "BLMOVE",
+            key(source),
+            key(destination),
+            arg(from.as_str()),
+            arg(to.as_str()),
+            arg(timeout_seconds(timeout))
+        ))
     }
 
     /// `BLMPOP timeout numkeys key... LEFT|RIGHT [COUNT count]`: [`lmpop`](Self::lmpop),
@@ -881,11 +916,14 @@ pub trait Commands {
         from: Direction,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        let command = known!("BLMPOP")
-            .arg(timeout_seconds(timeout))
-            .arg(keys.arg_count())
-            .keys(keys);
-        self.command(command.arg(from.as_str()).option("COUNT", count))
+        self.command(known!(
+            "BLMPOP",
+            arg(timeout_seconds(timeout)),
+            arg(keys.arg_count()),
+            keys(keys),
+            arg(from.as_str()),
+            option("COUNT", count)
+        ))
     }
 
     // Sets.
@@ -896,7 +934,7 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SADD").key(key).args(members))
+        self.command(known!("SADD", key(key), args(members)))
     }
 
     /// `SREM key member...`: removes members; replies how many were there.
@@ -905,12 +943,12 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SREM").key(key).args(members))
+        self.command(known!("SREM", key(key), args(members)))
     }
 
     /// `SMEMBERS key`: every member (a set in RESP3, an array in RESP2; both read as `HashSet`).
     fn smembers<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("SMEMBERS").key(key))
+        self.command(known!("SMEMBERS", key(key)))
     }
 
     /// `SISMEMBER key member`: 1 if the member is in the set, else 0.
@@ -919,7 +957,7 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SISMEMBER").key(key).arg(member))
+        self.command(known!("SISMEMBER", key(key), arg(member)))
     }
 
     /// `SMISMEMBER key member...`: 1 or 0 for each member, in order.
@@ -928,12 +966,12 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SMISMEMBER").key(key).args(members))
+        self.command(known!("SMISMEMBER", key(key), args(members)))
     }
 
     /// `SCARD key`: the number of members, 0 when missing.
     fn scard<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("SCARD").key(key))
+        self.command(known!("SCARD", key(key)))
     }
 
     /// `SPOP key [count]`: removes and returns a random member (a null when empty), or with a
@@ -943,7 +981,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SPOP").key(key).arg_if(count))
+        self.command(known!("SPOP", key(key), arg_if(count)))
     }
 
     /// `SRANDMEMBER key [count]`: a random member (a null when empty), or with a count that many
@@ -953,12 +991,12 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<i64>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SRANDMEMBER").key(key).arg_if(count))
+        self.command(known!("SRANDMEMBER", key(key), arg_if(count)))
     }
 
     /// `SINTER key...`: the members in every set.
     fn sinter<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("SINTER").keys(keys))
+        self.command(known!("SINTER", keys(keys)))
     }
 
     /// `SINTERCARD numkeys key... [LIMIT limit]`: the size of the intersection, counting up to
@@ -968,18 +1006,22 @@ pub trait Commands {
         keys: impl ToArgs,
         limit: Option<usize>,
     ) -> Self::Output<'a, T> {
-        let command = known!("SINTERCARD").arg(keys.arg_count()).keys(keys);
-        self.command(command.option("LIMIT", limit))
+        self.command(known!(
+            "SINTERCARD",
+            arg(keys.arg_count()),
+            keys(keys),
+            option("LIMIT", limit)
+        ))
     }
 
     /// `SUNION key...`: the members in any set.
     fn sunion<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("SUNION").keys(keys))
+        self.command(known!("SUNION", keys(keys)))
     }
 
     /// `SDIFF key...`: the members of the first set that are in none of the others.
     fn sdiff<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("SDIFF").keys(keys))
+        self.command(known!("SDIFF", keys(keys)))
     }
 
     /// `SINTERSTORE destination key...`: stores the intersection; replies its size.
@@ -988,7 +1030,7 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SINTERSTORE").key(destination).keys(keys))
+        self.command(known!("SINTERSTORE", key(destination), keys(keys)))
     }
 
     /// `SUNIONSTORE destination key...`: stores the union; replies its size.
@@ -997,7 +1039,7 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SUNIONSTORE").key(destination).keys(keys))
+        self.command(known!("SUNIONSTORE", key(destination), keys(keys)))
     }
 
     /// `SDIFFSTORE destination key...`: stores the difference; replies its size.
@@ -1006,7 +1048,7 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SDIFFSTORE").key(destination).keys(keys))
+        self.command(known!("SDIFFSTORE", key(destination), keys(keys)))
     }
 
     /// `SMOVE source destination member`: moves a member; replies 1 if moved, 0 if it was not in
@@ -1017,12 +1059,12 @@ pub trait Commands {
         destination: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SMOVE").key(source).key(destination).arg(member))
+        self.command(known!("SMOVE", key(source), key(destination), arg(member)))
     }
 
     /// `SSCAN key cursor`: the next cursor and a batch of members, as `(u64, Vec<String>)`.
     fn sscan<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, cursor: u64) -> Self::Output<'a, T> {
-        self.command(known!("SSCAN").key(key).arg(cursor))
+        self.command(known!("SSCAN", key(key), arg(cursor)))
     }
 
     /// `SSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a batch of
@@ -1033,7 +1075,7 @@ pub trait Commands {
         cursor: u64,
         options: &ScanOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(known!("SSCAN").key(key).arg(cursor)))
+        self.command(options.append_to(known!("SSCAN", key(key), arg(cursor))))
     }
 
     // Sorted sets.
@@ -1045,7 +1087,7 @@ pub trait Commands {
         key: impl ToArg,
         items: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZADD").key(key).args(items))
+        self.command(known!("ZADD", key(key), args(items)))
     }
 
     /// `ZADD key [NX|XX] [GT|LT] [CH] score member...`: [`zadd`](Self::zadd) with conditions;
@@ -1056,7 +1098,7 @@ pub trait Commands {
         items: impl ToArgs,
         options: &ZAddOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(known!("ZADD").key(key)).args(items))
+        self.command(options.append_to(known!("ZADD", key(key))).args(items))
     }
 
     /// `ZINCRBY key increment member`: adds to a member's score; replies the new score.
@@ -1066,7 +1108,7 @@ pub trait Commands {
         increment: f64,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZINCRBY").key(key).arg(increment).arg(member))
+        self.command(known!("ZINCRBY", key(key), arg(increment), arg(member)))
     }
 
     /// `ZREM key member...`: removes members; replies how many were there.
@@ -1075,7 +1117,7 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZREM").key(key).args(members))
+        self.command(known!("ZREM", key(key), args(members)))
     }
 
     /// `ZSCORE key member`: a member's score, a null when missing.
@@ -1084,7 +1126,7 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZSCORE").key(key).arg(member))
+        self.command(known!("ZSCORE", key(key), arg(member)))
     }
 
     /// `ZMSCORE key member...`: the score of each member, with a null for each missing one.
@@ -1093,7 +1135,7 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZMSCORE").key(key).args(members))
+        self.command(known!("ZMSCORE", key(key), args(members)))
     }
 
     /// `ZRANK key member`: a member's rank, lowest score first; a null when missing.
@@ -1102,7 +1144,7 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZRANK").key(key).arg(member))
+        self.command(known!("ZRANK", key(key), arg(member)))
     }
 
     /// `ZREVRANK key member`: a member's rank, highest score first; a null when missing.
@@ -1111,12 +1153,12 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZREVRANK").key(key).arg(member))
+        self.command(known!("ZREVRANK", key(key), arg(member)))
     }
 
     /// `ZCARD key`: the number of members, 0 when missing.
     fn zcard<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("ZCARD").key(key))
+        self.command(known!("ZCARD", key(key)))
     }
 
     /// `ZCOUNT key min max`: how many scores lie between two bounds (`(` for exclusive,
@@ -1127,7 +1169,7 @@ pub trait Commands {
         min: impl ToArg,
         max: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZCOUNT").key(key).arg(min).arg(max))
+        self.command(known!("ZCOUNT", key(key), arg(min), arg(max)))
     }
 
     /// `ZRANGE key start stop`: the members between two inclusive ranks, lowest score first.
@@ -1137,7 +1179,7 @@ pub trait Commands {
         start: impl ToArg,
         stop: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZRANGE").key(key).arg(start).arg(stop))
+        self.command(known!("ZRANGE", key(key), arg(start), arg(stop)))
     }
 
     /// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`: a
@@ -1149,7 +1191,7 @@ pub trait Commands {
         stop: impl ToArg,
         options: &ZRangeOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(known!("ZRANGE").key(key).arg(start).arg(stop)))
+        self.command(options.append_to(known!("ZRANGE", key(key), arg(start), arg(stop))))
     }
 
     /// `ZRANGEBYSCORE key min max`: the members with scores between two bounds, lowest first
@@ -1160,7 +1202,7 @@ pub trait Commands {
         min: impl ToArg,
         max: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZRANGEBYSCORE").key(key).arg(min).arg(max))
+        self.command(known!("ZRANGEBYSCORE", key(key), arg(min), arg(max)))
     }
 
     /// `ZREMRANGEBYSCORE key min max`: removes the members with scores between two bounds;
@@ -1171,7 +1213,7 @@ pub trait Commands {
         min: impl ToArg,
         max: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZREMRANGEBYSCORE").key(key).arg(min).arg(max))
+        self.command(known!("ZREMRANGEBYSCORE", key(key), arg(min), arg(max)))
     }
 
     /// `ZREMRANGEBYRANK key start stop`: removes the members between two inclusive ranks;
@@ -1182,7 +1224,7 @@ pub trait Commands {
         start: i64,
         stop: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZREMRANGEBYRANK").key(key).arg(start).arg(stop))
+        self.command(known!("ZREMRANGEBYRANK", key(key), arg(start), arg(stop)))
     }
 
     /// `ZPOPMIN key [count]`: removes and returns the lowest-scored members with their scores.
@@ -1191,7 +1233,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZPOPMIN").key(key).arg_if(count))
+        self.command(known!("ZPOPMIN", key(key), arg_if(count)))
     }
 
     /// `ZPOPMAX key [count]`: removes and returns the highest-scored members with their scores.
@@ -1200,7 +1242,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZPOPMAX").key(key).arg_if(count))
+        self.command(known!("ZPOPMAX", key(key), arg_if(count)))
     }
 
     /// `ZMPOP numkeys key... MIN|MAX [COUNT count]`: pops from the first non-empty sorted set;
@@ -1211,11 +1253,13 @@ pub trait Commands {
         from: MinMax,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        let command = known!("ZMPOP")
-            .arg(keys.arg_count())
-            .keys(keys)
-            .arg(from.as_str());
-        self.command(command.option("COUNT", count))
+        self.command(known!(
+            "ZMPOP",
+            arg(keys.arg_count()),
+            keys(keys),
+            arg(from.as_str()),
+            option("COUNT", count)
+        ))
     }
 
     /// `BZPOPMIN key... timeout`: pops the lowest-scored member of the first non-empty set,
@@ -1225,7 +1269,11 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(known!("BZPOPMIN").keys(keys).arg(timeout_seconds(timeout)))
+        self.command(known!(
+            "BZPOPMIN",
+            keys(keys),
+            arg(timeout_seconds(timeout))
+        ))
     }
 
     /// `BZPOPMAX key... timeout`: pops the highest-scored member of the first non-empty set,
@@ -1235,7 +1283,11 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(known!("BZPOPMAX").keys(keys).arg(timeout_seconds(timeout)))
+        self.command(known!(
+            "BZPOPMAX",
+            keys(keys),
+            arg(timeout_seconds(timeout))
+        ))
     }
 
     /// `BZMPOP timeout numkeys key... MIN|MAX [COUNT count]`: [`zmpop`](Self::zmpop), waiting
@@ -1247,17 +1299,20 @@ pub trait Commands {
         from: MinMax,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        let command = known!("BZMPOP")
-            .arg(timeout_seconds(timeout))
-            .arg(keys.arg_count())
-            .keys(keys);
-        self.command(command.arg(from.as_str()).option("COUNT", count))
+        self.command(known!(
+            "BZMPOP",
+            arg(timeout_seconds(timeout)),
+            arg(keys.arg_count()),
+            keys(keys),
+            arg(from.as_str()),
+            option("COUNT", count)
+        ))
     }
 
     /// `ZSCAN key cursor`: the next cursor and a batch of members with scores, as
     /// `(u64, Vec<(String, f64)>)`.
     fn zscan<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, cursor: u64) -> Self::Output<'a, T> {
-        self.command(known!("ZSCAN").key(key).arg(cursor))
+        self.command(known!("ZSCAN", key(key), arg(cursor)))
     }
 
     /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a batch of
@@ -1268,7 +1323,7 @@ pub trait Commands {
         cursor: u64,
         options: &ScanOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(known!("ZSCAN").key(key).arg(cursor)))
+        self.command(options.append_to(known!("ZSCAN", key(key), arg(cursor))))
     }
 
     /// `ZUNIONSTORE destination numkeys key...`: stores the union, scores summed; replies its
@@ -1278,12 +1333,12 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(
-            known!("ZUNIONSTORE")
-                .key(destination)
-                .arg(keys.arg_count())
-                .keys(keys),
-        )
+        self.command(known!(
+            "ZUNIONSTORE",
+            key(destination),
+            arg(keys.arg_count()),
+            keys(keys)
+        ))
     }
 
     /// `ZUNIONSTORE destination numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX]`: stores
@@ -1294,10 +1349,12 @@ pub trait Commands {
         keys: impl ToArgs,
         options: &ZStoreOptions,
     ) -> Self::Output<'a, T> {
-        let command = known!("ZUNIONSTORE")
-            .key(destination)
-            .arg(keys.arg_count())
-            .keys(keys);
+        let command = known!(
+            "ZUNIONSTORE",
+            key(destination),
+            arg(keys.arg_count()),
+            keys(keys)
+        );
         self.command(options.append_to(command))
     }
 
@@ -1308,12 +1365,12 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(
-            known!("ZINTERSTORE")
-                .key(destination)
-                .arg(keys.arg_count())
-                .keys(keys),
-        )
+        self.command(known!(
+            "ZINTERSTORE",
+            key(destination),
+            arg(keys.arg_count()),
+            keys(keys)
+        ))
     }
 
     /// `ZINTERSTORE destination numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX]`: stores
@@ -1324,10 +1381,12 @@ pub trait Commands {
         keys: impl ToArgs,
         options: &ZStoreOptions,
     ) -> Self::Output<'a, T> {
-        let command = known!("ZINTERSTORE")
-            .key(destination)
-            .arg(keys.arg_count())
-            .keys(keys);
+        let command = known!(
+            "ZINTERSTORE",
+            key(destination),
+            arg(keys.arg_count()),
+            keys(keys)
+        );
         self.command(options.append_to(command))
     }
 
@@ -1341,7 +1400,7 @@ pub trait Commands {
         id: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XADD").key(key).arg(id).args(fields))
+        self.command(known!("XADD", key(key), arg(id), args(fields)))
     }
 
     /// `XADD key [NOMKSTREAM] [MAXLEN|MINID [~] threshold [LIMIT count]] id field value...`:
@@ -1355,7 +1414,7 @@ pub trait Commands {
     ) -> Self::Output<'a, T> {
         self.command(
             options
-                .append_to(known!("XADD").key(key))
+                .append_to(known!("XADD", key(key)))
                 .arg(id)
                 .args(fields),
         )
@@ -1363,7 +1422,7 @@ pub trait Commands {
 
     /// `XLEN key`: the number of entries, 0 when missing.
     fn xlen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("XLEN").key(key))
+        self.command(known!("XLEN", key(key)))
     }
 
     /// `XRANGE key start end [COUNT count]`: the entries with ids from `start` to `end` (`-` and
@@ -1375,13 +1434,13 @@ pub trait Commands {
         end: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(
-            known!("XRANGE")
-                .key(key)
-                .arg(start)
-                .arg(end)
-                .option("COUNT", count),
-        )
+        self.command(known!(
+            "XRANGE",
+            key(key),
+            arg(start),
+            arg(end),
+            option("COUNT", count)
+        ))
     }
 
     /// `XREVRANGE key end start [COUNT count]`: [`xrange`](Self::xrange) newest first; note the
@@ -1393,13 +1452,13 @@ pub trait Commands {
         start: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(
-            known!("XREVRANGE")
-                .key(key)
-                .arg(end)
-                .arg(start)
-                .option("COUNT", count),
-        )
+        self.command(known!(
+            "XREVRANGE",
+            key(key),
+            arg(end),
+            arg(start),
+            option("COUNT", count)
+        ))
     }
 
     /// `XREAD STREAMS key... id...`: the entries after each id (one id per key), per stream; a
@@ -1409,7 +1468,7 @@ pub trait Commands {
         keys: impl ToArgs,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XREAD").arg("STREAMS").keys(keys).args(ids))
+        self.command(known!("XREAD", arg("STREAMS"), keys(keys), args(ids)))
     }
 
     /// `XREAD [COUNT count] [BLOCK ms] STREAMS key... id...`: [`xread`](Self::xread) with a
@@ -1438,8 +1497,15 @@ pub trait Commands {
         keys: impl ToArgs,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        let command = known!("XREADGROUP").arg("GROUP").arg(group).arg(consumer);
-        self.command(command.arg("STREAMS").keys(keys).args(ids))
+        self.command(known!(
+            "XREADGROUP",
+            arg("GROUP"),
+            arg(group),
+            arg(consumer),
+            arg("STREAMS"),
+            keys(keys),
+            args(ids)
+        ))
     }
 
     /// `XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK] STREAMS key... id...`:
@@ -1452,7 +1518,7 @@ pub trait Commands {
         ids: impl ToArgs,
         options: &XReadGroupOptions,
     ) -> Self::Output<'a, T> {
-        let command = known!("XREADGROUP").arg("GROUP").arg(group).arg(consumer);
+        let command = known!("XREADGROUP", arg("GROUP"), arg(group), arg(consumer));
         self.command(
             options
                 .append_to(command)
@@ -1471,8 +1537,14 @@ pub trait Commands {
         id: impl ToArg,
         mkstream: bool,
     ) -> Self::Output<'a, T> {
-        let command = known!("XGROUP").arg("CREATE").key(key).arg(group).arg(id);
-        self.command(command.flag(mkstream, "MKSTREAM"))
+        self.command(known!(
+            "XGROUP",
+            arg("CREATE"),
+            key(key),
+            arg(group),
+            arg(id),
+            flag(mkstream, "MKSTREAM")
+        ))
     }
 
     /// `XGROUP DESTROY key group`: deletes a consumer group; replies 1 if it existed, else 0.
@@ -1481,7 +1553,7 @@ pub trait Commands {
         key: impl ToArg,
         group: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XGROUP").arg("DESTROY").key(key).arg(group))
+        self.command(known!("XGROUP", arg("DESTROY"), key(key), arg(group)))
     }
 
     /// `XGROUP CREATECONSUMER key group consumer`: adds a consumer; replies 1 if new, else 0.
@@ -1491,13 +1563,13 @@ pub trait Commands {
         group: impl ToArg,
         consumer: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(
-            known!("XGROUP")
-                .arg("CREATECONSUMER")
-                .key(key)
-                .arg(group)
-                .arg(consumer),
-        )
+        self.command(known!(
+            "XGROUP",
+            arg("CREATECONSUMER"),
+            key(key),
+            arg(group),
+            arg(consumer)
+        ))
     }
 
     /// `XGROUP DELCONSUMER key group consumer`: removes a consumer; replies how many entries it
@@ -1508,13 +1580,13 @@ pub trait Commands {
         group: impl ToArg,
         consumer: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(
-            known!("XGROUP")
-                .arg("DELCONSUMER")
-                .key(key)
-                .arg(group)
-                .arg(consumer),
-        )
+        self.command(known!(
+            "XGROUP",
+            arg("DELCONSUMER"),
+            key(key),
+            arg(group),
+            arg(consumer)
+        ))
     }
 
     /// `XGROUP SETID key group id`: moves the group's last delivered id; replies `OK`.
@@ -1524,7 +1596,13 @@ pub trait Commands {
         group: impl ToArg,
         id: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XGROUP").arg("SETID").key(key).arg(group).arg(id))
+        self.command(known!(
+            "XGROUP",
+            arg("SETID"),
+            key(key),
+            arg(group),
+            arg(id)
+        ))
     }
 
     /// `XACK key group id...`: acknowledges entries; replies how many were pending.
@@ -1534,7 +1612,7 @@ pub trait Commands {
         group: impl ToArg,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XACK").key(key).arg(group).args(ids))
+        self.command(known!("XACK", key(key), arg(group), args(ids)))
     }
 
     /// `XPENDING key group`: the group's pending summary: `[count, lowest id, highest id,
@@ -1544,7 +1622,7 @@ pub trait Commands {
         key: impl ToArg,
         group: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XPENDING").key(key).arg(group))
+        self.command(known!("XPENDING", key(key), arg(group)))
     }
 
     /// `XPENDING key group [IDLE ms] start end count [consumer]`: pending entries, each as
@@ -1555,7 +1633,7 @@ pub trait Commands {
         group: impl ToArg,
         options: &XPendingOptions,
     ) -> Self::Output<'a, T> {
-        self.command(options.append_to(known!("XPENDING").key(key).arg(group)))
+        self.command(options.append_to(known!("XPENDING", key(key), arg(group))))
     }
 
     /// `XCLAIM key group consumer min-idle-time id...`: takes over entries idle for at least
@@ -1568,12 +1646,14 @@ pub trait Commands {
         min_idle_millis: u64,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        let command = known!("XCLAIM")
-            .key(key)
-            .arg(group)
-            .arg(consumer)
-            .arg(min_idle_millis);
-        self.command(command.args(ids))
+        self.command(known!(
+            "XCLAIM",
+            key(key),
+            arg(group),
+            arg(consumer),
+            arg(min_idle_millis),
+            args(ids)
+        ))
     }
 
     /// `XCLAIM key group consumer min-idle-time id... [IDLE ms] [TIME ms] [RETRYCOUNT n]
@@ -1587,12 +1667,14 @@ pub trait Commands {
         ids: impl ToArgs,
         options: &XClaimOptions,
     ) -> Self::Output<'a, T> {
-        let command = known!("XCLAIM")
-            .key(key)
-            .arg(group)
-            .arg(consumer)
-            .arg(min_idle_millis);
-        self.command(options.append_to(command.args(ids)))
+        self.command(options.append_to(known!(
+            "XCLAIM",
+            key(key),
+            arg(group),
+            arg(consumer),
+            arg(min_idle_millis),
+            args(ids)
+        )))
     }
 
     /// `XAUTOCLAIM key group consumer min-idle-time start`: claims idle entries from `start`
@@ -1605,12 +1687,14 @@ pub trait Commands {
         min_idle_millis: u64,
         start: impl ToArg,
     ) -> Self::Output<'a, T> {
-        let command = known!("XAUTOCLAIM")
-            .key(key)
-            .arg(group)
-            .arg(consumer)
-            .arg(min_idle_millis);
-        self.command(command.arg(start))
+        self.command(known!(
+            "XAUTOCLAIM",
+            key(key),
+            arg(group),
+            arg(consumer),
+            arg(min_idle_millis),
+            arg(start)
+        ))
     }
 
     /// `XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]`:
@@ -1624,12 +1708,14 @@ pub trait Commands {
         start: impl ToArg,
         options: &XAutoClaimOptions,
     ) -> Self::Output<'a, T> {
-        let command = known!("XAUTOCLAIM")
-            .key(key)
-            .arg(group)
-            .arg(consumer)
-            .arg(min_idle_millis);
-        self.command(options.append_to(command.arg(start)))
+        self.command(options.append_to(known!(
+            "XAUTOCLAIM",
+            key(key),
+            arg(group),
+            arg(consumer),
+            arg(min_idle_millis),
+            arg(start)
+        )))
     }
 
     /// `XDEL key id...`: deletes entries; replies how many existed.
@@ -1638,7 +1724,7 @@ pub trait Commands {
         key: impl ToArg,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XDEL").key(key).args(ids))
+        self.command(known!("XDEL", key(key), args(ids)))
     }
 
     /// `XTRIM key MAXLEN|MINID [~] threshold [LIMIT count]`: trims a stream; replies how many
@@ -1648,18 +1734,18 @@ pub trait Commands {
         key: impl ToArg,
         trim: &StreamTrim,
     ) -> Self::Output<'a, T> {
-        self.command(trim.append_to(known!("XTRIM").key(key)))
+        self.command(trim.append_to(known!("XTRIM", key(key))))
     }
 
     /// `XINFO STREAM key`: facts about a stream (length, groups, first and last entries), as a
     /// map (a flat array in RESP2).
     fn xinfo_stream<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("XINFO").arg("STREAM").key(key))
+        self.command(known!("XINFO", arg("STREAM"), key(key)))
     }
 
     /// `XINFO GROUPS key`: facts about each consumer group of a stream.
     fn xinfo_groups<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("XINFO").arg("GROUPS").key(key))
+        self.command(known!("XINFO", arg("GROUPS"), key(key)))
     }
 
     /// `XINFO CONSUMERS key group`: facts about each consumer of a group.
@@ -1668,7 +1754,7 @@ pub trait Commands {
         key: impl ToArg,
         group: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XINFO").arg("CONSUMERS").key(key).arg(group))
+        self.command(known!("XINFO", arg("CONSUMERS"), key(key), arg(group)))
     }
 
     // Scripting and functions.
@@ -1703,7 +1789,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            known!("EVAL").arg(script),
+            known!("EVAL", arg(script)),
             &keys,
             &args,
         ))
@@ -1717,7 +1803,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            known!("EVAL_RO").arg(script),
+            known!("EVAL_RO", arg(script)),
             &keys,
             &args,
         ))
@@ -1732,7 +1818,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            known!("EVALSHA").arg(sha1),
+            known!("EVALSHA", arg(sha1)),
             &keys,
             &args,
         ))
@@ -1746,7 +1832,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            known!("EVALSHA_RO").arg(sha1),
+            known!("EVALSHA_RO", arg(sha1)),
             &keys,
             &args,
         ))
@@ -1754,12 +1840,12 @@ pub trait Commands {
 
     /// `SCRIPT LOAD script`: caches Lua source without running it; replies its SHA-1.
     fn script_load<'a, T: FromValue + 'a>(&'a self, script: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("SCRIPT").arg("LOAD").arg(script))
+        self.command(known!("SCRIPT", arg("LOAD"), arg(script)))
     }
 
     /// `SCRIPT EXISTS sha1...`: 1 or 0 for each hash, whether the script is cached.
     fn script_exists<'a, T: FromValue + 'a>(&'a self, sha1s: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("SCRIPT").arg("EXISTS").args(sha1s))
+        self.command(known!("SCRIPT", arg("EXISTS"), args(sha1s)))
     }
 
     /// `SCRIPT FLUSH [ASYNC|SYNC]`: empties the script cache; replies `OK`.
@@ -1767,7 +1853,7 @@ pub trait Commands {
         &'a self,
         mode: Option<FlushMode>,
     ) -> Self::Output<'a, T> {
-        self.command(FlushMode::append_to(mode, known!("SCRIPT").arg("FLUSH")))
+        self.command(FlushMode::append_to(mode, known!("SCRIPT", arg("FLUSH"))))
     }
 
     /// `FCALL function numkeys key... arg...`: calls a library function; replies what it
@@ -1779,7 +1865,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            known!("FCALL").arg(function),
+            known!("FCALL", arg(function)),
             &keys,
             &args,
         ))
@@ -1793,7 +1879,7 @@ pub trait Commands {
         args: impl ToArgs,
     ) -> Self::Output<'a, T> {
         self.command(scripting::with_keys_and_args(
-            known!("FCALL_RO").arg(function),
+            known!("FCALL_RO", arg(function)),
             &keys,
             &args,
         ))
@@ -1805,12 +1891,12 @@ pub trait Commands {
         code: impl ToArg,
         replace: bool,
     ) -> Self::Output<'a, T> {
-        self.command(
-            known!("FUNCTION")
-                .arg("LOAD")
-                .flag(replace, "REPLACE")
-                .arg(code),
-        )
+        self.command(known!(
+            "FUNCTION",
+            arg("LOAD"),
+            flag(replace, "REPLACE"),
+            arg(code)
+        ))
     }
 
     // Server and connection.
@@ -1822,7 +1908,7 @@ pub trait Commands {
 
     /// `ECHO message`: replies the message.
     fn echo<'a, T: FromValue + 'a>(&'a self, message: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("ECHO").arg(message))
+        self.command(known!("ECHO", arg(message)))
     }
 
     /// `DBSIZE`: the number of keys in the database.
@@ -1844,7 +1930,7 @@ pub trait Commands {
     /// On a cluster client every primary answers, and the reply is a map from each node's
     /// address to its report (read it as `HashMap<String, String>`).
     fn info<'a, T: FromValue + 'a>(&'a self, section: Option<&str>) -> Self::Output<'a, T> {
-        self.command(known!("INFO").arg_if(section))
+        self.command(known!("INFO", arg_if(section)))
     }
 
     /// `TIME`: the server's clock as `[unix seconds, microseconds]`, both as text.
@@ -1860,45 +1946,45 @@ pub trait Commands {
     /// `CONFIG GET parameter...`: the matching parameters and their values (glob patterns
     /// allowed), as a map.
     fn config_get<'a, T: FromValue + 'a>(&'a self, parameters: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("CONFIG").arg("GET").args(parameters))
+        self.command(known!("CONFIG", arg("GET"), args(parameters)))
     }
 
     /// `CONFIG SET parameter value...`: changes parameters from name-value pairs; replies `OK`.
     fn config_set<'a, T: FromValue + 'a>(&'a self, parameters: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("CONFIG").arg("SET").args(parameters))
+        self.command(known!("CONFIG", arg("SET"), args(parameters)))
     }
 
     /// `CLIENT ID`: the id of the connection the command runs on.
     fn client_id<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(known!("CLIENT").arg("ID"))
+        self.command(known!("CLIENT", arg("ID")))
     }
 
     /// `CLIENT GETNAME`: the name of the connection the command runs on, a null when unnamed.
     fn client_getname<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(known!("CLIENT").arg("GETNAME"))
+        self.command(known!("CLIENT", arg("GETNAME")))
     }
 
     /// `CLIENT SETNAME name`: names the one connection the command runs on (only that one, and
     /// not after a reconnect: name every connection through the client's configuration
     /// instead); replies `OK`.
     fn client_setname<'a, T: FromValue + 'a>(&'a self, name: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("CLIENT").arg("SETNAME").arg(name))
+        self.command(known!("CLIENT", arg("SETNAME"), arg(name)))
     }
 
     /// `MEMORY USAGE key`: the bytes a key and its value take, a null when missing.
     fn memory_usage<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("MEMORY").arg("USAGE").key(key))
+        self.command(known!("MEMORY", arg("USAGE"), key(key)))
     }
 
     /// `OBJECT ENCODING key`: the internal encoding of a value (`listpack`, `hashtable`, ...), a
     /// null when missing.
     fn object_encoding<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("OBJECT").arg("ENCODING").key(key))
+        self.command(known!("OBJECT", arg("ENCODING"), key(key)))
     }
 
     /// `OBJECT IDLETIME key`: the seconds since the key was last accessed, a null when missing.
     fn object_idletime<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("OBJECT").arg("IDLETIME").key(key))
+        self.command(known!("OBJECT", arg("IDLETIME"), key(key)))
     }
 
     /// `WAIT numreplicas timeout`: waits until the writes sent before it on this connection
@@ -1908,7 +1994,7 @@ pub trait Commands {
         replicas: u64,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(known!("WAIT").arg(replicas).arg(timeout_millis(timeout)))
+        self.command(known!("WAIT", arg(replicas), arg(timeout_millis(timeout))))
     }
 
     // Publishing.
@@ -1920,7 +2006,7 @@ pub trait Commands {
         channel: impl ToArg,
         message: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PUBLISH").arg(channel).arg(message))
+        self.command(known!("PUBLISH", arg(channel), arg(message)))
     }
 
     /// `SPUBLISH shardchannel message`: sends a message on a shard channel, routed like a key to
@@ -1930,7 +2016,7 @@ pub trait Commands {
         channel: impl ToArg,
         message: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SPUBLISH").key(channel).arg(message))
+        self.command(known!("SPUBLISH", key(channel), arg(message)))
     }
 
     /// `PUBSUB CHANNELS [pattern]`: the channels with at least one subscriber.
@@ -1938,7 +2024,7 @@ pub trait Commands {
         &'a self,
         pattern: Option<&str>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PUBSUB").arg("CHANNELS").arg_if(pattern))
+        self.command(known!("PUBSUB", arg("CHANNELS"), arg_if(pattern)))
     }
 
     /// `PUBSUB NUMSUB channel...`: each channel with its subscriber count, as pairs.
@@ -1946,12 +2032,12 @@ pub trait Commands {
         &'a self,
         channels: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PUBSUB").arg("NUMSUB").args(channels))
+        self.command(known!("PUBSUB", arg("NUMSUB"), args(channels)))
     }
 
     /// `PUBSUB NUMPAT`: the number of pattern subscriptions.
     fn pubsub_numpat<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(known!("PUBSUB").arg("NUMPAT"))
+        self.command(known!("PUBSUB", arg("NUMPAT")))
     }
 
     /// `PUBSUB SHARDCHANNELS [pattern]`: the shard channels with at least one subscriber.
@@ -1959,7 +2045,7 @@ pub trait Commands {
         &'a self,
         pattern: Option<&str>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PUBSUB").arg("SHARDCHANNELS").arg_if(pattern))
+        self.command(known!("PUBSUB", arg("SHARDCHANNELS"), arg_if(pattern)))
     }
 
     /// `PUBSUB SHARDNUMSUB shardchannel...`: each shard channel with its subscriber count, as
@@ -1968,6 +2054,6 @@ pub trait Commands {
         &'a self,
         channels: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PUBSUB").arg("SHARDNUMSUB").args(channels))
+        self.command(known!("PUBSUB", arg("SHARDNUMSUB"), args(channels)))
     }
 }
