@@ -54,6 +54,7 @@ pub use self::streams::{
 };
 pub use self::strings::{GetExExpiry, SetOptions};
 use crate::command::{Command, CommandSpec, ToArg, ToArgs, lookup};
+use crate::value::FromValue;
 
 /// `cmd(name)` for a name written in the source, with its arguments:
 /// `known!("SET", key(key), arg(value))` builds what `cmd("SET").key(key).arg(value)` does.
@@ -110,7 +111,6 @@ macro_rules! in_place {
         }
     };
 }
-use crate::value::FromValue;
 
 /// A block timeout in whole milliseconds, rounded up so that only zero means no limit.
 fn timeout_millis(timeout: Duration) -> u64 {
