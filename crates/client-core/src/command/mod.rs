@@ -121,7 +121,7 @@ impl Command {
         reason = "builder methods take what they are given"
     )]
     pub fn args(mut self, args: impl ToArgs) -> Self {
-        args.write_args(&mut |arg| self.push_arg(arg));
+        self.push_args(&args);
         self
     }
 
@@ -131,8 +131,18 @@ impl Command {
         reason = "builder methods take what they are given"
     )]
     pub fn keys(mut self, keys: impl ToArgs) -> Self {
-        keys.write_args(&mut |key| self.push_key(key));
+        self.push_keys(&keys);
         self
+    }
+
+    /// Appends several arguments in place.
+    pub(crate) fn push_args(&mut self, args: &impl ToArgs) {
+        args.write_args(&mut |arg| self.push_arg(arg));
+    }
+
+    /// Appends several keys in place.
+    pub(crate) fn push_keys(&mut self, keys: &impl ToArgs) {
+        keys.write_args(&mut |key| self.push_key(key));
     }
 
     /// Declares whether the command may be sent again after a connection dropped before its

@@ -89,10 +89,10 @@ macro_rules! in_place {
         $command.push_key(ToArg::to_arg(&$key))
     };
     ($command:ident, args($args:expr)) => {
-        ToArgs::write_args(&$args, &mut |arg| $command.push_arg(arg))
+        $command.push_args(&$args)
     };
     ($command:ident, keys($keys:expr)) => {
-        ToArgs::write_args(&$keys, &mut |key| $command.push_key(key))
+        $command.push_keys(&$keys)
     };
     ($command:ident, arg_if($arg:expr)) => {
         if let Some(arg) = $arg {

@@ -76,8 +76,8 @@ pub(super) fn with_keys_and_args(
     args: &impl ToArgs,
 ) -> Command {
     command = command.arg(keys.arg_count());
-    keys.write_args(&mut |key| command.push_key(key));
-    args.write_args(&mut |arg| command.push_arg(arg));
+    command.push_keys(keys);
+    command.push_args(args);
     command
 }
 
