@@ -118,8 +118,31 @@ pub fn write_bulk_to(dst: &mut [u8], data: &[u8]) {
     let (header, rest) = dst.split_at_mut(dst.len() - data.len() - 2);
     write_bulk_header_to(header, data.len());
     let (body, crlf) = rest.split_at_mut(data.len());
-    body.copy_from_slice(data);
+    copy_short(body, data);
     crlf.copy_from_slice(b"\r\n");
+}
+
+/// `dst.copy_from_slice(src)` for the short arguments most commands have, without a call:
+/// a copy of a length known only at run time is a call into `memcpy`, while two overlapping
+/// copies of a fixed size compile to a load and a store each.
+#[inline]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    match n {
+        16..=32 => {
+            dst[..16].copy_from_slice(&src[..16]);
+            dst[n - 16..].copy_from_slice(&src[n - 16..]);
+        }
+        8..=15 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        4..=7 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        _ => dst.copy_from_slice(src),
+    }
 }
 
 /// `<marker><decimal len>\r\n`.

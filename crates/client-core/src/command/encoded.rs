@@ -77,6 +77,29 @@ impl Encoded {
         Some(room)
     }
 
+    /// How many bytes [`append_to`](Self::append_to) writes before it cuts the surplus off.
+    pub(super) fn append_len(&self) -> usize {
+        match self {
+            Self::Inline { .. } => INLINE,
+            Self::Heap(heap) => heap.len(),
+        }
+    }
+
+    /// Appends the bytes to `out`. An inline buffer is copied whole and the bytes past its
+    /// end cut off again: a copy of a fixed size compiles to a few vector moves, where one of
+    /// the length written would be a call into `memcpy`.
+    #[inline]
+    pub(super) fn append_to(&self, out: &mut BytesMut) {
+        match self {
+            Self::Inline { len, buf } => {
+                let end = out.len() + usize::from(*len);
+                out.extend_from_slice(buf);
+                out.truncate(end);
+            }
+            Self::Heap(heap) => out.extend_from_slice(heap),
+        }
+    }
+
     /// The heap buffer, moving the inline bytes there first, with room for `additional` more.
     fn heap(&mut self, additional: usize) -> &mut BytesMut {
         if let Self::Inline { len, buf } = self {
@@ -131,6 +154,20 @@ mod tests {
         encoded.push_raw(b"\r\n");
         want.extend_from_slice(b"$20000\r\n\r\n");
         assert_eq!(&encoded[..], &want[..]);
+    }
+
+    #[test]
+    fn appending_copies_exactly_the_bytes_written() {
+        for len in [0, 1, 9, 40, INLINE - 7, INLINE, 200] {
+            let mut encoded = Encoded::new();
+            encoded.push_raw(&vec![b'v'; len]);
+            let mut out = BytesMut::from(&b"head"[..]);
+            out.reserve(encoded.append_len());
+            encoded.append_to(&mut out);
+            let mut want = b"head".to_vec();
+            want.extend_from_slice(&vec![b'v'; len]);
+            assert_eq!(&out[..], &want[..], "{len} bytes");
+        }
     }
 
     #[test]

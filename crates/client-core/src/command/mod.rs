@@ -493,9 +493,9 @@ impl Command {
         // Most commands share no argument: header and arguments after one reservation.
         if self.extra.is_none() {
             let tail = out.tail_mut();
-            tail.reserve(ARRAY_HEADER_MAX + self.encoded.len());
+            tail.reserve(ARRAY_HEADER_MAX + self.encoded.append_len());
             resp_core::write_array_len(tail, self.arg_count());
-            tail.extend_from_slice(&self.encoded);
+            self.encoded.append_to(tail);
             return;
         }
         out.push_array_len(self.arg_count());
