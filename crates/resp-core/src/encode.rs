@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use bytes::BytesMut;
 
-use crate::Frame;
+use crate::{Frame, Verbatim};
 
 /// Writes a command: an array of bulk strings, one per argument.
 ///
@@ -266,7 +266,8 @@ impl Frame {
             }
             Self::BulkString(data) => write_bulk_like(dst, b'$', data),
             Self::BulkError(data) => write_bulk_like(dst, b'!', data),
-            Self::VerbatimString { format, text } => {
+            Self::VerbatimString(verbatim) => {
+                let Verbatim { format, text } = &**verbatim;
                 dst.reserve(text.len() + 20);
                 write_header(dst, b'=', text.len() + 4);
                 dst.extend_from_slice(format);
@@ -344,13 +345,7 @@ mod tests {
             (Frame::Integer(-12), b":-12\r\n"),
             (Frame::BulkString("hi".into()), b"$2\r\nhi\r\n"),
             (Frame::BulkError("SYNTAX x".into()), b"!8\r\nSYNTAX x\r\n"),
-            (
-                Frame::VerbatimString {
-                    format: *b"txt",
-                    text: "Some".into(),
-                },
-                b"=8\r\ntxt:Some\r\n",
-            ),
+            (Frame::verbatim(*b"txt", "Some"), b"=8\r\ntxt:Some\r\n"),
             (Frame::NullBulkString, b"$-1\r\n"),
             (Frame::NullArray, b"*-1\r\n"),
             (Frame::Null, b"_\r\n"),

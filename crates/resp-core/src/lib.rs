@@ -54,6 +54,6 @@ pub use crate::encode::{
     DoubleText, bulk_header_len, encode_command, write_array_len, write_bulk, write_bulk_double,
     write_bulk_header, write_bulk_header_to, write_bulk_integer, write_bulk_to,
 };
-pub use crate::frame::Frame;
+pub use crate::frame::{Frame, Verbatim};
 pub use crate::send::SendBuffer;
 pub use crate::slot::{SLOT_COUNT, crc16, hash_tag, slot};

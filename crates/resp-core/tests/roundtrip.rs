@@ -79,8 +79,7 @@ fn scalar() -> impl Strategy<Value = Frame> {
         payload().prop_map(Frame::BulkError),
         // The decoder takes any three bytes as the format, CR and LF included: the payload is
         // length-prefixed and only the ':' after the format is checked.
-        (any::<[u8; 3]>(), payload())
-            .prop_map(|(format, text)| Frame::VerbatimString { format, text }),
+        (any::<[u8; 3]>(), payload()).prop_map(|(format, text)| Frame::verbatim(format, text)),
         Just(Frame::NullBulkString),
         Just(Frame::NullArray),
         Just(Frame::Null),

@@ -100,10 +100,7 @@ fn expected(kind: &str, protocol: u8) -> Vec<Frame> {
             ];
         }
         "push" => Frame::SimpleError("ERR RESP2 is not supported by this command".into()),
-        "verbatim" if resp3 => Frame::VerbatimString {
-            format: *b"txt",
-            text: "This is a verbatim\nstring".into(),
-        },
+        "verbatim" if resp3 => Frame::verbatim(*b"txt", "This is a verbatim\nstring"),
         "verbatim" => bulk("This is a verbatim\nstring"),
         "true" if resp3 => Frame::Boolean(true),
         "true" => Frame::Integer(1),

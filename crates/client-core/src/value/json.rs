@@ -57,9 +57,8 @@ impl<T: DeserializeOwned> FromValue for Json<T> {
     fn from_value(frame: Frame) -> Result<Self, ConversionError> {
         let frame = unwrap_attributes(frame);
         let text = match &frame {
-            Frame::SimpleString(text)
-            | Frame::BulkString(text)
-            | Frame::VerbatimString { text, .. } => text,
+            Frame::SimpleString(text) | Frame::BulkString(text) => text,
+            Frame::VerbatimString(verbatim) => &verbatim.text,
             _ => return Err(ConversionError::new(EXPECTED, &frame)),
         };
         serde_json::from_slice(text).map(Json).map_err(|e| {

@@ -168,7 +168,7 @@ pub(crate) fn describe(frame: &Frame) -> String {
     };
     match frame {
         Frame::SimpleString(text) | Frame::BulkString(text) => quoted(frame.type_name(), text),
-        Frame::VerbatimString { text, .. } => quoted("verbatim string", text),
+        Frame::VerbatimString(verbatim) => quoted("verbatim string", &verbatim.text),
         Frame::BigNumber(text) => quoted("big number", text),
         // The message of an error is what the user needs, so it is quoted whole up to a bound.
         Frame::SimpleError(text) | Frame::BulkError(text) => {

@@ -27,10 +27,10 @@ fn integer_of(frame: &Frame) -> Option<i128> {
         Frame::Integer(n) => Some(i128::from(*n)),
         Frame::Boolean(b) => Some(i128::from(*b)),
         Frame::Double(x) => integral(*x),
-        Frame::SimpleString(t)
-        | Frame::BulkString(t)
-        | Frame::BigNumber(t)
-        | Frame::VerbatimString { text: t, .. } => text(t)?.parse().ok(),
+        Frame::SimpleString(t) | Frame::BulkString(t) | Frame::BigNumber(t) => {
+            text(t)?.parse().ok()
+        }
+        Frame::VerbatimString(verbatim) => text(&verbatim.text)?.parse().ok(),
         _ => None,
     }
 }
@@ -86,10 +86,10 @@ fn float_of(frame: &Frame) -> Option<f64> {
     match frame {
         Frame::Double(x) => Some(*x),
         Frame::Integer(n) => Some(*n as f64),
-        Frame::SimpleString(t)
-        | Frame::BulkString(t)
-        | Frame::BigNumber(t)
-        | Frame::VerbatimString { text: t, .. } => parse_float(text(t)?),
+        Frame::SimpleString(t) | Frame::BulkString(t) | Frame::BigNumber(t) => {
+            parse_float(text(t)?)
+        }
+        Frame::VerbatimString(verbatim) => parse_float(text(&verbatim.text)?),
         _ => None,
     }
 }
@@ -190,10 +190,7 @@ mod tests {
         assert_eq!(u16::from_value(Frame::Double(3.0)), Ok(3));
         assert_eq!(i32::from_value(Frame::Boolean(true)), Ok(1));
         assert_eq!(usize::from_value(Frame::BigNumber("12".into())), Ok(12));
-        let verbatim = Frame::VerbatimString {
-            format: *b"txt",
-            text: "9".into(),
-        };
+        let verbatim = Frame::verbatim(*b"txt", "9");
         assert_eq!(i8::from_value(verbatim), Ok(9));
         assert_eq!(isize::from_value(Frame::Integer(5)), Ok(5));
         assert_eq!(u8::from_value(Frame::Integer(255)), Ok(255));

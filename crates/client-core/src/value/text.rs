@@ -12,10 +12,8 @@ use super::{ConversionError, FromValue, collection, unwrap_attributes};
 /// The payload of a string reply, or the decimal text of a number; the frame back otherwise.
 fn text_bytes(frame: Frame) -> Result<Bytes, Frame> {
     match frame {
-        Frame::SimpleString(b)
-        | Frame::BulkString(b)
-        | Frame::BigNumber(b)
-        | Frame::VerbatimString { text: b, .. } => Ok(b),
+        Frame::SimpleString(b) | Frame::BulkString(b) | Frame::BigNumber(b) => Ok(b),
+        Frame::VerbatimString(verbatim) => Ok(verbatim.text),
         Frame::Integer(n) => Ok(Bytes::copy_from_slice(
             itoa::Buffer::new().format(n).as_bytes(),
         )),
@@ -92,10 +90,7 @@ mod tests {
             String::from_value(Frame::SimpleString("OK".into())),
             Ok("OK".into())
         );
-        let verbatim = Frame::VerbatimString {
-            format: *b"txt",
-            text: "# Server".into(),
-        };
+        let verbatim = Frame::verbatim(*b"txt", "# Server");
         assert_eq!(
             String::from_value(verbatim),
             Ok("# Server".into()),

@@ -311,7 +311,7 @@ fn build_one(tokens: &[Token], next: &mut usize, src: &Bytes) -> Frame {
         Token::Verbatim(span) => {
             let format = [src[span.start], src[span.start + 1], src[span.start + 2]];
             let text = src.slice(span.start + 4..span.end);
-            Frame::VerbatimString { format, text }
+            Frame::verbatim(format, text)
         }
         Token::Integer(value) => Frame::Integer(value),
         Token::Double(value) => Frame::Double(value),

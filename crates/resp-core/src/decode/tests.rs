@@ -53,18 +53,9 @@ fn scalar_types() {
     );
     assert_eq!(
         one(b"=15\r\ntxt:Some string\r\n"),
-        Frame::VerbatimString {
-            format: *b"txt",
-            text: "Some string".into()
-        }
+        Frame::verbatim(*b"txt", "Some string")
     );
-    assert_eq!(
-        one(b"=4\r\nmkd:\r\n"),
-        Frame::VerbatimString {
-            format: *b"mkd",
-            text: "".into()
-        }
-    );
+    assert_eq!(one(b"=4\r\nmkd:\r\n"), Frame::verbatim(*b"mkd", ""));
     assert_eq!(one(b"$-1\r\n"), Frame::NullBulkString);
     assert_eq!(one(b"*-1\r\n"), Frame::NullArray);
     assert_eq!(one(b"_\r\n"), Frame::Null);

@@ -987,7 +987,8 @@ fn to_resp2(frame: Frame) -> Frame {
         Frame::Boolean(b) => Frame::Integer(i64::from(b)),
         Frame::Double(d) => Frame::BulkString(d.to_string().into()),
         Frame::BulkError(message) => Frame::SimpleError(message),
-        Frame::BigNumber(text) | Frame::VerbatimString { text, .. } => Frame::BulkString(text),
+        Frame::BigNumber(text) => Frame::BulkString(text),
+        Frame::VerbatimString(verbatim) => Frame::BulkString(verbatim.text),
         Frame::Attributed { frame, .. } => to_resp2(*frame),
         other => other,
     }

@@ -547,10 +547,7 @@ impl FakeSentinel {
             self.replicas(watched).len(),
             watched.sentinels.len(),
         );
-        Frame::VerbatimString {
-            format: *b"txt",
-            text: text.into(),
-        }
+        Frame::verbatim(*b"txt", text)
     }
 
     /// `SENTINEL <subcommand> ...`.
