@@ -203,8 +203,8 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn a_frame_is_five_words_and_its_option_no_more() {
-        assert_eq!(std::mem::size_of::<Frame>(), 40);
-        assert_eq!(std::mem::size_of::<Option<Frame>>(), 40);
+        assert_eq!(size_of::<Frame>(), 40);
+        assert_eq!(size_of::<Option<Frame>>(), 40);
         let verbatim = Frame::verbatim(*b"mkd", "# Title");
         assert_eq!(verbatim.as_bytes().map(|b| &b[..]), Some(&b"# Title"[..]));
     }
