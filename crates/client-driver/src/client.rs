@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use client_core::{
-    Batch, Command, Commands, Config, ConnId, Error, Frame, FromValue, Reply, Request,
+    Batch, Command, CommandSpec, Commands, Config, ConnId, Error, Frame, FromValue, Reply, Request,
     RequestError, ServerAddr, cmd,
 };
 
@@ -327,6 +327,16 @@ impl<R: Runtime> Commands for Pipeline<'_, R> {
 
     fn command<'a, T: FromValue + 'a>(&'a self, command: Command) -> &'a Self {
         let _ = self.batch.command::<T>(command);
+        self
+    }
+
+    fn command_in_place<'a, T: FromValue + 'a>(
+        &'a self,
+        name: &'static str,
+        spec: Option<&'static CommandSpec>,
+        build: impl FnOnce(&mut Command),
+    ) -> &'a Self {
+        let _ = self.batch.command_in_place::<T>(name, spec, build);
         self
     }
 }

@@ -24,7 +24,7 @@ pub(super) enum Encoded {
 }
 
 impl Encoded {
-    pub(super) fn new() -> Self {
+    pub(super) const fn new() -> Self {
         Self::Inline {
             len: 0,
             buf: [0; INLINE],

@@ -87,20 +87,34 @@ impl Command {
     /// name up once and keep the entry.
     #[inline]
     pub(crate) fn with_spec(name: &str, spec: Option<&'static CommandSpec>) -> Self {
-        let mut command = Self {
-            encoded: Encoded::new(),
-            spec,
-            extra: None,
-            argc: 1,
-            first_key: NO_KEY,
-            name_len: u32::try_from(name.len()).unwrap_or(u32::MAX),
-            retry_safe_override: None,
-        };
+        let mut command = Self::BLANK;
         // Written where the command already is: bytes written into a local and then moved
         // were read back before they had reached memory (a store-forwarding stall that was
         // most of this function's time).
-        command.encoded.push_bulk(name.as_bytes());
+        command.start(name, spec);
         command
+    }
+
+    /// A command with no name yet, for [`start`](Self::start) to give it one where it stays.
+    /// A constant, so that it is copied into place from read-only memory: built on the stack
+    /// and then moved, its fields were read back before their stores had reached memory.
+    pub(crate) const BLANK: Self = Self {
+        encoded: Encoded::new(),
+        spec: None,
+        extra: None,
+        argc: 1,
+        first_key: NO_KEY,
+        name_len: 0,
+        retry_safe_override: None,
+    };
+
+    /// Names a [`BLANK`](Self::BLANK) command.
+    #[inline]
+    pub(crate) fn start(&mut self, name: &str, spec: Option<&'static CommandSpec>) {
+        debug_assert!(self.encoded.is_empty(), "a command is named once");
+        self.spec = spec;
+        self.name_len = u32::try_from(name.len()).unwrap_or(u32::MAX);
+        self.encoded.push_bulk(name.as_bytes());
     }
 
     /// Appends an argument.

@@ -77,6 +77,24 @@ macro_rules! known {
     }};
 }
 
+/// A typed method's whole body: `command!(self, "SET", key(key), arg(value))` hands the command
+/// that `known!` with the same arguments builds to
+/// [`command_in_place`](Commands::command_in_place), which writes it where it stays (for a
+/// batch, its slot in the batch) instead of building it aside and moving it there.
+macro_rules! command {
+    ($executor:ident, $name:literal $(, $kind:ident ( $($arg:expr),* ))* $(,)?) => {{
+        static SPEC: std::sync::OnceLock<Option<&'static CommandSpec>> = std::sync::OnceLock::new();
+        $executor.command_in_place(
+            $name,
+            *SPEC.get_or_init(|| lookup($name.as_bytes())),
+            #[allow(unused_variables, reason = "commands without arguments")]
+            |command: &mut Command| {
+                $( in_place!(command, $kind($($arg),*)); )*
+            },
+        )
+    }};
+}
+
 /// One argument of [`known!`], appended to `command` in place: `arg`, `key`, `args` and `keys`
 /// as the [`Command`] builder methods of those names append them; `arg_if(option)` the
 /// argument if there is one, `flag(on, word)` the word if `on`, `option(word, option)` the word
@@ -163,6 +181,25 @@ pub trait Commands {
     /// Executes (or queues) a command whose reply converts into `T`.
     fn command<'a, T: FromValue + 'a>(&'a self, command: Command) -> Self::Output<'a, T>;
 
+    /// Executes (or queues) the command `name`, whose arguments `build` appends in place: how
+    /// the typed methods send their commands. `spec` is the command table's entry for `name`.
+    ///
+    /// The default builds the command and hands it to [`command`](Self::command). A
+    /// [`Batch`](crate::Batch) builds it in its slot in the batch, so that the command is not
+    /// moved right after its bytes were written: such a move reads them back before they reach
+    /// memory (a store-forwarding stall; docs/benchmarks.md). An executor that wraps a batch
+    /// passes this on to it as it passes on `command`.
+    fn command_in_place<'a, T: FromValue + 'a>(
+        &'a self,
+        name: &'static str,
+        spec: Option<&'static CommandSpec>,
+        build: impl FnOnce(&mut Command),
+    ) -> Self::Output<'a, T> {
+        let mut command = Command::with_spec(name, spec);
+        build(&mut command);
+        self.command(command)
+    }
+
     /// The escape hatch: any command, built with [`cmd`], including module commands the typed
     /// API does not cover.
     fn cmd<'a, T: FromValue + 'a>(&'a self, command: Command) -> Self::Output<'a, T> {
@@ -173,7 +210,7 @@ pub trait Commands {
 
     /// `GET key`: the value of a string key, a null when it does not exist.
     fn get<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("GET", key(key)))
+        command!(self, "GET", key(key))
     }
 
     /// `SET key value`: stores a string; replies `OK`.
@@ -182,7 +219,7 @@ pub trait Commands {
         key: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SET", key(key), arg(value)))
+        command!(self, "SET", key(key), arg(value))
     }
 
     /// `SET key value [EX|PX|EXAT|PXAT|KEEPTTL] [NX|XX] [GET]`: stores a string with options;
@@ -202,7 +239,7 @@ pub trait Commands {
         key: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SETNX", key(key), arg(value)))
+        command!(self, "SETNX", key(key), arg(value))
     }
 
     /// `SETEX key seconds value`: stores a string that expires; replies `OK`.
@@ -212,7 +249,7 @@ pub trait Commands {
         seconds: u64,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SETEX", key(key), arg(seconds), arg(value)))
+        command!(self, "SETEX", key(key), arg(seconds), arg(value))
     }
 
     /// `PSETEX key milliseconds value`: stores a string that expires; replies `OK`.
@@ -222,12 +259,12 @@ pub trait Commands {
         millis: u64,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PSETEX", key(key), arg(millis), arg(value)))
+        command!(self, "PSETEX", key(key), arg(millis), arg(value))
     }
 
     /// `GETDEL key`: the value of a string key, deleting it; a null when it did not exist.
     fn getdel<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("GETDEL", key(key)))
+        command!(self, "GETDEL", key(key))
     }
 
     /// `GETEX key EX|PX|EXAT|PXAT|PERSIST`: the value of a string key, changing its expiry.
@@ -241,7 +278,7 @@ pub trait Commands {
 
     /// `MGET key...`: the values of several keys, with a null for each missing one.
     fn mget<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("MGET", keys(keys)))
+        command!(self, "MGET", keys(keys))
     }
 
     /// `MSET key value...`: stores several strings at once; replies `OK`.
@@ -269,7 +306,7 @@ pub trait Commands {
 
     /// `INCR key`: adds 1 to an integer; replies the new value.
     fn incr<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("INCR", key(key)))
+        command!(self, "INCR", key(key))
     }
 
     /// `INCRBY key delta`: adds to an integer; replies the new value.
@@ -278,7 +315,7 @@ pub trait Commands {
         key: impl ToArg,
         delta: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("INCRBY", key(key), arg(delta)))
+        command!(self, "INCRBY", key(key), arg(delta))
     }
 
     /// `INCRBYFLOAT key delta`: adds to a float; replies the new value (as a bulk string, which
@@ -288,12 +325,12 @@ pub trait Commands {
         key: impl ToArg,
         delta: f64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("INCRBYFLOAT", key(key), arg(delta)))
+        command!(self, "INCRBYFLOAT", key(key), arg(delta))
     }
 
     /// `DECR key`: subtracts 1 from an integer; replies the new value.
     fn decr<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("DECR", key(key)))
+        command!(self, "DECR", key(key))
     }
 
     /// `DECRBY key delta`: subtracts from an integer; replies the new value.
@@ -302,7 +339,7 @@ pub trait Commands {
         key: impl ToArg,
         delta: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("DECRBY", key(key), arg(delta)))
+        command!(self, "DECRBY", key(key), arg(delta))
     }
 
     /// `APPEND key value`: appends to a string; replies its new length.
@@ -311,12 +348,12 @@ pub trait Commands {
         key: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("APPEND", key(key), arg(value)))
+        command!(self, "APPEND", key(key), arg(value))
     }
 
     /// `STRLEN key`: the length of a string in bytes, 0 when missing.
     fn strlen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("STRLEN", key(key)))
+        command!(self, "STRLEN", key(key))
     }
 
     /// `GETRANGE key start end`: the bytes of a string between two inclusive offsets (negative
@@ -327,7 +364,7 @@ pub trait Commands {
         start: i64,
         end: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("GETRANGE", key(key), arg(start), arg(end)))
+        command!(self, "GETRANGE", key(key), arg(start), arg(end))
     }
 
     /// `SETRANGE key offset value`: overwrites part of a string; replies its new length.
@@ -337,25 +374,25 @@ pub trait Commands {
         offset: u64,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SETRANGE", key(key), arg(offset), arg(value)))
+        command!(self, "SETRANGE", key(key), arg(offset), arg(value))
     }
 
     // Keys and expiry.
 
     /// `DEL key...`: deletes keys; replies how many existed.
     fn del<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("DEL", keys(keys)))
+        command!(self, "DEL", keys(keys))
     }
 
     /// `UNLINK key...`: deletes keys, freeing memory in the background; replies how many
     /// existed.
     fn unlink<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("UNLINK", keys(keys)))
+        command!(self, "UNLINK", keys(keys))
     }
 
     /// `EXISTS key...`: how many of the keys exist (a key named twice counts twice).
     fn exists<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("EXISTS", keys(keys)))
+        command!(self, "EXISTS", keys(keys))
     }
 
     /// `EXPIRE key seconds [NX|XX|GT|LT]`: sets a time to live; replies 1 if set, 0 if the key
@@ -411,34 +448,34 @@ pub trait Commands {
     /// `EXPIRETIME key`: the expiry as a Unix time in seconds; -1 with no expiry, -2 when
     /// missing.
     fn expiretime<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("EXPIRETIME", key(key)))
+        command!(self, "EXPIRETIME", key(key))
     }
 
     /// `PEXPIRETIME key`: the expiry as a Unix time in milliseconds; -1 with no expiry, -2 when
     /// missing.
     fn pexpiretime<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("PEXPIRETIME", key(key)))
+        command!(self, "PEXPIRETIME", key(key))
     }
 
     /// `TTL key`: the seconds left to live; -1 with no expiry, -2 when missing.
     fn ttl<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("TTL", key(key)))
+        command!(self, "TTL", key(key))
     }
 
     /// `PTTL key`: the milliseconds left to live; -1 with no expiry, -2 when missing.
     fn pttl<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("PTTL", key(key)))
+        command!(self, "PTTL", key(key))
     }
 
     /// `PERSIST key`: removes the expiry; replies 1 if there was one, else 0.
     fn persist<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("PERSIST", key(key)))
+        command!(self, "PERSIST", key(key))
     }
 
     /// `TYPE key`: the key's type as a status (`string`, `list`, `set`, `zset`, `hash`,
     /// `stream`), `none` when missing.
     fn type_of<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("TYPE", key(key)))
+        command!(self, "TYPE", key(key))
     }
 
     /// `RENAME key newkey`: renames a key, replacing any `newkey`; replies `OK`.
@@ -447,7 +484,7 @@ pub trait Commands {
         key: impl ToArg,
         new_key: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("RENAME", key(key), key(new_key)))
+        command!(self, "RENAME", key(key), key(new_key))
     }
 
     /// `RENAMENX key newkey`: renames a key unless `newkey` exists; replies 1 if renamed, else 0.
@@ -456,20 +493,20 @@ pub trait Commands {
         key: impl ToArg,
         new_key: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("RENAMENX", key(key), key(new_key)))
+        command!(self, "RENAMENX", key(key), key(new_key))
     }
 
     /// `KEYS pattern`: every key matching a glob-style pattern. It blocks the server while it
     /// walks the whole keyspace: prefer [`scan`](Self::scan).
     fn keys<'a, T: FromValue + 'a>(&'a self, pattern: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("KEYS", arg(pattern)))
+        command!(self, "KEYS", arg(pattern))
     }
 
     /// `SCAN cursor`: the next cursor and a batch of keys, as `(u64, Vec<String>)`; cursor 0
     /// starts and ends a scan. On a cluster client this scans one node; the tokio client's
     /// `scan_cluster` walks every primary (or route each call with `Request::to_slot`).
     fn scan<'a, T: FromValue + 'a>(&'a self, cursor: u64) -> Self::Output<'a, T> {
-        self.command(known!("SCAN", arg(cursor)))
+        command!(self, "SCAN", arg(cursor))
     }
 
     /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: the next cursor and a batch of
@@ -484,7 +521,7 @@ pub trait Commands {
 
     /// `TOUCH key...`: updates the keys' last access time; replies how many exist.
     fn touch<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("TOUCH", keys(keys)))
+        command!(self, "TOUCH", keys(keys))
     }
 
     /// `COPY source destination [REPLACE]`: copies a value; replies 1 if copied, 0 if the
@@ -495,18 +532,19 @@ pub trait Commands {
         destination: impl ToArg,
         replace: bool,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "COPY",
             key(source),
             key(destination),
             flag(replace, "REPLACE")
-        ))
+        )
     }
 
     /// `DUMP key`: the value serialized in the server's format (read it as `Bytes`), a null when
     /// missing.
     fn dump<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("DUMP", key(key)))
+        command!(self, "DUMP", key(key))
     }
 
     /// `RESTORE key ttl serialized [REPLACE]`: recreates a key from [`dump`](Self::dump)'s
@@ -518,18 +556,19 @@ pub trait Commands {
         serialized: impl ToArg,
         replace: bool,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "RESTORE",
             key(key),
             arg(ttl_millis),
             arg(serialized),
             flag(replace, "REPLACE")
-        ))
+        )
     }
 
     /// `RANDOMKEY`: a random key name, a null when the database is empty.
     fn randomkey<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(known!("RANDOMKEY"))
+        command!(self, "RANDOMKEY")
     }
 
     // Hashes.
@@ -540,7 +579,7 @@ pub trait Commands {
         key: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HSET", key(key), args(fields)))
+        command!(self, "HSET", key(key), args(fields))
     }
 
     /// `HSETNX key field value`: sets a field unless it exists; replies 1 if set, else 0.
@@ -550,7 +589,7 @@ pub trait Commands {
         field: impl ToArg,
         value: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HSETNX", key(key), arg(field), arg(value)))
+        command!(self, "HSETNX", key(key), arg(field), arg(value))
     }
 
     /// `HGET key field`: a field's value, a null when missing.
@@ -559,7 +598,7 @@ pub trait Commands {
         key: impl ToArg,
         field: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HGET", key(key), arg(field)))
+        command!(self, "HGET", key(key), arg(field))
     }
 
     /// `HMGET key field...`: the values of several fields, with a null for each missing one.
@@ -568,12 +607,12 @@ pub trait Commands {
         key: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HMGET", key(key), args(fields)))
+        command!(self, "HMGET", key(key), args(fields))
     }
 
     /// `HGETALL key`: every field and value; read it as a `HashMap` on either protocol.
     fn hgetall<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("HGETALL", key(key)))
+        command!(self, "HGETALL", key(key))
     }
 
     /// `HDEL key field...`: deletes fields; replies how many existed.
@@ -582,7 +621,7 @@ pub trait Commands {
         key: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HDEL", key(key), args(fields)))
+        command!(self, "HDEL", key(key), args(fields))
     }
 
     /// `HEXISTS key field`: 1 if the field exists, else 0.
@@ -591,7 +630,7 @@ pub trait Commands {
         key: impl ToArg,
         field: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HEXISTS", key(key), arg(field)))
+        command!(self, "HEXISTS", key(key), arg(field))
     }
 
     /// `HINCRBY key field delta`: adds to an integer field; replies the new value.
@@ -601,7 +640,7 @@ pub trait Commands {
         field: impl ToArg,
         delta: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HINCRBY", key(key), arg(field), arg(delta)))
+        command!(self, "HINCRBY", key(key), arg(field), arg(delta))
     }
 
     /// `HINCRBYFLOAT key field delta`: adds to a float field; replies the new value.
@@ -611,22 +650,22 @@ pub trait Commands {
         field: impl ToArg,
         delta: f64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HINCRBYFLOAT", key(key), arg(field), arg(delta)))
+        command!(self, "HINCRBYFLOAT", key(key), arg(field), arg(delta))
     }
 
     /// `HKEYS key`: every field name.
     fn hkeys<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("HKEYS", key(key)))
+        command!(self, "HKEYS", key(key))
     }
 
     /// `HVALS key`: every field value.
     fn hvals<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("HVALS", key(key)))
+        command!(self, "HVALS", key(key))
     }
 
     /// `HLEN key`: the number of fields, 0 when missing.
     fn hlen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("HLEN", key(key)))
+        command!(self, "HLEN", key(key))
     }
 
     /// `HSTRLEN key field`: the length of a field's value in bytes, 0 when missing.
@@ -635,13 +674,13 @@ pub trait Commands {
         key: impl ToArg,
         field: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HSTRLEN", key(key), arg(field)))
+        command!(self, "HSTRLEN", key(key), arg(field))
     }
 
     /// `HSCAN key cursor`: the next cursor and a batch of fields and values, as
     /// `(u64, Vec<(String, String)>)`.
     fn hscan<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, cursor: u64) -> Self::Output<'a, T> {
-        self.command(known!("HSCAN", key(key), arg(cursor)))
+        command!(self, "HSCAN", key(key), arg(cursor))
     }
 
     /// `HSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a batch of
@@ -662,7 +701,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<i64>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("HRANDFIELD", key(key), arg_if(count)))
+        command!(self, "HRANDFIELD", key(key), arg_if(count))
     }
 
     /// `HRANDFIELD key count WITHVALUES`: random fields with their values, as pairs.
@@ -671,12 +710,7 @@ pub trait Commands {
         key: impl ToArg,
         count: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
-            "HRANDFIELD",
-            key(key),
-            arg(count),
-            arg("WITHVALUES")
-        ))
+        command!(self, "HRANDFIELD", key(key), arg(count), arg("WITHVALUES"))
     }
 
     // Lists.
@@ -688,7 +722,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LPUSH", key(key), args(elements)))
+        command!(self, "LPUSH", key(key), args(elements))
     }
 
     /// `RPUSH key element...`: appends elements; replies the new length.
@@ -697,7 +731,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("RPUSH", key(key), args(elements)))
+        command!(self, "RPUSH", key(key), args(elements))
     }
 
     /// `LPUSHX key element...`: prepends only if the list exists; replies the new length (0
@@ -707,7 +741,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LPUSHX", key(key), args(elements)))
+        command!(self, "LPUSHX", key(key), args(elements))
     }
 
     /// `RPUSHX key element...`: appends only if the list exists; replies the new length (0 when
@@ -717,7 +751,7 @@ pub trait Commands {
         key: impl ToArg,
         elements: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("RPUSHX", key(key), args(elements)))
+        command!(self, "RPUSHX", key(key), args(elements))
     }
 
     /// `LPOP key [count]`: removes and returns the first element (a null when empty), or with a
@@ -727,7 +761,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LPOP", key(key), arg_if(count)))
+        command!(self, "LPOP", key(key), arg_if(count))
     }
 
     /// `RPOP key [count]`: removes and returns the last element (a null when empty), or with a
@@ -737,7 +771,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("RPOP", key(key), arg_if(count)))
+        command!(self, "RPOP", key(key), arg_if(count))
     }
 
     /// `LRANGE key start stop`: the elements between two inclusive indexes (negative from the
@@ -748,18 +782,18 @@ pub trait Commands {
         start: i64,
         stop: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LRANGE", key(key), arg(start), arg(stop)))
+        command!(self, "LRANGE", key(key), arg(start), arg(stop))
     }
 
     /// `LLEN key`: the length of a list, 0 when missing.
     fn llen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("LLEN", key(key)))
+        command!(self, "LLEN", key(key))
     }
 
     /// `LINDEX key index`: the element at an index (negative from the end), a null when out of
     /// range.
     fn lindex<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, index: i64) -> Self::Output<'a, T> {
-        self.command(known!("LINDEX", key(key), arg(index)))
+        command!(self, "LINDEX", key(key), arg(index))
     }
 
     /// `LSET key index element`: replaces the element at an index; replies `OK`.
@@ -769,7 +803,7 @@ pub trait Commands {
         index: i64,
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LSET", key(key), arg(index), arg(element)))
+        command!(self, "LSET", key(key), arg(index), arg(element))
     }
 
     /// `LREM key count element`: removes up to `count` equal elements (from the tail when
@@ -780,7 +814,7 @@ pub trait Commands {
         count: i64,
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LREM", key(key), arg(count), arg(element)))
+        command!(self, "LREM", key(key), arg(count), arg(element))
     }
 
     /// `LTRIM key start stop`: keeps only the elements between two inclusive indexes; replies
@@ -791,7 +825,7 @@ pub trait Commands {
         start: i64,
         stop: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LTRIM", key(key), arg(start), arg(stop)))
+        command!(self, "LTRIM", key(key), arg(start), arg(stop))
     }
 
     /// `LINSERT key BEFORE|AFTER pivot element`: inserts next to the first `pivot`; replies the
@@ -803,13 +837,14 @@ pub trait Commands {
         pivot: impl ToArg,
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "LINSERT",
             key(key),
             arg(position.as_str()),
             arg(pivot),
             arg(element)
-        ))
+        )
     }
 
     /// `LMOVE source destination LEFT|RIGHT LEFT|RIGHT`: moves an element between lists;
@@ -821,13 +856,14 @@ pub trait Commands {
         from: Direction,
         to: Direction,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "LMOVE",
             key(source),
             key(destination),
             arg(from.as_str()),
             arg(to.as_str())
-        ))
+        )
     }
 
     /// `LMPOP numkeys key... LEFT|RIGHT [COUNT count]`: pops from the first non-empty list;
@@ -838,13 +874,14 @@ pub trait Commands {
         from: Direction,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "LMPOP",
             arg(keys.arg_count()),
             keys(keys),
             arg(from.as_str()),
             option("COUNT", count)
-        ))
+        )
     }
 
     /// `LPOS key element`: the index of the first equal element, a null when none.
@@ -853,7 +890,7 @@ pub trait Commands {
         key: impl ToArg,
         element: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("LPOS", key(key), arg(element)))
+        command!(self, "LPOS", key(key), arg(element))
     }
 
     /// `LPOS key element [RANK rank] [COUNT count] [MAXLEN len]`: the index of a matching
@@ -874,7 +911,7 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(known!("BLPOP", keys(keys), arg(timeout_seconds(timeout))))
+        command!(self, "BLPOP", keys(keys), arg(timeout_seconds(timeout)))
     }
 
     /// `BRPOP key... timeout`: pops the last element of the first non-empty list, waiting up to
@@ -884,7 +921,7 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(known!("BRPOP", keys(keys), arg(timeout_seconds(timeout))))
+        command!(self, "BRPOP", keys(keys), arg(timeout_seconds(timeout)))
     }
 
     /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`: [`lmove`](Self::lmove),
@@ -897,14 +934,15 @@ pub trait Commands {
         to: Direction,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "BLMOVE",
             key(source),
             key(destination),
             arg(from.as_str()),
             arg(to.as_str()),
             arg(timeout_seconds(timeout))
-        ))
+        )
     }
 
     /// `BLMPOP timeout numkeys key... LEFT|RIGHT [COUNT count]`: [`lmpop`](Self::lmpop),
@@ -916,14 +954,15 @@ pub trait Commands {
         from: Direction,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "BLMPOP",
             arg(timeout_seconds(timeout)),
             arg(keys.arg_count()),
             keys(keys),
             arg(from.as_str()),
             option("COUNT", count)
-        ))
+        )
     }
 
     // Sets.
@@ -934,7 +973,7 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SADD", key(key), args(members)))
+        command!(self, "SADD", key(key), args(members))
     }
 
     /// `SREM key member...`: removes members; replies how many were there.
@@ -943,12 +982,12 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SREM", key(key), args(members)))
+        command!(self, "SREM", key(key), args(members))
     }
 
     /// `SMEMBERS key`: every member (a set in RESP3, an array in RESP2; both read as `HashSet`).
     fn smembers<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("SMEMBERS", key(key)))
+        command!(self, "SMEMBERS", key(key))
     }
 
     /// `SISMEMBER key member`: 1 if the member is in the set, else 0.
@@ -957,7 +996,7 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SISMEMBER", key(key), arg(member)))
+        command!(self, "SISMEMBER", key(key), arg(member))
     }
 
     /// `SMISMEMBER key member...`: 1 or 0 for each member, in order.
@@ -966,12 +1005,12 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SMISMEMBER", key(key), args(members)))
+        command!(self, "SMISMEMBER", key(key), args(members))
     }
 
     /// `SCARD key`: the number of members, 0 when missing.
     fn scard<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("SCARD", key(key)))
+        command!(self, "SCARD", key(key))
     }
 
     /// `SPOP key [count]`: removes and returns a random member (a null when empty), or with a
@@ -981,7 +1020,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SPOP", key(key), arg_if(count)))
+        command!(self, "SPOP", key(key), arg_if(count))
     }
 
     /// `SRANDMEMBER key [count]`: a random member (a null when empty), or with a count that many
@@ -991,12 +1030,12 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<i64>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SRANDMEMBER", key(key), arg_if(count)))
+        command!(self, "SRANDMEMBER", key(key), arg_if(count))
     }
 
     /// `SINTER key...`: the members in every set.
     fn sinter<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("SINTER", keys(keys)))
+        command!(self, "SINTER", keys(keys))
     }
 
     /// `SINTERCARD numkeys key... [LIMIT limit]`: the size of the intersection, counting up to
@@ -1006,22 +1045,23 @@ pub trait Commands {
         keys: impl ToArgs,
         limit: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "SINTERCARD",
             arg(keys.arg_count()),
             keys(keys),
             option("LIMIT", limit)
-        ))
+        )
     }
 
     /// `SUNION key...`: the members in any set.
     fn sunion<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("SUNION", keys(keys)))
+        command!(self, "SUNION", keys(keys))
     }
 
     /// `SDIFF key...`: the members of the first set that are in none of the others.
     fn sdiff<'a, T: FromValue + 'a>(&'a self, keys: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("SDIFF", keys(keys)))
+        command!(self, "SDIFF", keys(keys))
     }
 
     /// `SINTERSTORE destination key...`: stores the intersection; replies its size.
@@ -1030,7 +1070,7 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SINTERSTORE", key(destination), keys(keys)))
+        command!(self, "SINTERSTORE", key(destination), keys(keys))
     }
 
     /// `SUNIONSTORE destination key...`: stores the union; replies its size.
@@ -1039,7 +1079,7 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SUNIONSTORE", key(destination), keys(keys)))
+        command!(self, "SUNIONSTORE", key(destination), keys(keys))
     }
 
     /// `SDIFFSTORE destination key...`: stores the difference; replies its size.
@@ -1048,7 +1088,7 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SDIFFSTORE", key(destination), keys(keys)))
+        command!(self, "SDIFFSTORE", key(destination), keys(keys))
     }
 
     /// `SMOVE source destination member`: moves a member; replies 1 if moved, 0 if it was not in
@@ -1059,12 +1099,12 @@ pub trait Commands {
         destination: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SMOVE", key(source), key(destination), arg(member)))
+        command!(self, "SMOVE", key(source), key(destination), arg(member))
     }
 
     /// `SSCAN key cursor`: the next cursor and a batch of members, as `(u64, Vec<String>)`.
     fn sscan<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, cursor: u64) -> Self::Output<'a, T> {
-        self.command(known!("SSCAN", key(key), arg(cursor)))
+        command!(self, "SSCAN", key(key), arg(cursor))
     }
 
     /// `SSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a batch of
@@ -1087,7 +1127,7 @@ pub trait Commands {
         key: impl ToArg,
         items: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZADD", key(key), args(items)))
+        command!(self, "ZADD", key(key), args(items))
     }
 
     /// `ZADD key [NX|XX] [GT|LT] [CH] score member...`: [`zadd`](Self::zadd) with conditions;
@@ -1108,7 +1148,7 @@ pub trait Commands {
         increment: f64,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZINCRBY", key(key), arg(increment), arg(member)))
+        command!(self, "ZINCRBY", key(key), arg(increment), arg(member))
     }
 
     /// `ZREM key member...`: removes members; replies how many were there.
@@ -1117,7 +1157,7 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZREM", key(key), args(members)))
+        command!(self, "ZREM", key(key), args(members))
     }
 
     /// `ZSCORE key member`: a member's score, a null when missing.
@@ -1126,7 +1166,7 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZSCORE", key(key), arg(member)))
+        command!(self, "ZSCORE", key(key), arg(member))
     }
 
     /// `ZMSCORE key member...`: the score of each member, with a null for each missing one.
@@ -1135,7 +1175,7 @@ pub trait Commands {
         key: impl ToArg,
         members: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZMSCORE", key(key), args(members)))
+        command!(self, "ZMSCORE", key(key), args(members))
     }
 
     /// `ZRANK key member`: a member's rank, lowest score first; a null when missing.
@@ -1144,7 +1184,7 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZRANK", key(key), arg(member)))
+        command!(self, "ZRANK", key(key), arg(member))
     }
 
     /// `ZREVRANK key member`: a member's rank, highest score first; a null when missing.
@@ -1153,12 +1193,12 @@ pub trait Commands {
         key: impl ToArg,
         member: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZREVRANK", key(key), arg(member)))
+        command!(self, "ZREVRANK", key(key), arg(member))
     }
 
     /// `ZCARD key`: the number of members, 0 when missing.
     fn zcard<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("ZCARD", key(key)))
+        command!(self, "ZCARD", key(key))
     }
 
     /// `ZCOUNT key min max`: how many scores lie between two bounds (`(` for exclusive,
@@ -1169,7 +1209,7 @@ pub trait Commands {
         min: impl ToArg,
         max: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZCOUNT", key(key), arg(min), arg(max)))
+        command!(self, "ZCOUNT", key(key), arg(min), arg(max))
     }
 
     /// `ZRANGE key start stop`: the members between two inclusive ranks, lowest score first.
@@ -1179,7 +1219,7 @@ pub trait Commands {
         start: impl ToArg,
         stop: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZRANGE", key(key), arg(start), arg(stop)))
+        command!(self, "ZRANGE", key(key), arg(start), arg(stop))
     }
 
     /// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`: a
@@ -1202,7 +1242,7 @@ pub trait Commands {
         min: impl ToArg,
         max: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZRANGEBYSCORE", key(key), arg(min), arg(max)))
+        command!(self, "ZRANGEBYSCORE", key(key), arg(min), arg(max))
     }
 
     /// `ZREMRANGEBYSCORE key min max`: removes the members with scores between two bounds;
@@ -1213,7 +1253,7 @@ pub trait Commands {
         min: impl ToArg,
         max: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZREMRANGEBYSCORE", key(key), arg(min), arg(max)))
+        command!(self, "ZREMRANGEBYSCORE", key(key), arg(min), arg(max))
     }
 
     /// `ZREMRANGEBYRANK key start stop`: removes the members between two inclusive ranks;
@@ -1224,7 +1264,7 @@ pub trait Commands {
         start: i64,
         stop: i64,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZREMRANGEBYRANK", key(key), arg(start), arg(stop)))
+        command!(self, "ZREMRANGEBYRANK", key(key), arg(start), arg(stop))
     }
 
     /// `ZPOPMIN key [count]`: removes and returns the lowest-scored members with their scores.
@@ -1233,7 +1273,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZPOPMIN", key(key), arg_if(count)))
+        command!(self, "ZPOPMIN", key(key), arg_if(count))
     }
 
     /// `ZPOPMAX key [count]`: removes and returns the highest-scored members with their scores.
@@ -1242,7 +1282,7 @@ pub trait Commands {
         key: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("ZPOPMAX", key(key), arg_if(count)))
+        command!(self, "ZPOPMAX", key(key), arg_if(count))
     }
 
     /// `ZMPOP numkeys key... MIN|MAX [COUNT count]`: pops from the first non-empty sorted set;
@@ -1253,13 +1293,14 @@ pub trait Commands {
         from: MinMax,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "ZMPOP",
             arg(keys.arg_count()),
             keys(keys),
             arg(from.as_str()),
             option("COUNT", count)
-        ))
+        )
     }
 
     /// `BZPOPMIN key... timeout`: pops the lowest-scored member of the first non-empty set,
@@ -1269,11 +1310,7 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
-            "BZPOPMIN",
-            keys(keys),
-            arg(timeout_seconds(timeout))
-        ))
+        command!(self, "BZPOPMIN", keys(keys), arg(timeout_seconds(timeout)))
     }
 
     /// `BZPOPMAX key... timeout`: pops the highest-scored member of the first non-empty set,
@@ -1283,11 +1320,7 @@ pub trait Commands {
         keys: impl ToArgs,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
-            "BZPOPMAX",
-            keys(keys),
-            arg(timeout_seconds(timeout))
-        ))
+        command!(self, "BZPOPMAX", keys(keys), arg(timeout_seconds(timeout)))
     }
 
     /// `BZMPOP timeout numkeys key... MIN|MAX [COUNT count]`: [`zmpop`](Self::zmpop), waiting
@@ -1299,20 +1332,21 @@ pub trait Commands {
         from: MinMax,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "BZMPOP",
             arg(timeout_seconds(timeout)),
             arg(keys.arg_count()),
             keys(keys),
             arg(from.as_str()),
             option("COUNT", count)
-        ))
+        )
     }
 
     /// `ZSCAN key cursor`: the next cursor and a batch of members with scores, as
     /// `(u64, Vec<(String, f64)>)`.
     fn zscan<'a, T: FromValue + 'a>(&'a self, key: impl ToArg, cursor: u64) -> Self::Output<'a, T> {
-        self.command(known!("ZSCAN", key(key), arg(cursor)))
+        command!(self, "ZSCAN", key(key), arg(cursor))
     }
 
     /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a batch of
@@ -1333,12 +1367,13 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "ZUNIONSTORE",
             key(destination),
             arg(keys.arg_count()),
             keys(keys)
-        ))
+        )
     }
 
     /// `ZUNIONSTORE destination numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX]`: stores
@@ -1365,12 +1400,13 @@ pub trait Commands {
         destination: impl ToArg,
         keys: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "ZINTERSTORE",
             key(destination),
             arg(keys.arg_count()),
             keys(keys)
-        ))
+        )
     }
 
     /// `ZINTERSTORE destination numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX]`: stores
@@ -1400,7 +1436,7 @@ pub trait Commands {
         id: impl ToArg,
         fields: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XADD", key(key), arg(id), args(fields)))
+        command!(self, "XADD", key(key), arg(id), args(fields))
     }
 
     /// `XADD key [NOMKSTREAM] [MAXLEN|MINID [~] threshold [LIMIT count]] id field value...`:
@@ -1422,7 +1458,7 @@ pub trait Commands {
 
     /// `XLEN key`: the number of entries, 0 when missing.
     fn xlen<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("XLEN", key(key)))
+        command!(self, "XLEN", key(key))
     }
 
     /// `XRANGE key start end [COUNT count]`: the entries with ids from `start` to `end` (`-` and
@@ -1434,13 +1470,14 @@ pub trait Commands {
         end: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "XRANGE",
             key(key),
             arg(start),
             arg(end),
             option("COUNT", count)
-        ))
+        )
     }
 
     /// `XREVRANGE key end start [COUNT count]`: [`xrange`](Self::xrange) newest first; note the
@@ -1452,13 +1489,14 @@ pub trait Commands {
         start: impl ToArg,
         count: Option<usize>,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "XREVRANGE",
             key(key),
             arg(end),
             arg(start),
             option("COUNT", count)
-        ))
+        )
     }
 
     /// `XREAD STREAMS key... id...`: the entries after each id (one id per key), per stream; a
@@ -1468,7 +1506,7 @@ pub trait Commands {
         keys: impl ToArgs,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XREAD", arg("STREAMS"), keys(keys), args(ids)))
+        command!(self, "XREAD", arg("STREAMS"), keys(keys), args(ids))
     }
 
     /// `XREAD [COUNT count] [BLOCK ms] STREAMS key... id...`: [`xread`](Self::xread) with a
@@ -1497,7 +1535,8 @@ pub trait Commands {
         keys: impl ToArgs,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "XREADGROUP",
             arg("GROUP"),
             arg(group),
@@ -1505,7 +1544,7 @@ pub trait Commands {
             arg("STREAMS"),
             keys(keys),
             args(ids)
-        ))
+        )
     }
 
     /// `XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK] STREAMS key... id...`:
@@ -1537,14 +1576,15 @@ pub trait Commands {
         id: impl ToArg,
         mkstream: bool,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "XGROUP",
             arg("CREATE"),
             key(key),
             arg(group),
             arg(id),
             flag(mkstream, "MKSTREAM")
-        ))
+        )
     }
 
     /// `XGROUP DESTROY key group`: deletes a consumer group; replies 1 if it existed, else 0.
@@ -1553,7 +1593,7 @@ pub trait Commands {
         key: impl ToArg,
         group: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XGROUP", arg("DESTROY"), key(key), arg(group)))
+        command!(self, "XGROUP", arg("DESTROY"), key(key), arg(group))
     }
 
     /// `XGROUP CREATECONSUMER key group consumer`: adds a consumer; replies 1 if new, else 0.
@@ -1563,13 +1603,14 @@ pub trait Commands {
         group: impl ToArg,
         consumer: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "XGROUP",
             arg("CREATECONSUMER"),
             key(key),
             arg(group),
             arg(consumer)
-        ))
+        )
     }
 
     /// `XGROUP DELCONSUMER key group consumer`: removes a consumer; replies how many entries it
@@ -1580,13 +1621,14 @@ pub trait Commands {
         group: impl ToArg,
         consumer: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "XGROUP",
             arg("DELCONSUMER"),
             key(key),
             arg(group),
             arg(consumer)
-        ))
+        )
     }
 
     /// `XGROUP SETID key group id`: moves the group's last delivered id; replies `OK`.
@@ -1596,13 +1638,7 @@ pub trait Commands {
         group: impl ToArg,
         id: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
-            "XGROUP",
-            arg("SETID"),
-            key(key),
-            arg(group),
-            arg(id)
-        ))
+        command!(self, "XGROUP", arg("SETID"), key(key), arg(group), arg(id))
     }
 
     /// `XACK key group id...`: acknowledges entries; replies how many were pending.
@@ -1612,7 +1648,7 @@ pub trait Commands {
         group: impl ToArg,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XACK", key(key), arg(group), args(ids)))
+        command!(self, "XACK", key(key), arg(group), args(ids))
     }
 
     /// `XPENDING key group`: the group's pending summary: `[count, lowest id, highest id,
@@ -1622,7 +1658,7 @@ pub trait Commands {
         key: impl ToArg,
         group: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XPENDING", key(key), arg(group)))
+        command!(self, "XPENDING", key(key), arg(group))
     }
 
     /// `XPENDING key group [IDLE ms] start end count [consumer]`: pending entries, each as
@@ -1646,14 +1682,15 @@ pub trait Commands {
         min_idle_millis: u64,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "XCLAIM",
             key(key),
             arg(group),
             arg(consumer),
             arg(min_idle_millis),
             args(ids)
-        ))
+        )
     }
 
     /// `XCLAIM key group consumer min-idle-time id... [IDLE ms] [TIME ms] [RETRYCOUNT n]
@@ -1687,14 +1724,15 @@ pub trait Commands {
         min_idle_millis: u64,
         start: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "XAUTOCLAIM",
             key(key),
             arg(group),
             arg(consumer),
             arg(min_idle_millis),
             arg(start)
-        ))
+        )
     }
 
     /// `XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]`:
@@ -1724,7 +1762,7 @@ pub trait Commands {
         key: impl ToArg,
         ids: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XDEL", key(key), args(ids)))
+        command!(self, "XDEL", key(key), args(ids))
     }
 
     /// `XTRIM key MAXLEN|MINID [~] threshold [LIMIT count]`: trims a stream; replies how many
@@ -1740,12 +1778,12 @@ pub trait Commands {
     /// `XINFO STREAM key`: facts about a stream (length, groups, first and last entries), as a
     /// map (a flat array in RESP2).
     fn xinfo_stream<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("XINFO", arg("STREAM"), key(key)))
+        command!(self, "XINFO", arg("STREAM"), key(key))
     }
 
     /// `XINFO GROUPS key`: facts about each consumer group of a stream.
     fn xinfo_groups<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("XINFO", arg("GROUPS"), key(key)))
+        command!(self, "XINFO", arg("GROUPS"), key(key))
     }
 
     /// `XINFO CONSUMERS key group`: facts about each consumer of a group.
@@ -1754,7 +1792,7 @@ pub trait Commands {
         key: impl ToArg,
         group: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("XINFO", arg("CONSUMERS"), key(key), arg(group)))
+        command!(self, "XINFO", arg("CONSUMERS"), key(key), arg(group))
     }
 
     // Scripting and functions.
@@ -1840,12 +1878,12 @@ pub trait Commands {
 
     /// `SCRIPT LOAD script`: caches Lua source without running it; replies its SHA-1.
     fn script_load<'a, T: FromValue + 'a>(&'a self, script: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("SCRIPT", arg("LOAD"), arg(script)))
+        command!(self, "SCRIPT", arg("LOAD"), arg(script))
     }
 
     /// `SCRIPT EXISTS sha1...`: 1 or 0 for each hash, whether the script is cached.
     fn script_exists<'a, T: FromValue + 'a>(&'a self, sha1s: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("SCRIPT", arg("EXISTS"), args(sha1s)))
+        command!(self, "SCRIPT", arg("EXISTS"), args(sha1s))
     }
 
     /// `SCRIPT FLUSH [ASYNC|SYNC]`: empties the script cache; replies `OK`.
@@ -1891,29 +1929,30 @@ pub trait Commands {
         code: impl ToArg,
         replace: bool,
     ) -> Self::Output<'a, T> {
-        self.command(known!(
+        command!(
+            self,
             "FUNCTION",
             arg("LOAD"),
             flag(replace, "REPLACE"),
             arg(code)
-        ))
+        )
     }
 
     // Server and connection.
 
     /// `PING`: replies `PONG`.
     fn ping<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(known!("PING"))
+        command!(self, "PING")
     }
 
     /// `ECHO message`: replies the message.
     fn echo<'a, T: FromValue + 'a>(&'a self, message: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("ECHO", arg(message)))
+        command!(self, "ECHO", arg(message))
     }
 
     /// `DBSIZE`: the number of keys in the database.
     fn dbsize<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(known!("DBSIZE"))
+        command!(self, "DBSIZE")
     }
 
     /// `FLUSHDB [ASYNC|SYNC]`: deletes every key of the database; replies `OK`.
@@ -1930,61 +1969,61 @@ pub trait Commands {
     /// On a cluster client every primary answers, and the reply is a map from each node's
     /// address to its report (read it as `HashMap<String, String>`).
     fn info<'a, T: FromValue + 'a>(&'a self, section: Option<&str>) -> Self::Output<'a, T> {
-        self.command(known!("INFO", arg_if(section)))
+        command!(self, "INFO", arg_if(section))
     }
 
     /// `TIME`: the server's clock as `[unix seconds, microseconds]`, both as text.
     fn time<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(known!("TIME"))
+        command!(self, "TIME")
     }
 
     /// `LASTSAVE`: the Unix time of the last successful save to disk.
     fn lastsave<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(known!("LASTSAVE"))
+        command!(self, "LASTSAVE")
     }
 
     /// `CONFIG GET parameter...`: the matching parameters and their values (glob patterns
     /// allowed), as a map.
     fn config_get<'a, T: FromValue + 'a>(&'a self, parameters: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("CONFIG", arg("GET"), args(parameters)))
+        command!(self, "CONFIG", arg("GET"), args(parameters))
     }
 
     /// `CONFIG SET parameter value...`: changes parameters from name-value pairs; replies `OK`.
     fn config_set<'a, T: FromValue + 'a>(&'a self, parameters: impl ToArgs) -> Self::Output<'a, T> {
-        self.command(known!("CONFIG", arg("SET"), args(parameters)))
+        command!(self, "CONFIG", arg("SET"), args(parameters))
     }
 
     /// `CLIENT ID`: the id of the connection the command runs on.
     fn client_id<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(known!("CLIENT", arg("ID")))
+        command!(self, "CLIENT", arg("ID"))
     }
 
     /// `CLIENT GETNAME`: the name of the connection the command runs on, a null when unnamed.
     fn client_getname<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(known!("CLIENT", arg("GETNAME")))
+        command!(self, "CLIENT", arg("GETNAME"))
     }
 
     /// `CLIENT SETNAME name`: names the one connection the command runs on (only that one, and
     /// not after a reconnect: name every connection through the client's configuration
     /// instead); replies `OK`.
     fn client_setname<'a, T: FromValue + 'a>(&'a self, name: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("CLIENT", arg("SETNAME"), arg(name)))
+        command!(self, "CLIENT", arg("SETNAME"), arg(name))
     }
 
     /// `MEMORY USAGE key`: the bytes a key and its value take, a null when missing.
     fn memory_usage<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("MEMORY", arg("USAGE"), key(key)))
+        command!(self, "MEMORY", arg("USAGE"), key(key))
     }
 
     /// `OBJECT ENCODING key`: the internal encoding of a value (`listpack`, `hashtable`, ...), a
     /// null when missing.
     fn object_encoding<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("OBJECT", arg("ENCODING"), key(key)))
+        command!(self, "OBJECT", arg("ENCODING"), key(key))
     }
 
     /// `OBJECT IDLETIME key`: the seconds since the key was last accessed, a null when missing.
     fn object_idletime<'a, T: FromValue + 'a>(&'a self, key: impl ToArg) -> Self::Output<'a, T> {
-        self.command(known!("OBJECT", arg("IDLETIME"), key(key)))
+        command!(self, "OBJECT", arg("IDLETIME"), key(key))
     }
 
     /// `WAIT numreplicas timeout`: waits until the writes sent before it on this connection
@@ -1994,7 +2033,7 @@ pub trait Commands {
         replicas: u64,
         timeout: Duration,
     ) -> Self::Output<'a, T> {
-        self.command(known!("WAIT", arg(replicas), arg(timeout_millis(timeout))))
+        command!(self, "WAIT", arg(replicas), arg(timeout_millis(timeout)))
     }
 
     // Publishing.
@@ -2006,7 +2045,7 @@ pub trait Commands {
         channel: impl ToArg,
         message: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PUBLISH", arg(channel), arg(message)))
+        command!(self, "PUBLISH", arg(channel), arg(message))
     }
 
     /// `SPUBLISH shardchannel message`: sends a message on a shard channel, routed like a key to
@@ -2016,7 +2055,7 @@ pub trait Commands {
         channel: impl ToArg,
         message: impl ToArg,
     ) -> Self::Output<'a, T> {
-        self.command(known!("SPUBLISH", key(channel), arg(message)))
+        command!(self, "SPUBLISH", key(channel), arg(message))
     }
 
     /// `PUBSUB CHANNELS [pattern]`: the channels with at least one subscriber.
@@ -2024,7 +2063,7 @@ pub trait Commands {
         &'a self,
         pattern: Option<&str>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PUBSUB", arg("CHANNELS"), arg_if(pattern)))
+        command!(self, "PUBSUB", arg("CHANNELS"), arg_if(pattern))
     }
 
     /// `PUBSUB NUMSUB channel...`: each channel with its subscriber count, as pairs.
@@ -2032,12 +2071,12 @@ pub trait Commands {
         &'a self,
         channels: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PUBSUB", arg("NUMSUB"), args(channels)))
+        command!(self, "PUBSUB", arg("NUMSUB"), args(channels))
     }
 
     /// `PUBSUB NUMPAT`: the number of pattern subscriptions.
     fn pubsub_numpat<'a, T: FromValue + 'a>(&'a self) -> Self::Output<'a, T> {
-        self.command(known!("PUBSUB", arg("NUMPAT")))
+        command!(self, "PUBSUB", arg("NUMPAT"))
     }
 
     /// `PUBSUB SHARDCHANNELS [pattern]`: the shard channels with at least one subscriber.
@@ -2045,7 +2084,7 @@ pub trait Commands {
         &'a self,
         pattern: Option<&str>,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PUBSUB", arg("SHARDCHANNELS"), arg_if(pattern)))
+        command!(self, "PUBSUB", arg("SHARDCHANNELS"), arg_if(pattern))
     }
 
     /// `PUBSUB SHARDNUMSUB shardchannel...`: each shard channel with its subscriber count, as
@@ -2054,6 +2093,6 @@ pub trait Commands {
         &'a self,
         channels: impl ToArgs,
     ) -> Self::Output<'a, T> {
-        self.command(known!("PUBSUB", arg("SHARDNUMSUB"), args(channels)))
+        command!(self, "PUBSUB", arg("SHARDNUMSUB"), args(channels))
     }
 }
