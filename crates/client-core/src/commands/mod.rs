@@ -56,6 +56,15 @@ pub use self::strings::{GetExExpiry, SetOptions};
 use crate::command::{Command, CommandSpec, ToArg, ToArgs, lookup};
 use crate::value::FromValue;
 
+/// The command table's entry for a name written in the source, looked up once per call site
+/// and kept in a `OnceLock`.
+macro_rules! spec {
+    ($name:literal) => {{
+        static SPEC: std::sync::OnceLock<Option<&'static CommandSpec>> = std::sync::OnceLock::new();
+        *SPEC.get_or_init(|| lookup($name.as_bytes()))
+    }};
+}
+
 /// `cmd(name)` for a name written in the source, with its arguments:
 /// `known!("SET", key(key), arg(value))` builds what `cmd("SET").key(key).arg(value)` does.
 ///
@@ -68,10 +77,8 @@ use crate::value::FromValue;
 /// of [`in_place!`].
 macro_rules! known {
     ($name:literal $(, $kind:ident ( $($arg:expr),* ))* $(,)?) => {{
-        static SPEC: std::sync::OnceLock<Option<&'static CommandSpec>> = std::sync::OnceLock::new();
         #[allow(unused_mut, reason = "commands without arguments")]
-        let mut command =
-            Command::with_spec($name, *SPEC.get_or_init(|| lookup($name.as_bytes())));
+        let mut command = Command::with_spec($name, spec!($name));
         $( in_place!(command, $kind($($arg),*)); )*
         command
     }};
@@ -83,10 +90,9 @@ macro_rules! known {
 /// batch, its slot in the batch) instead of building it aside and moving it there.
 macro_rules! command {
     ($executor:ident, $name:literal $(, $kind:ident ( $($arg:expr),* ))* $(,)?) => {{
-        static SPEC: std::sync::OnceLock<Option<&'static CommandSpec>> = std::sync::OnceLock::new();
         $executor.command_in_place(
             $name,
-            *SPEC.get_or_init(|| lookup($name.as_bytes())),
+            spec!($name),
             #[allow(unused_variables, reason = "commands without arguments")]
             |command: &mut Command| {
                 $( in_place!(command, $kind($($arg),*)); )*
