@@ -132,6 +132,27 @@ impl Frame {
         }
     }
 
+    /// The payload of a string reply: a simple or bulk string, or a verbatim string's text.
+    /// Errors and numbers are not string replies (see [`as_bytes`](Self::as_bytes) for every
+    /// frame that carries bytes).
+    pub fn string_payload(&self) -> Option<&Bytes> {
+        match self {
+            Self::SimpleString(b) | Self::BulkString(b) => Some(b),
+            Self::VerbatimString(verbatim) => Some(&verbatim.text),
+            _ => None,
+        }
+    }
+
+    /// [`string_payload`](Self::string_payload) by value; the frame back if it is not a string
+    /// reply.
+    pub fn into_string_payload(self) -> Result<Bytes, Self> {
+        match self {
+            Self::SimpleString(b) | Self::BulkString(b) => Ok(b),
+            Self::VerbatimString(verbatim) => Ok(verbatim.text),
+            other => Err(other),
+        }
+    }
+
     /// The frame without its attributes, if it has any.
     pub fn without_attributes(&self) -> &Self {
         let mut frame = self;
@@ -205,5 +226,29 @@ mod tests {
         assert_eq!(size_of::<Option<Frame>>(), 40);
         let verbatim = Frame::verbatim(*b"mkd", "# Title");
         assert_eq!(verbatim.as_bytes().map(|b| &b[..]), Some(&b"# Title"[..]));
+    }
+
+    #[test]
+    fn string_payloads_are_those_of_string_replies_only() {
+        let strings = [
+            Frame::SimpleString("a".into()),
+            Frame::BulkString("a".into()),
+            Frame::verbatim(*b"txt", "a"),
+        ];
+        for frame in strings {
+            assert_eq!(frame.string_payload().map(|b| &b[..]), Some(&b"a"[..]));
+            assert_eq!(frame.into_string_payload().ok(), Some(Bytes::from("a")));
+        }
+        let others = [
+            Frame::SimpleError("ERR a".into()),
+            Frame::BulkError("ERR a".into()),
+            Frame::BigNumber("1".into()),
+            Frame::Integer(1),
+            Frame::Null,
+        ];
+        for frame in others {
+            assert_eq!(frame.string_payload(), None);
+            assert_eq!(frame.clone().into_string_payload(), Err(frame));
+        }
     }
 }

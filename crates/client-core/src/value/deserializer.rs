@@ -7,7 +7,6 @@
 
 use std::any::type_name;
 
-use bytes::Bytes;
 use resp_core::Frame;
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, SeqAccess,
@@ -116,21 +115,21 @@ macro_rules! through_from_value {
     )*};
 }
 
-/// A string reply: a `String` if it is UTF-8, its bytes otherwise.
-fn visit_text<'de, V: Visitor<'de>>(visitor: V, b: Bytes) -> Result<V::Value, ConversionError> {
-    match String::from_utf8(Vec::from(b)) {
-        Ok(text) => visitor.visit_string(text),
-        Err(e) => visitor.visit_byte_buf(e.into_bytes()),
-    }
-}
-
 impl<'de> de::Deserializer<'de> for FrameDeserializer {
     type Error = ConversionError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ConversionError> {
-        match unwrap_attributes(self.frame) {
-            Frame::SimpleString(b) | Frame::BulkString(b) => visit_text(visitor, b),
-            Frame::VerbatimString(verbatim) => visit_text(visitor, verbatim.text),
+        // A string reply: a `String` if it is UTF-8, its bytes otherwise.
+        let frame = match unwrap_attributes(self.frame).into_string_payload() {
+            Ok(b) => {
+                return match String::from_utf8(Vec::from(b)) {
+                    Ok(text) => visitor.visit_string(text),
+                    Err(e) => visitor.visit_byte_buf(e.into_bytes()),
+                };
+            }
+            Err(frame) => frame,
+        };
+        match frame {
             Frame::Integer(n) => visitor.visit_i64(n),
             Frame::Double(x) => visitor.visit_f64(x),
             Frame::Boolean(b) => visitor.visit_bool(b),
@@ -386,14 +385,10 @@ impl<'de> MapAccess<'de> for Entries {
 
 /// A map key for error messages: short text keys quoted, others described.
 fn key_text(key: &Frame) -> String {
-    match key.without_attributes() {
-        Frame::SimpleString(t) | Frame::BulkString(t) if t.len() <= 40 => {
-            format!("{:?}", String::from_utf8_lossy(t))
-        }
-        Frame::VerbatimString(verbatim) if verbatim.text.len() <= 40 => {
-            format!("{:?}", String::from_utf8_lossy(&verbatim.text))
-        }
-        other => super::describe(other),
+    let key = key.without_attributes();
+    match key.string_payload() {
+        Some(t) if t.len() <= 40 => format!("{:?}", String::from_utf8_lossy(t)),
+        _ => super::describe(key),
     }
 }
 

@@ -56,10 +56,8 @@ impl<T: DeserializeOwned> FromValue for Json<T> {
     /// Reads a simple, bulk or verbatim string; a null is an error (read `Option<Json<T>>`).
     fn from_value(frame: Frame) -> Result<Self, ConversionError> {
         let frame = unwrap_attributes(frame);
-        let text = match &frame {
-            Frame::SimpleString(text) | Frame::BulkString(text) => text,
-            Frame::VerbatimString(verbatim) => &verbatim.text,
-            _ => return Err(ConversionError::new(EXPECTED, &frame)),
+        let Some(text) = frame.string_payload() else {
+            return Err(ConversionError::new(EXPECTED, &frame));
         };
         serde_json::from_slice(text).map(Json).map_err(|e| {
             let what = describe(&frame);

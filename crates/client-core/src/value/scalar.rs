@@ -27,11 +27,8 @@ fn integer_of(frame: &Frame) -> Option<i128> {
         Frame::Integer(n) => Some(i128::from(*n)),
         Frame::Boolean(b) => Some(i128::from(*b)),
         Frame::Double(x) => integral(*x),
-        Frame::SimpleString(t) | Frame::BulkString(t) | Frame::BigNumber(t) => {
-            text(t)?.parse().ok()
-        }
-        Frame::VerbatimString(verbatim) => text(&verbatim.text)?.parse().ok(),
-        _ => None,
+        Frame::BigNumber(t) => text(t)?.parse().ok(),
+        other => text(other.string_payload()?)?.parse().ok(),
     }
 }
 
@@ -86,11 +83,8 @@ fn float_of(frame: &Frame) -> Option<f64> {
     match frame {
         Frame::Double(x) => Some(*x),
         Frame::Integer(n) => Some(*n as f64),
-        Frame::SimpleString(t) | Frame::BulkString(t) | Frame::BigNumber(t) => {
-            parse_float(text(t)?)
-        }
-        Frame::VerbatimString(verbatim) => parse_float(text(&verbatim.text)?),
-        _ => None,
+        Frame::BigNumber(t) => parse_float(text(t)?),
+        other => parse_float(text(other.string_payload()?)?),
     }
 }
 

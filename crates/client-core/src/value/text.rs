@@ -12,13 +12,12 @@ use super::{ConversionError, FromValue, collection, unwrap_attributes};
 /// The payload of a string reply, or the decimal text of a number; the frame back otherwise.
 fn text_bytes(frame: Frame) -> Result<Bytes, Frame> {
     match frame {
-        Frame::SimpleString(b) | Frame::BulkString(b) | Frame::BigNumber(b) => Ok(b),
-        Frame::VerbatimString(verbatim) => Ok(verbatim.text),
+        Frame::BigNumber(b) => Ok(b),
         Frame::Integer(n) => Ok(Bytes::copy_from_slice(
             itoa::Buffer::new().format(n).as_bytes(),
         )),
         Frame::Double(x) => Ok(Bytes::from(double_text(x))),
-        other => Err(other),
+        other => other.into_string_payload(),
     }
 }
 
