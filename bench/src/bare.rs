@@ -5,12 +5,15 @@
 //! epoll once a reply is read and puts it back after the next write, and on this VM that alone
 //! answers sooner than a socket kept registered.
 
+use std::collections::VecDeque;
 use std::io::{self, Read as _, Write as _};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf as _, BytesMut};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::{BATCH, LARGE, Latencies, Result, SMALL, Sample, Scenario, TASKS};
@@ -314,4 +317,168 @@ impl RoundTrip for EpollSocket {
         }
         Ok(())
     }
+}
+
+/// The concurrent scenario as the least a tokio client can do that serves `TASKS` tasks over
+/// one connection: each task appends its pre-encoded command to a shared buffer under a
+/// `std::sync::Mutex`, notes the reply it owes in a FIFO and waits; a writer task (woken by the
+/// first command into an empty buffer, which yields once so that the other woken callers join
+/// the write, as redwire's does) writes the buffer; a reader task checks each reply against the
+/// expected bytes, in FIFO order, and wakes its task. No routing, timeouts, cancellation,
+/// conversion or command building: what is left is the tasks, their wake-ups, the lock and the
+/// socket. It shows how much CPU per operation any client that gives each request its own task
+/// pays on this machine before doing any work of its own.
+pub(crate) fn run_tasks(
+    addr: &str,
+    ops: usize,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Sample> {
+    let value = [b'x'; SMALL];
+    let per_task = ops / TASKS;
+    let mut get_reply = BytesMut::new();
+    resp_core::write_bulk(&mut get_reply, &value);
+    let replies = Arc::new([BytesMut::from(OK), get_reply]);
+    runtime.block_on(async move {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (reader, writer) = stream.into_split();
+        let line = Arc::new(Mutex::new(Line {
+            out: Vec::new(),
+            owed: VecDeque::new(),
+            done: vec![false; TASKS],
+            waiting: (0..TASKS).map(|_| None).collect(),
+            writer: None,
+        }));
+        let cpu = crate::cpu_time(libc::RUSAGE_SELF);
+        let start = Instant::now();
+        let read = tokio::spawn(read_replies(
+            reader,
+            line.clone(),
+            replies.clone(),
+            per_task * TASKS,
+        ));
+        let write = tokio::spawn(write_commands(writer, line.clone()));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|task| {
+                let (mut set, mut get) = (BytesMut::new(), BytesMut::new());
+                let key = format!("bench:bare:t:{task}");
+                resp_core::encode_command(&mut set, [b"SET", key.as_bytes(), &value]);
+                resp_core::encode_command(&mut get, [b"GET", key.as_bytes()]);
+                tokio::spawn(task_loop(line.clone(), task, per_task, [set, get]))
+            })
+            .collect();
+        tokio::time::timeout(REPLY_TIMEOUT * 10, read)
+            .await
+            .map_err(|_| "the bare task loop's replies did not all come in time")???;
+        for task in tasks {
+            task.await?;
+        }
+        write.abort();
+        let wall = start.elapsed();
+        let cpu = crate::cpu_time(libc::RUSAGE_SELF) - cpu;
+        Ok(crate::finish(per_task * TASKS, SMALL, wall, cpu))
+    })
+}
+
+/// What the tasks of `run_tasks` share.
+struct Line {
+    /// Commands not yet taken by the writer.
+    out: Vec<u8>,
+    /// For each command written or about to be, in order: its task and which reply it expects
+    /// (0: `+OK`, 1: the value).
+    owed: VecDeque<(usize, usize)>,
+    /// Per task: its reply is in.
+    done: Vec<bool>,
+    /// Per task: the waker of a task waiting for its reply.
+    waiting: Vec<Option<Waker>>,
+    /// The writer task, while it waits for commands.
+    writer: Option<Waker>,
+}
+
+fn lock(line: &Mutex<Line>) -> MutexGuard<'_, Line> {
+    line.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One task: `SET`, then `GET`, in turn, `per_task` commands.
+async fn task_loop(line: Arc<Mutex<Line>>, task: usize, per_task: usize, commands: [BytesMut; 2]) {
+    for op in 0..per_task {
+        {
+            let mut line = lock(&line);
+            let first = line.out.is_empty();
+            line.out.extend_from_slice(&commands[op % 2]);
+            line.owed.push_back((task, op % 2));
+            line.done[task] = false;
+            if first && let Some(writer) = line.writer.take() {
+                writer.wake();
+            }
+        }
+        std::future::poll_fn(|cx| {
+            let mut line = lock(&line);
+            if line.done[task] {
+                return Poll::Ready(());
+            }
+            line.waiting[task] = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+    }
+}
+
+/// Writes whatever the tasks queued, each time there is some.
+async fn write_commands(
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    line: Arc<Mutex<Line>>,
+) -> Result<()> {
+    let mut taken = Vec::new();
+    loop {
+        std::future::poll_fn(|cx| {
+            let mut line = lock(&line);
+            if line.out.is_empty() {
+                line.writer = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            Poll::Ready(())
+        })
+        .await;
+        tokio::task::yield_now().await;
+        std::mem::swap(&mut lock(&line).out, &mut taken);
+        writer.write_all(&taken).await?;
+        taken.clear();
+    }
+}
+
+/// Reads `total` replies, checks each, and wakes the task that owes it.
+async fn read_replies(
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    line: Arc<Mutex<Line>>,
+    replies: Arc<[BytesMut; 2]>,
+    total: usize,
+) -> Result<()> {
+    let mut input = BytesMut::with_capacity(64 * 1024);
+    let mut seen = 0;
+    while seen < total {
+        if reader.read_buf(&mut input).await? == 0 {
+            return Err("the server closed the connection".into());
+        }
+        let mut line = lock(&line);
+        while let Some(&(task, reply)) = line.owed.front() {
+            let expected = &replies[reply];
+            if input.len() < expected.len() {
+                break;
+            }
+            check(&input[..expected.len()], expected)?;
+            input.advance(expected.len());
+            line.owed.pop_front();
+            line.done[task] = true;
+            if let Some(waker) = line.waiting[task].take() {
+                waker.wake();
+            }
+            seen += 1;
+        }
+        if input.capacity() - input.len() < 4096 {
+            input.reserve(64 * 1024);
+        }
+    }
+    Ok(())
 }

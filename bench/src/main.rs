@@ -268,10 +268,11 @@ enum Who {
     BareBlocking,
     BareEpoll,
     BareEpollReregistered,
+    BareTokioTasks,
 }
 
 impl Who {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 12] = [
         Self::Redwire,
         Self::Fred,
         Self::RedisRs,
@@ -283,6 +284,7 @@ impl Who {
         Self::BareBlocking,
         Self::BareEpoll,
         Self::BareEpollReregistered,
+        Self::BareTokioTasks,
     ];
 
     fn name(self) -> &'static str {
@@ -298,6 +300,7 @@ impl Who {
             Self::BareBlocking => "bare-blocking",
             Self::BareEpoll => "bare-epoll",
             Self::BareEpollReregistered => "bare-epoll-reregistered",
+            Self::BareTokioTasks => "bare-tokio-tasks",
         }
     }
 
@@ -878,6 +881,12 @@ fn main() -> Result<()> {
     // One sample of `who` in `scenario`: `None` when it does not run there.
     let addr = format!("{}:{}", args.host, args.port);
     let run = |who: Who, scenario: Scenario, sizes: Sizes| -> Result<Option<Sample>> {
+        if who == Who::BareTokioTasks {
+            if scenario != Scenario::Concurrent {
+                return Ok(None);
+            }
+            return bare::run_tasks(&addr, sizes.concurrent_ops, &current.runtime).map(Some);
+        }
         if let Some(how) = who.bare() {
             let ops = match scenario {
                 Scenario::Seq => sizes.seq_ops,
@@ -1288,5 +1297,47 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
             write_row(&mut out, scenario, metric, &medians, &ratios);
         }
     }
+    write_task_floor(&mut out, samples);
     out
+}
+
+/// The concurrent scenario beside the least a tokio client that gives each request a task of
+/// its own can do (`bare::run_tasks`): how much of redwire's CPU per operation is its own work
+/// and how much any such client pays here, and what that leaves of the target (half of the
+/// faster peer's CPU per operation).
+fn write_task_floor(out: &mut String, samples: &[Vec<Vec<Sample>>]) {
+    let _ = writeln!(
+        out,
+        "\nThe concurrent scenario beside a bare client of 64 tokio tasks (each task's command \
+         appended to a shared buffer under a lock, one writer and one reader task, each reply \
+         checked and handed to its task in order; nothing else) and the bare lock-step loop \
+         (one batch of every task's command, no tasks), in the same rounds:\n"
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | metric | redwire | bare tokio tasks | bare tokio | redis-rs | redwire ÷ redis-rs | tasks ÷ redis-rs | redwire ÷ tasks |"
+    );
+    let _ = writeln!(
+        out,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let scenario = Scenario::Concurrent;
+    let who = [
+        Who::Redwire,
+        Who::BareTokioTasks,
+        Who::BareTokio,
+        Who::RedisRs,
+    ];
+    for metric in [Metric::OpsPerS, Metric::Cpu, Metric::CommandsPerRead] {
+        let medians: Vec<Option<f64>> = who
+            .iter()
+            .map(|who| median_of(&samples[scenario as usize][*who as usize], metric))
+            .collect();
+        let ratios = [
+            (medians[0], medians[3]),
+            (medians[1], medians[3]),
+            (medians[0], medians[1]),
+        ];
+        write_row(out, scenario, metric, &medians, &ratios);
+    }
 }
