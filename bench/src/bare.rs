@@ -4,6 +4,9 @@
 //! where `redis-benchmark`'s lead in seq comes from: its event loop takes the socket out of
 //! epoll once a reply is read and puts it back after the next write, and on this VM that alone
 //! answers sooner than a socket kept registered.
+//!
+//! A fifth, [`run_tasks`], is the concurrent scenario with its 64 tasks kept: the floor of the
+//! client CPU per operation for any client that gives each request a task of its own.
 
 use std::collections::VecDeque;
 use std::io::{self, Read as _, Write as _};
