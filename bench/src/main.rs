@@ -1118,6 +1118,13 @@ fn round_ratios(runs: &[Sample], others: &[&[Sample]], metric: Metric) -> Option
     Some([middle, ratios[0], ratios[ratios.len() - 1]])
 }
 
+/// A cell for [`round_ratios`]' result: the median, then the lowest and highest in brackets.
+fn bracket(ratios: Option<[f64; 3]>) -> String {
+    ratios.map_or("n/a".to_owned(), |[middle, low, high]| {
+        format!("{middle:.2}× ({low:.2}–{high:.2})")
+    })
+}
+
 /// One table row: the scenario, the metric, each value, then each `a ÷ b` ratio.
 fn write_row(
     out: &mut String,
@@ -1125,6 +1132,18 @@ fn write_row(
     metric: Metric,
     values: &[Option<f64>],
     ratios: &[(Option<f64>, Option<f64>)],
+) {
+    write_row_and(out, scenario, metric, values, ratios, &[]);
+}
+
+/// [`write_row`], with `more` cells at the end.
+fn write_row_and(
+    out: &mut String,
+    scenario: Scenario,
+    metric: Metric,
+    values: &[Option<f64>],
+    ratios: &[(Option<f64>, Option<f64>)],
+    more: &[String],
 ) {
     let _ = write!(out, "| {} | {} |", scenario.title(), metric.label());
     for value in values {
@@ -1136,6 +1155,9 @@ fn write_row(
             (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
             _ => "n/a".to_owned(),
         };
+        let _ = write!(out, " {cell} |");
+    }
+    for cell in more {
         let _ = write!(out, " {cell} |");
     }
     let _ = writeln!(out);
@@ -1164,10 +1186,7 @@ fn write_round_ratios(out: &mut String, samples: &[Vec<Vec<Sample>>]) {
             ];
             let _ = write!(out, "| {} | {} |", scenario.title(), metric.label());
             for cell in cells {
-                let cell = cell.map_or("n/a".to_owned(), |[middle, low, high]| {
-                    format!("{middle:.2}× ({low:.2}–{high:.2})")
-                });
-                let _ = write!(out, " {cell} |");
+                let _ = write!(out, " {} |", bracket(cell));
             }
             let _ = writeln!(out);
         }
@@ -1315,11 +1334,11 @@ fn write_task_floor(out: &mut String, samples: &[Vec<Vec<Sample>>]) {
     );
     let _ = writeln!(
         out,
-        "| scenario | metric | redwire | bare tokio tasks | bare tokio | redis-rs | redwire ÷ redis-rs | tasks ÷ redis-rs | redwire ÷ tasks |"
+        "| scenario | metric | redwire | bare tokio tasks | bare tokio | redis-rs | redwire ÷ redis-rs | tasks ÷ redis-rs | redwire ÷ tasks | redwire ÷ tasks, per round |"
     );
     let _ = writeln!(
         out,
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let scenario = Scenario::Concurrent;
     let who = [
@@ -1338,6 +1357,14 @@ fn write_task_floor(out: &mut String, samples: &[Vec<Vec<Sample>>]) {
             (medians[1], medians[3]),
             (medians[0], medians[1]),
         ];
-        write_row(out, scenario, metric, &medians, &ratios);
+        // The ratio that a change to redwire's request path moves, also taken within each
+        // round, so that the host's drift between rounds cancels.
+        let of = |who: Who| samples[scenario as usize][who as usize].as_slice();
+        let per_round = bracket(round_ratios(
+            of(Who::Redwire),
+            &[of(Who::BareTokioTasks)],
+            metric,
+        ));
+        write_row_and(out, scenario, metric, &medians, &ratios, &[per_round]);
     }
 }
