@@ -340,7 +340,7 @@ pub(crate) fn run_tasks(
     let per_task = ops / TASKS;
     let mut get_reply = BytesMut::new();
     resp_core::write_bulk(&mut get_reply, &value);
-    let replies = Arc::new([BytesMut::from(OK), get_reply]);
+    let replies = [BytesMut::from(OK), get_reply];
     runtime.block_on(async move {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
@@ -357,7 +357,7 @@ pub(crate) fn run_tasks(
         let read = tokio::spawn(read_replies(
             reader,
             line.clone(),
-            replies.clone(),
+            replies,
             per_task * TASKS,
         ));
         let write = tokio::spawn(write_commands(writer, line.clone()));
@@ -455,7 +455,7 @@ async fn write_commands(
 async fn read_replies(
     mut reader: tokio::net::tcp::OwnedReadHalf,
     line: Arc<Mutex<Line>>,
-    replies: Arc<[BytesMut; 2]>,
+    replies: [BytesMut; 2],
     total: usize,
 ) -> Result<()> {
     let mut input = BytesMut::with_capacity(64 * 1024);

@@ -1125,19 +1125,9 @@ fn bracket(ratios: Option<[f64; 3]>) -> String {
     })
 }
 
-/// One table row: the scenario, the metric, each value, then each `a ÷ b` ratio.
+/// One table row: the scenario, the metric, each value, each `a ÷ b` ratio, then `more` cells
+/// already formatted.
 fn write_row(
-    out: &mut String,
-    scenario: Scenario,
-    metric: Metric,
-    values: &[Option<f64>],
-    ratios: &[(Option<f64>, Option<f64>)],
-) {
-    write_row_and(out, scenario, metric, values, ratios, &[]);
-}
-
-/// [`write_row`], with `more` cells at the end.
-fn write_row_and(
     out: &mut String,
     scenario: Scenario,
     metric: Metric,
@@ -1231,7 +1221,7 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
                 (a, b) => a.or(b),
             };
             let ratios = [(medians[0], best), (medians[0], medians[3])];
-            write_row(&mut out, scenario, *metric, &medians[..4], &ratios);
+            write_row(&mut out, scenario, *metric, &medians[..4], &ratios, &[]);
         }
     }
     write_round_ratios(&mut out, samples);
@@ -1269,7 +1259,7 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
                 (medians[2], medians[0]),
                 (medians[3], medians[0]),
             ];
-            write_row(&mut out, scenario, *metric, &medians, &ratios);
+            write_row(&mut out, scenario, *metric, &medians, &ratios, &[]);
         }
     }
     let _ = writeln!(
@@ -1313,7 +1303,7 @@ fn render(samples: &[Vec<Vec<Sample>>], args: &Args, sizes: Sizes, elapsed: Dura
                 .map(|who| median_of(&samples[scenario as usize][*who as usize], metric))
                 .collect();
             let ratios: Vec<_> = medians[..5].iter().map(|m| (*m, medians[5])).collect();
-            write_row(&mut out, scenario, metric, &medians, &ratios);
+            write_row(&mut out, scenario, metric, &medians, &ratios, &[]);
         }
     }
     write_task_floor(&mut out, samples);
@@ -1341,6 +1331,7 @@ fn write_task_floor(out: &mut String, samples: &[Vec<Vec<Sample>>]) {
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let scenario = Scenario::Concurrent;
+    let of = |who: Who| samples[scenario as usize][who as usize].as_slice();
     let who = [
         Who::Redwire,
         Who::BareTokioTasks,
@@ -1348,10 +1339,7 @@ fn write_task_floor(out: &mut String, samples: &[Vec<Vec<Sample>>]) {
         Who::RedisRs,
     ];
     for metric in [Metric::OpsPerS, Metric::Cpu, Metric::CommandsPerRead] {
-        let medians: Vec<Option<f64>> = who
-            .iter()
-            .map(|who| median_of(&samples[scenario as usize][*who as usize], metric))
-            .collect();
+        let medians: Vec<Option<f64>> = who.iter().map(|who| median_of(of(*who), metric)).collect();
         let ratios = [
             (medians[0], medians[3]),
             (medians[1], medians[3]),
@@ -1359,12 +1347,11 @@ fn write_task_floor(out: &mut String, samples: &[Vec<Vec<Sample>>]) {
         ];
         // The ratio that a change to redwire's request path moves, also taken within each
         // round, so that the host's drift between rounds cancels.
-        let of = |who: Who| samples[scenario as usize][who as usize].as_slice();
         let per_round = bracket(round_ratios(
             of(Who::Redwire),
             &[of(Who::BareTokioTasks)],
             metric,
         ));
-        write_row_and(out, scenario, metric, &medians, &ratios, &[per_round]);
+        write_row(out, scenario, metric, &medians, &ratios, &[per_round]);
     }
 }
