@@ -338,9 +338,11 @@ pub(crate) fn run_tasks(
 ) -> Result<Sample> {
     let value = [b'x'; SMALL];
     let per_task = ops / TASKS;
-    let mut get_reply = BytesMut::new();
-    resp_core::write_bulk(&mut get_reply, &value);
-    let replies = [BytesMut::from(OK), get_reply];
+    let wires: Vec<Wire> = (0..TASKS)
+        .map(|task| Wire::set_get(&format!("bench:bare:t:{task}"), &value))
+        .collect();
+    // The same value for every key: every task expects the same two replies.
+    let replies: Vec<BytesMut> = wires[0].exchanges.iter().map(|(_, r)| r.clone()).collect();
     runtime.block_on(async move {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
@@ -361,14 +363,10 @@ pub(crate) fn run_tasks(
             per_task * TASKS,
         ));
         let write = tokio::spawn(write_commands(writer, line.clone()));
-        let tasks: Vec<_> = (0..TASKS)
-            .map(|task| {
-                let (mut set, mut get) = (BytesMut::new(), BytesMut::new());
-                let key = format!("bench:bare:t:{task}");
-                resp_core::encode_command(&mut set, [b"SET", key.as_bytes(), &value]);
-                resp_core::encode_command(&mut get, [b"GET", key.as_bytes()]);
-                tokio::spawn(task_loop(line.clone(), task, per_task, [set, get]))
-            })
+        let tasks: Vec<_> = wires
+            .into_iter()
+            .enumerate()
+            .map(|(task, wire)| tokio::spawn(task_loop(line.clone(), task, per_task, wire)))
             .collect();
         tokio::time::timeout(REPLY_TIMEOUT * 10, read)
             .await
@@ -388,7 +386,7 @@ struct Line {
     /// Commands not yet taken by the writer.
     out: Vec<u8>,
     /// For each command written or about to be, in order: its task and which reply it expects
-    /// (0: `+OK`, 1: the value).
+    /// (the index of its exchange in `Wire::set_get`: 0 the `SET`'s `+OK`, 1 the `GET`'s value).
     owed: VecDeque<(usize, usize)>,
     /// Per task: its reply is in.
     done: Vec<bool>,
@@ -403,13 +401,13 @@ fn lock(line: &Mutex<Line>) -> MutexGuard<'_, Line> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// One task: `SET`, then `GET`, in turn, `per_task` commands.
-async fn task_loop(line: Arc<Mutex<Line>>, task: usize, per_task: usize, commands: [BytesMut; 2]) {
+/// One task: its `wire`'s `SET`, then its `GET`, in turn, `per_task` commands.
+async fn task_loop(line: Arc<Mutex<Line>>, task: usize, per_task: usize, wire: Wire) {
     for op in 0..per_task {
         {
             let mut line = lock(&line);
             let first = line.out.is_empty();
-            line.out.extend_from_slice(&commands[op % 2]);
+            line.out.extend_from_slice(&wire.exchanges[op % 2].0);
             line.owed.push_back((task, op % 2));
             line.done[task] = false;
             if first && let Some(writer) = line.writer.take() {
@@ -455,7 +453,7 @@ async fn write_commands(
 async fn read_replies(
     mut reader: tokio::net::tcp::OwnedReadHalf,
     line: Arc<Mutex<Line>>,
-    replies: [BytesMut; 2],
+    replies: Vec<BytesMut>,
     total: usize,
 ) -> Result<()> {
     let mut input = BytesMut::with_capacity(64 * 1024);
